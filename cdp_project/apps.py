@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CdpProjectConfig(AppConfig):
+    name = "cdp_project"
+    verbose_name = "CDP"

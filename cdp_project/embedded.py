@@ -1,0 +1,61 @@
+"""Embedded services for development and tests: PostgreSQL from `pgserver`, and a
+filesystem Celery broker, both kept under `var/`.
+
+They are used only when `DATABASE_URL` / `CELERY_BROKER_URL` are not set. Production
+points both variables at real servers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE_NAME = "cdp"
+
+
+def embedded_database_url(var_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL under `var_dir/pgdata` and return its URL.
+
+    pgserver keeps a list of the processes that hold the server and stops it when the
+    last one exits, so a management command started on its own starts and stops it,
+    while `make run` holds it for the web server and the worker it starts.
+    """
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver then
+    # keeps its lock file under /tmp, which is what we want.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import pgserver  # imported lazily: only the embedded path needs it
+    import psycopg
+
+    var_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = var_dir / "pgdata"
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    socket_dir = server.get_postmaster_info().socket_dir or pgdata
+    with psycopg.connect(
+        host=str(socket_dir), dbname="postgres", user="postgres", autocommit=True
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [EMBEDDED_DATABASE_NAME]
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE_NAME}"')
+    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{EMBEDDED_DATABASE_NAME}"
+
+
+def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
+    """Transport options for kombu's filesystem transport: one shared folder, so the web
+    process, the worker and beat on one machine exchange tasks without a server."""
+    queue = var_dir / "broker" / "queue"
+    processed = var_dir / "broker" / "processed"
+    for folder in (queue, processed):
+        folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(queue),
+        "data_folder_out": str(queue),
+        "processed_folder": str(processed),
+        "store_processed": False,
+    }

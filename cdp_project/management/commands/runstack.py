@@ -1,0 +1,141 @@
+"""`make run`: migrate, make sure the demo login and source exist, then run the web server
+and a Celery worker with beat until Ctrl-C, and stop everything it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+DEMO_USERNAME = "admin"
+DEMO_PASSWORD = "admin"  # noqa: S105 - the printed demo login of a local install
+DEMO_SOURCE = "Demo store"
+
+
+class Command(BaseCommand):
+    help = "Run the CDP: web server and Celery worker with beat, on embedded services by default."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2"))
+        )
+
+    def handle(self, *args: Any, host: str, port: int, web_workers: int, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        username, password, write_key = self._ensure_demo()
+
+        # Children connect to the same database and broker, which this process holds open
+        # (the embedded PostgreSQL stops when this process exits).
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.DATABASE_URL,
+            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", ""),
+            "PYTHONUNBUFFERED": "1",
+        }
+        bin_dir = os.path.dirname(sys.executable)
+        web = [
+            os.path.join(bin_dir, "gunicorn"),
+            "cdp_project.wsgi",
+            "--bind", f"{host}:{port}",
+            "--workers", str(web_workers),
+            "--threads", "4",
+            "--worker-class", "gthread",
+            "--access-logfile", "-",
+            "--graceful-timeout", "5",
+        ]  # fmt: skip
+        worker = [
+            os.path.join(bin_dir, "celery"),
+            "-A", "cdp_project", "worker",
+            "--beat",
+            "--loglevel", "INFO",
+            "--concurrency", "2",
+            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
+        ]  # fmt: skip
+        children = [
+            subprocess.Popen(web, env=env, cwd=settings.BASE_DIR, start_new_session=True),
+            subprocess.Popen(worker, env=env, cwd=settings.BASE_DIR, start_new_session=True),
+        ]
+        url = f"http://{host}:{port}/"
+        database = "embedded PostgreSQL (var/pgdata)" if _embedded_db() else "DATABASE_URL"
+        broker = "filesystem broker (var/broker)" if _embedded_broker() else "CELERY_BROKER_URL"
+        self.stdout.write(
+            self.style.SUCCESS(
+                "\n"
+                f"  CDP is running at {url}\n"
+                f"  Log in:      {username} / {password}\n"
+                f"  Write key:   {write_key}   (source “{DEMO_SOURCE}”)\n"
+                f"  Ingest API:  {url}v1/batch   ·  API docs: {url}api/docs/\n"
+                f"  Database:    {database}   ·  Broker: {broker}\n"
+                "  Press Ctrl-C to stop.\n"
+            )
+        )
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                if any(child.poll() is not None for child in children):
+                    self.stderr.write("A process stopped on its own; stopping the rest.")
+                    break
+                time.sleep(0.5)
+        finally:
+            self._stop(children)
+
+    def _stop(self, children: list[subprocess.Popen]) -> None:
+        self.stdout.write("Stopping the web server and the worker…")
+        # The leaders stop their own workers (a warm shutdown for Celery, a graceful one for
+        # gunicorn); the whole group is killed only if that takes too long.
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        self.stdout.write("Stopped.")
+
+    def _ensure_demo(self) -> tuple[str, str, str]:
+        from django.contrib.auth import get_user_model
+
+        from ingestion import selectors, services
+        from ingestion.models import Source
+
+        User = get_user_model()
+        if not User.objects.filter(username=DEMO_USERNAME).exists():
+            User.objects.create_superuser(DEMO_USERNAME, "admin@example.com", DEMO_PASSWORD)
+            password = DEMO_PASSWORD
+        else:
+            password = DEMO_PASSWORD + " (unless you changed it)"
+        source = Source.objects.filter(name=DEMO_SOURCE).first()
+        if source is None:
+            source = services.source_create(name=DEMO_SOURCE, kind=Source.Kind.SERVER)
+        key = selectors.source_active_write_key(source=source)
+        if key is None:
+            key = services.write_key_create(source=source, label="Demo")
+        return DEMO_USERNAME, password, key.key
+
+
+def _embedded_db() -> bool:
+    return not os.environ.get("DATABASE_URL")
+
+
+def _embedded_broker() -> bool:
+    return not os.environ.get("CELERY_BROKER_URL")

@@ -1,0 +1,219 @@
+"""Settings for the CDP. Every value comes from the environment (see `.env.example`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "template_partials",
+    "cdp_project",
+    "ingestion",
+    "profiles",
+    "segments",
+    "campaigns",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "cdp_project.urls"
+WSGI_APPLICATION = "cdp_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# --- Database ---------------------------------------------------------------------------
+# With no DATABASE_URL the project runs on an embedded PostgreSQL under var/ (development
+# and tests). A Unix-socket URL names its folder URL-encoded as the host.
+DATABASE_URL = env.str("DATABASE_URL", default="")
+if not DATABASE_URL:
+    from cdp_project.embedded import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(VAR_DIR)
+_database = env.db_url_config(DATABASE_URL)
+_database["HOST"] = unquote(_database.get("HOST") or "")
+_database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+_database["CONN_HEALTH_CHECKS"] = True
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", 5)
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+# Everything is stored in UTC; TIME_ZONE is the site's zone, used to show times in the UI.
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=DEBUG)
+
+# --- Email ------------------------------------------------------------------------------
+# consolemail:// prints mail (password resets) to the web server's output.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cdp@localhost")
+
+# --- Celery -----------------------------------------------------------------------------
+# With no CELERY_BROKER_URL, Celery uses kombu's filesystem transport under var/broker.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+if CELERY_BROKER_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Publishing happens in the request path: it must fail fast, never stall ingest.
+        "socket_connect_timeout": 1,
+        "socket_timeout": 2,
+        "max_retries": 0,
+    }
+else:
+    from cdp_project.embedded import filesystem_broker_options
+
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "ingestion-sweep-unprocessed": {
+        "task": "ingestion.sweep_unprocessed_events",
+        "schedule": timedelta(seconds=env.int("INGEST_SWEEP_SECONDS", default=30)),
+    },
+    "ingestion-prune-refusals": {
+        "task": "ingestion.prune_refusals",
+        "schedule": timedelta(hours=1),
+    },
+}
+
+# --- Ingest -----------------------------------------------------------------------------
+# Limits are applied after decompression. See docs/ingest.md for every rule.
+INGEST_MAX_EVENT_BYTES = 32 * 1024
+INGEST_MAX_REQUEST_BYTES = 500 * 1024
+INGEST_MAX_BATCH_EVENTS = 2500
+INGEST_MAX_DEPTH = 32
+# Events whose corrected time lies further in the future than this, or before the far-past
+# bound, are stored with the time they were received and the flag `timestamp_out_of_range`.
+INGEST_FUTURE_TOLERANCE = timedelta(minutes=env.int("INGEST_FUTURE_TOLERANCE_MINUTES", 10))
+INGEST_PAST_LIMIT = timedelta(days=env.int("INGEST_PAST_LIMIT_DAYS", default=5 * 365))
+# Proxies whose X-Forwarded-For is believed when filling context.ip (IPs or CIDRs).
+INGEST_TRUSTED_PROXIES = env.list("INGEST_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
+# Events not processed this long after receipt are picked up by the periodic sweep.
+INGEST_SWEEP_GRACE = timedelta(seconds=env.int("INGEST_SWEEP_GRACE_SECONDS", default=30))
+# After a failed publish, skip the broker for this long (the sweep catches up).
+INGEST_PUBLISH_BACKOFF = timedelta(seconds=env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
+INGEST_REFUSAL_RETENTION = timedelta(days=env.int("INGEST_REFUSAL_RETENTION_DAYS", default=7))
+# Follow-up work run on every stored event, in order; later capabilities add theirs here.
+INGEST_EVENT_PROCESSORS: list[str] = []
+# Django reads the body itself; allow room for the limit above plus gzip headers.
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_REQUEST_BYTES + 64 * 1024
+
+# --- API ----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "cdp_project.errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CDP ingest API",
+    "DESCRIPTION": (
+        "Segment-compatible HTTP tracking API. Authenticate with HTTP Basic (the write key "
+        "as user name, empty password) or `writeKey` in the body."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI and ReDoc assets are served by the app itself, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "writeKey": {
+                "type": "http",
+                "scheme": "basic",
+                "description": "The write key as user name and an empty password.",
+            }
+        }
+    },
+    "SECURITY": [{"writeKey": []}],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"

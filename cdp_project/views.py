@@ -1,0 +1,45 @@
+"""The marketer UI's own pages: the dashboard and the sections still to be filled."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from ingestion import selectors as ingestion_selectors
+
+SECTIONS = {
+    "activities": (
+        "Activities",
+        "The activity catalog (every activity and field discovered from your events) is not "
+        "built yet. Until then, each source's live debugger shows what arrives.",
+    ),
+    "profiles": (
+        "Profiles",
+        "Profiles, identity stitching and timelines are not built yet. Events already keep "
+        "their userId and anonymousId, so profiles will cover everything sent from today.",
+    ),
+    "segments": ("Segments", "The visual segment builder is not built yet."),
+    "campaigns": (
+        "Campaigns",
+        "Triggered campaigns (abandoned browse, abandoned cart, order confirmation) are not "
+        "built yet.",
+    ),
+}
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "dashboard.html",
+        {"overview": ingestion_selectors.ingest_overview(), "nav": "dashboard"},
+    )
+
+
+@login_required
+def section(request: HttpRequest, section: str) -> HttpResponse:
+    if section not in SECTIONS:
+        raise Http404(section)
+    title, text = SECTIONS[section]
+    return render(request, "section.html", {"title": title, "text": text, "nav": section})

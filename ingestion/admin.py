@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from cdp_project.admin_tools import EstimatedCountPaginator
+from ingestion.models import Event, MessageKey, Refusal, Source, WriteKey
+
+
+class WriteKeyInline(admin.TabularInline):
+    model = WriteKey
+    extra = 0
+    fields = ["key", "label", "created_at", "revoked_at"]
+    readonly_fields = ["key", "created_at"]
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "enabled", "created_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name"]
+    inlines = [WriteKeyInline]
+
+
+@admin.register(WriteKey)
+class WriteKeyAdmin(admin.ModelAdmin):
+    list_display = ["key", "source", "label", "created_at", "revoked_at"]
+    list_filter = ["source"]
+    list_select_related = ["source"]
+    search_fields = ["key", "label", "source__name"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["source"]
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "type", "name", "source", "user_id", "anonymous_id", "timestamp"]
+    list_filter = ["type", "source"]
+    list_select_related = ["source"]
+    # Exact matches only: they use the indexes; a substring search would scan the table.
+    search_fields = ["=message_id", "=user_id", "=anonymous_id", "=name"]
+    raw_id_fields = ["source"]
+    readonly_fields = ["received_at", "processed_at"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+
+
+@admin.register(MessageKey)
+class MessageKeyAdmin(admin.ModelAdmin):
+    list_display = ["message_id", "source", "received_at"]
+    search_fields = ["=message_id"]
+    raw_id_fields = ["source"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+
+
+@admin.register(Refusal)
+class RefusalAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "source", "code", "index", "message"]
+    list_filter = ["code", "source"]
+    list_select_related = ["source"]
+    search_fields = ["=message_id", "code"]
+    raw_id_fields = ["source"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]

@@ -1,0 +1,236 @@
+"""The Segment-compatible HTTP tracking API: `/v1/track`, `/v1/batch`, …
+
+Views parse, authenticate and answer; `services.events_ingest` stores. A 2xx is only sent
+after the events are committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cdp_project.errors import ApplicationError
+from ingestion import schemas, selectors, services
+from ingestion.decoding import decompress, parse_json
+from ingestion.messages import BatchContext
+from ingestion.models import Source
+
+CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding, Anonymousid"
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address; `X-Forwarded-For` is believed only from a trusted proxy."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not remote or not forwarded or not _is_trusted_proxy(remote):
+        return remote
+    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _is_trusted_proxy(candidate):
+            return candidate
+    return remote
+
+
+def _is_trusted_proxy(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in settings.INGEST_TRUSTED_PROXIES:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _basic_auth_key(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise ApplicationError(
+            "invalid_authorization",
+            "Authenticate with HTTP Basic (the write key as user name) or `writeKey` in the body.",
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ApplicationError(
+            "invalid_authorization",
+            "The Basic Authorization header is not valid base64.",
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        ) from exc
+    return decoded.partition(":")[0]
+
+
+def _authenticate(key: Any) -> Source:
+    source = selectors.source_for_write_key(key=key) if isinstance(key, str) and key else None
+    if source is None:
+        raise ApplicationError(
+            "invalid_write_key",
+            "The write key is unknown, revoked, or its source is disabled.",
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    return source
+
+
+class IngestView(APIView):
+    """Shared by every endpoint: one message (`message_type` set) or a batch."""
+
+    message_type: str | None = None
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes: list = []  # the body is read raw: JSON whatever the content type
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Preflights carry no write key, so every origin is answered here; a source that
+        # restricts origins is enforced on the request itself.
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        response["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", CORS_ALLOWED_HEADERS
+        )
+        response["Access-Control-Max-Age"] = "86400"
+        return response
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        origin = request.headers.get("Origin")
+        source: Source | None = getattr(self, "source", None)
+        if origin and (source is None or source.accepts_origin(origin)):
+            response["Access-Control-Allow-Origin"] = origin
+            response["Vary"] = "Origin"
+        return response
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        received_at = timezone.now()
+        self.source = None
+        key = _basic_auth_key(request)
+        if key is not None:
+            self.source = _authenticate(key)
+        payload = self._read_payload(request)
+        if self.source is None:
+            self.source = _authenticate(payload.get("writeKey"))
+        source = self.source
+        origin = request.headers.get("Origin")
+        if not source.accepts_origin(origin):
+            self._refuse_request(
+                "origin_not_allowed",
+                f"This source does not accept events from the origin {origin}.",
+                status_code=status.HTTP_403_FORBIDDEN,
+            )
+
+        batch = BatchContext(received_at=received_at, ip=client_ip(request))
+        if self.message_type is None:
+            messages = payload.get("batch")
+            if not isinstance(messages, list):
+                self._refuse_request("invalid_batch", "`batch` must be an array of events.")
+            if len(messages) > settings.INGEST_MAX_BATCH_EVENTS:
+                self._refuse_request(
+                    "too_many_events",
+                    f"A batch holds at most {settings.INGEST_MAX_BATCH_EVENTS} events; "
+                    f"this one has {len(messages)}.",
+                )
+            batch.sent_at = payload.get("sentAt")
+            if isinstance(payload.get("context"), dict):
+                batch.context = payload["context"]
+        else:
+            messages = [payload]
+
+        result = services.events_ingest(
+            source=source, messages=messages, batch=batch, message_type=self.message_type
+        )
+        if self.message_type is not None and result.refused:
+            refused = result.refused[0]
+            return Response(
+                {"success": False, "code": refused.code, "message": refused.message},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(
+            {
+                "success": True,
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "refused": [item.as_dict() for item in result.refused],
+            }
+        )
+
+    def _read_payload(self, request: Request) -> dict[str, Any]:
+        limit = settings.INGEST_MAX_REQUEST_BYTES
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            self._refuse_request(
+                "request_too_large", f"The request is larger than {limit // 1024} KB."
+            )
+        try:
+            data = decompress(body, request.headers.get("Content-Encoding", ""), limit=limit)
+            payload = parse_json(data)
+        except ApplicationError as error:
+            self._refuse_request(error.code, error.message, details=error.details)
+        if not isinstance(payload, dict):
+            self._refuse_request("invalid_body", "The body must be a JSON object.")
+        return payload
+
+    def _refuse_request(
+        self,
+        code: str,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        status_code: int = status.HTTP_400_BAD_REQUEST,
+    ) -> NoReturn:
+        """Refuse the whole request, recorded for the debugger when the source is known."""
+        if self.source is not None:
+            services.refusals_record(
+                source=self.source,
+                refused=[services.RefusedEvent(index=None, code=code, message=message)],
+            )
+        raise ApplicationError(code, message, details=details, status_code=status_code)
+
+
+_ERRORS = {
+    400: OpenApiResponse(schemas.ErrorResponse, description="Invalid JSON, too large, …"),
+    401: OpenApiResponse(schemas.ErrorResponse, description="Unknown or revoked write key."),
+    403: OpenApiResponse(schemas.ErrorResponse, description="Origin not allowed."),
+    503: OpenApiResponse(schemas.ErrorResponse, description="Database unavailable; retry."),
+}
+
+
+def _endpoint(message_type: str | None, request_schema: type, summary: str) -> type[IngestView]:
+    view = type(
+        f"{(message_type or 'batch').capitalize()}View",
+        (IngestView,),
+        {"message_type": message_type},
+    )
+    return extend_schema(
+        request=request_schema,
+        responses={200: schemas.IngestResponse, **_ERRORS},
+        summary=summary,
+        tags=["ingest"],
+    )(view)
+
+
+TrackView = _endpoint("track", schemas.TrackRequest, "Record an action a user performed")
+IdentifyView = _endpoint("identify", schemas.IdentifyRequest, "Tie a user to their traits")
+PageView = _endpoint("page", schemas.PageRequest, "Record a page view")
+ScreenView = _endpoint("screen", schemas.PageRequest, "Record a mobile screen view")
+GroupView = _endpoint("group", schemas.GroupRequest, "Associate a user with a group")
+AliasView = _endpoint("alias", schemas.AliasRequest, "Link two ids of one user")
+BatchView = _endpoint(None, schemas.BatchRequest, "Send up to 2,500 events at once")

@@ -1,0 +1,304 @@
+"""One Segment-spec message in, one clean event (or the reason it is refused) out.
+
+Every rule here is documented in docs/ingest.md; the names of the refusal codes are part of
+the API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from ingestion.decoding import NON_FINITE, TOO_DEEP_MARKER
+
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+MAX_ID_LENGTH = 255
+MAX_MESSAGE_ID_LENGTH = 128
+MAX_NAME_LENGTH = 255
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Fields that get columns of their own; the rest of a message is kept in `extra`.
+_COLUMN_FIELDS = {
+    "type",
+    "event",
+    "name",
+    "userId",
+    "anonymousId",
+    "messageId",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "receivedAt",
+    "properties",
+    "traits",
+    "context",
+    "writeKey",
+}
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class CleanEvent:
+    message_id: str
+    type: str
+    name: str
+    user_id: str
+    anonymous_id: str
+    timestamp: datetime
+    original_timestamp: datetime | None
+    sent_at: datetime | None
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    context: dict[str, Any]
+    extra: dict[str, Any]
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchContext:
+    """What applies to every message of one request."""
+
+    received_at: datetime
+    ip: str | None = None
+    sent_at: Any = None  # the batch-level `sentAt`, not yet parsed
+    context: dict[str, Any] = field(default_factory=dict)  # batch-level context (analytics-go)
+
+
+# --- hostile values ------------------------------------------------------------------------
+
+
+class _Cleaner:
+    """Walks a message once: measures depth, removes what `jsonb` cannot store."""
+
+    def __init__(self, max_depth: int) -> None:
+        self.max_depth = max_depth
+        self.flags: set[str] = set()
+
+    def clean(self, value: Any, depth: int = 0) -> Any:
+        if isinstance(value, dict):
+            self._check_depth(depth + 1)
+            return {self._string(str(k)): self.clean(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list):
+            self._check_depth(depth + 1)
+            return [self.clean(v, depth + 1) for v in value]
+        if isinstance(value, str):
+            if value == TOO_DEEP_MARKER:
+                raise self._too_deep()
+            return self._string(value)
+        if value is NON_FINITE:
+            self.flags.add("non_finite_number_nulled")
+            return None
+        return value
+
+    def _check_depth(self, depth: int) -> None:
+        if depth > self.max_depth:
+            raise self._too_deep()
+
+    def _too_deep(self) -> Refused:
+        return Refused(
+            "too_deep", f"The event nests objects and arrays deeper than {self.max_depth} levels."
+        )
+
+    def _string(self, value: str) -> str:
+        if "\x00" in value:
+            self.flags.add("nul_removed")
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            self.flags.add("lone_surrogate_replaced")
+            # The JSON parser already combined valid pairs: any surrogate left is lone.
+            value = _SURROGATE.sub("\ufffd", value)
+        return value
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+def _identifier(message: dict[str, Any], key: str) -> str:
+    value = message.get(key)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Refused(f"invalid_{_snake(key)}", f"`{key}` must be a string or a number.")
+    text = str(value).strip()
+    if len(text) > MAX_ID_LENGTH:
+        raise Refused(f"invalid_{_snake(key)}", f"`{key}` is longer than {MAX_ID_LENGTH}.")
+    return text
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
+    value = message.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Refused(f"invalid_{key}", f"`{key}` must be an object.")
+    return value
+
+
+def parse_time(value: Any, key: str) -> datetime | None:
+    """ISO-8601 with or without an offset (naive means UTC), or epoch milliseconds."""
+    if value is None or value == "":
+        return None
+    parsed: datetime | None = None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            parsed = datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            parsed = None
+    if parsed is None:
+        raise Refused(
+            f"invalid_{_snake(key)}", f"`{key}` is not an ISO-8601 date-time: {str(value)[:40]!r}."
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _event_time(
+    client_time: datetime | None, sent_at: datetime | None, received_at: datetime
+) -> tuple[datetime, list[str]]:
+    """Segment's rule: with `sentAt`, the event happened `sentAt - client_time` before the
+    request was received, whatever the client's clock says. Without it, the client's time
+    is kept. A time outside [received - past limit, received + future tolerance] is
+    replaced by the received time and flagged."""
+    if client_time is None:
+        return received_at, []
+    corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
+    if corrected > received_at + settings.INGEST_FUTURE_TOLERANCE or corrected < (
+        received_at - settings.INGEST_PAST_LIMIT
+    ):
+        return received_at, ["timestamp_out_of_range"]
+    return corrected, []
+
+
+def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) -> CleanEvent:
+    """Validate and clean one message; raise `Refused` with the reason when it cannot be
+    accepted. `message_type` is set by the single-message endpoints."""
+    if not isinstance(raw, dict):
+        raise Refused("invalid_event", "Each event must be a JSON object.")
+    cleaner = _Cleaner(settings.INGEST_MAX_DEPTH)
+    message = cleaner.clean(raw)
+    size = len(json.dumps(message, ensure_ascii=False, default=str).encode("utf-8"))
+    if size > settings.INGEST_MAX_EVENT_BYTES:
+        raise Refused(
+            "event_too_large",
+            f"The event is {size // 1024} KB; the limit is "
+            f"{settings.INGEST_MAX_EVENT_BYTES // 1024} KB.",
+        )
+
+    kind = message_type or str(message.get("type") or "").strip().lower()
+    if kind not in MESSAGE_TYPES:
+        raise Refused(
+            "invalid_type", f"`type` must be one of {', '.join(MESSAGE_TYPES)}; got {kind!r}."
+        )
+
+    user_id = _identifier(message, "userId")
+    anonymous_id = _identifier(message, "anonymousId")
+    if not user_id and not anonymous_id:
+        raise Refused("missing_identity", "Each event needs a `userId` or an `anonymousId`.")
+
+    name = ""
+    if kind == "track":
+        event_name = message.get("event")
+        if not isinstance(event_name, str) or not event_name.strip():
+            raise Refused("missing_event", "A track call needs an `event` name.")
+        name = event_name.strip()
+    elif kind in ("page", "screen"):
+        page_name = message.get("name")
+        if page_name is not None and not isinstance(page_name, str | int | float):
+            raise Refused("invalid_name", "`name` must be a string.")
+        name = str(page_name).strip() if page_name is not None else ""
+    if len(name) > MAX_NAME_LENGTH:
+        raise Refused("invalid_name", f"The event name is longer than {MAX_NAME_LENGTH}.")
+
+    if kind == "alias" and not _identifier(message, "previousId"):
+        raise Refused("missing_previous_id", "An alias call needs a `previousId`.")
+    if kind == "group" and not _identifier(message, "groupId"):
+        raise Refused("missing_group_id", "A group call needs a `groupId`.")
+
+    properties = _object(message, "properties")
+    traits = _object(message, "traits")
+    context = {**batch.context, **_object(message, "context")}
+    if kind in ("identify", "group"):
+        # Mobile SDKs and RudderStack put identify traits in `context.traits`.
+        context_traits = context.get("traits")
+        if isinstance(context_traits, dict):
+            traits = {**context_traits, **traits}
+    if batch.ip and not context.get("ip"):
+        context["ip"] = batch.ip
+
+    message_id = message.get("messageId")
+    if message_id is None or message_id == "":
+        message_id = str(uuid.uuid4())
+    elif not isinstance(message_id, str | int) or isinstance(message_id, bool):
+        raise Refused("invalid_message_id", "`messageId` must be a string.")
+    message_id = str(message_id).strip()
+    if len(message_id) > MAX_MESSAGE_ID_LENGTH:
+        raise Refused("invalid_message_id", f"`messageId` is longer than {MAX_MESSAGE_ID_LENGTH}.")
+
+    # `originalTimestamp` is the device's clock; `timestamp` is what server SDKs set.
+    client_time = parse_time(message.get("originalTimestamp"), "originalTimestamp")
+    if client_time is None:
+        client_time = parse_time(message.get("timestamp"), "timestamp")
+    sent_at = parse_time(message.get("sentAt"), "sentAt")
+    if sent_at is None:
+        sent_at = parse_time(batch.sent_at, "sentAt")
+    timestamp, time_flags = _event_time(client_time, sent_at, batch.received_at)
+
+    extra = {k: v for k, v in message.items() if k not in _COLUMN_FIELDS}
+    return CleanEvent(
+        message_id=message_id,
+        type=kind,
+        name=name,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        timestamp=timestamp,
+        original_timestamp=client_time,
+        sent_at=sent_at,
+        properties=properties,
+        traits=traits,
+        context=context,
+        extra=extra,
+        flags=sorted(cleaner.flags) + time_flags,
+    )
+
+
+def excerpt(raw: Any, limit: int = 2000) -> str:
+    """The start of a refused payload, safe to store and show."""
+    try:
+        text = json.dumps(raw, ensure_ascii=True, default=repr)
+    except (ValueError, TypeError, RecursionError):
+        text = "(a payload too deeply nested to show)"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+__all__ = [
+    "BatchContext",
+    "CleanEvent",
+    "Refused",
+    "clean_message",
+    "excerpt",
+    "parse_time",
+]

@@ -1,0 +1,265 @@
+"""Writes for ingestion: sources and keys, storing events, and their follow-up processing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
+from ingestion.models import Event, Refusal, Source, WriteKey
+
+logger = logging.getLogger(__name__)
+
+
+# --- sources and write keys ----------------------------------------------------------------
+
+
+@transaction.atomic
+def source_create(*, name: str, kind: str = Source.Kind.SERVER, allowed_origins=()) -> Source:
+    source = Source.objects.create(name=name, kind=kind, allowed_origins=list(allowed_origins))
+    WriteKey.objects.create(source=source, label="First key")
+    return source
+
+
+def source_update(
+    *, source: Source, name: str, kind: str, enabled: bool, allowed_origins: Sequence[str]
+) -> Source:
+    source.name = name
+    source.kind = kind
+    source.enabled = enabled
+    source.allowed_origins = [o.strip().rstrip("/") for o in allowed_origins if o.strip()]
+    source.save(update_fields=["name", "kind", "enabled", "allowed_origins"])
+    return source
+
+
+def write_key_create(*, source: Source, label: str = "") -> WriteKey:
+    """The first half of a rotation: the old keys keep working until they are revoked."""
+    return WriteKey.objects.create(source=source, label=label)
+
+
+def write_key_revoke(*, write_key: WriteKey) -> WriteKey:
+    if write_key.revoked_at is None:
+        write_key.revoked_at = timezone.now()
+        write_key.save(update_fields=["revoked_at"])
+    return write_key
+
+
+# --- storing events ------------------------------------------------------------------------
+
+
+@dataclass
+class RefusedEvent:
+    index: int | None
+    code: str
+    message: str
+    message_id: str = ""
+    excerpt: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"index": self.index, "code": self.code, "message": self.message}
+        if self.message_id:
+            body["messageId"] = self.message_id
+        return body
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    refused: list[RefusedEvent] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+
+
+_INSERT_MESSAGE_KEYS = """
+    INSERT INTO ingestion_messagekey (source_id, message_id, received_at)
+    SELECT %s, message_id, %s FROM unnest(%s::text[]) AS message_id
+    ON CONFLICT (source_id, message_id) DO NOTHING
+    RETURNING message_id
+"""
+
+
+def events_ingest(
+    *,
+    source: Source,
+    messages: Sequence[Any],
+    batch: BatchContext,
+    message_type: str | None = None,
+) -> IngestResult:
+    """Clean, de-duplicate and store a request's messages in one transaction.
+
+    Invalid messages are refused one by one and recorded for the debugger; the valid ones
+    are stored. Only the first of several messages with the same `messageId` (in this
+    request or any earlier one from the same source) is stored; the others count as
+    duplicates, which is success for the sender. Processing is published after commit.
+    """
+    result = IngestResult()
+    clean: list[CleanEvent] = []
+    for index, raw in enumerate(messages):
+        try:
+            clean.append(clean_message(raw, batch, message_type=message_type))
+        except Refused as refusal:
+            message_id = raw.get("messageId") if isinstance(raw, dict) else None
+            result.refused.append(
+                RefusedEvent(
+                    index=index,
+                    code=refusal.code,
+                    message=refusal.message,
+                    message_id=str(message_id)[:128] if isinstance(message_id, str) else "",
+                    excerpt=excerpt(raw),
+                )
+            )
+
+    with transaction.atomic():
+        new_ids: set[str] = set()
+        if clean:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _INSERT_MESSAGE_KEYS,
+                    [source.pk, batch.received_at, [event.message_id for event in clean]],
+                )
+                new_ids = {row[0] for row in cursor.fetchall()}
+        rows = []
+        for event in clean:
+            if event.message_id not in new_ids:
+                result.duplicates += 1
+                continue
+            new_ids.discard(event.message_id)  # a repeat later in this batch is a duplicate
+            rows.append(
+                Event(
+                    source=source,
+                    message_id=event.message_id,
+                    type=event.type,
+                    name=event.name,
+                    user_id=event.user_id,
+                    anonymous_id=event.anonymous_id,
+                    timestamp=event.timestamp,
+                    original_timestamp=event.original_timestamp,
+                    sent_at=event.sent_at,
+                    received_at=batch.received_at,
+                    properties=event.properties,
+                    traits=event.traits,
+                    context=event.context,
+                    extra=event.extra,
+                    flags=event.flags,
+                )
+            )
+        if rows:
+            Event.objects.bulk_create(rows)
+        if result.refused:
+            refusals_record(source=source, refused=result.refused, received_at=batch.received_at)
+        result.accepted = len(rows)
+        result.event_ids = [row.pk for row in rows]
+        if result.event_ids:
+            ids = list(result.event_ids)
+            transaction.on_commit(lambda: events_publish_processing(event_ids=ids))
+    return result
+
+
+def refusals_record(
+    *, source: Source, refused: Sequence[RefusedEvent], received_at: datetime | None = None
+) -> None:
+    received_at = received_at or timezone.now()
+    Refusal.objects.bulk_create(
+        Refusal(
+            source=source,
+            received_at=received_at,
+            index=item.index,
+            code=item.code,
+            message=item.message,
+            message_id=item.message_id,
+            excerpt=item.excerpt,
+        )
+        for item in refused
+    )
+
+
+def refusals_prune(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - settings.INGEST_REFUSAL_RETENTION
+    deleted, _ = Refusal.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+# --- follow-up processing ------------------------------------------------------------------
+
+# After a failed publish the broker is skipped for a while: a down broker must not add a
+# connection timeout to every ingest request. The sweep picks up what was not published.
+_broker_skip_until = 0.0
+
+
+def events_publish_processing(*, event_ids: list[int]) -> bool:
+    """Hand stored events to the workers. Never raises: the events are already safe in
+    Postgres, and the periodic sweep processes whatever is not published."""
+    global _broker_skip_until
+    if time.monotonic() < _broker_skip_until:
+        return False
+    from ingestion.tasks import process_events
+
+    try:
+        process_events.apply_async(args=[event_ids], retry=False)
+    except Exception as exc:  # any broker failure; the sweep takes over
+        _broker_skip_until = time.monotonic() + settings.INGEST_PUBLISH_BACKOFF.total_seconds()
+        logger.warning(
+            "ingest_publish_failed events=%d error=%s: %s",
+            len(event_ids),
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    return True
+
+
+def _processors() -> list[Callable[[list[Event]], None]]:
+    return [import_string(path) for path in settings.INGEST_EVENT_PROCESSORS]
+
+
+def events_process(*, event_ids: Sequence[int]) -> int:
+    """Run the follow-up work on the given events that nobody has processed yet.
+
+    Rows are locked with SKIP LOCKED, so a task and the sweep (or two workers) never
+    process the same event twice; the processors and the mark commit together.
+    """
+    with transaction.atomic():
+        events = list(
+            Event.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(event_ids), processed_at__isnull=True)
+            .order_by("pk")
+        )
+        if not events:
+            return 0
+        for processor in _processors():
+            processor(events)
+        Event.objects.filter(pk__in=[event.pk for event in events]).update(
+            processed_at=timezone.now()
+        )
+    return len(events)
+
+
+def events_sweep_unprocessed(*, now: datetime | None = None, limit: int = 20_000) -> int:
+    """Process events left unprocessed past the grace period (a broker outage, a lost
+    task). Runs from Celery beat; bounded per run so one run never holds a worker long."""
+    cutoff = (now or timezone.now()) - settings.INGEST_SWEEP_GRACE
+    total = 0
+    while total < limit:
+        ids = list(
+            Event.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:1000]
+        )
+        if not ids:
+            break
+        processed = events_process(event_ids=ids)
+        if processed == 0:
+            break  # locked by another worker
+        total += processed
+    if total:
+        logger.info("ingest_sweep_processed events=%d", total)
+    return total
