@@ -104,6 +104,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -203,6 +204,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"writeKey": []}],
+    "PREPROCESSING_HOOKS": ["cdp_project.schema.drop_trailing_slash_aliases"],
 }
 
 LOGGING = {

@@ -1,14 +1,24 @@
-from django.urls import re_path
+from django.urls import path
 
 from ingestion import apis
 
-# With or without a trailing slash: SDKs differ, and a redirect would lose the POST body.
+_ENDPOINTS = {
+    "track": apis.TrackView,
+    "identify": apis.IdentifyView,
+    "page": apis.PageView,
+    "screen": apis.ScreenView,
+    "group": apis.GroupView,
+    "alias": apis.AliasView,
+    "batch": apis.BatchView,
+}
+
+# With and without a trailing slash: SDKs differ, and a redirect would lose the POST body.
+# The OpenAPI schema lists the canonical form only (cdp_project.schema).
 urlpatterns = [
-    re_path(r"^track/?$", apis.TrackView.as_view(), name="api-track"),
-    re_path(r"^identify/?$", apis.IdentifyView.as_view(), name="api-identify"),
-    re_path(r"^page/?$", apis.PageView.as_view(), name="api-page"),
-    re_path(r"^screen/?$", apis.ScreenView.as_view(), name="api-screen"),
-    re_path(r"^group/?$", apis.GroupView.as_view(), name="api-group"),
-    re_path(r"^alias/?$", apis.AliasView.as_view(), name="api-alias"),
-    re_path(r"^batch/?$", apis.BatchView.as_view(), name="api-batch"),
+    route
+    for name, view in _ENDPOINTS.items()
+    for route in (
+        path(name, view.as_view(), name=f"api-{name}"),
+        path(f"{name}/", view.as_view()),
+    )
 ]

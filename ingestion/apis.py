@@ -213,6 +213,13 @@ _ERRORS = {
 }
 
 
+_DESCRIPTION = (
+    "Segment-compatible. A 200 means the stored events are committed; events that cannot be "
+    "accepted are listed in `refused` by index with a code and a message (docs/ingest.md "
+    "lists every rule)."
+)
+
+
 def _endpoint(message_type: str | None, request_schema: type, summary: str) -> type[IngestView]:
     view = type(
         f"{(message_type or 'batch').capitalize()}View",
@@ -223,6 +230,7 @@ def _endpoint(message_type: str | None, request_schema: type, summary: str) -> t
         request=request_schema,
         responses={200: schemas.IngestResponse, **_ERRORS},
         summary=summary,
+        description=_DESCRIPTION,
         tags=["ingest"],
     )(view)
 

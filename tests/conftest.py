@@ -3,13 +3,17 @@ from __future__ import annotations
 import base64
 import gzip as gzip_module
 import json
-from collections.abc import Callable
+import os
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.test import Client
+from celery.contrib.testing.worker import start_worker
+from django.test import Client, override_settings
 
 from cdp_project.celery import app as celery_app
+from cdp_project.embedded import filesystem_broker_options
 from ingestion import services
 from ingestion.models import Source, WriteKey
 
@@ -20,6 +24,20 @@ def _celery_in_memory() -> None:
     var/. Tests that need a worker configure a real broker themselves (tests/broker.py)."""
     celery_app.conf.update(broker_url="memory://", broker_transport_options={})
     celery_app._pool = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_from_finders() -> Iterator[None]:
+    """Serve assets from the app folders as they are: tests never depend on a
+    `collectstatic` manifest (which `make run` builds)."""
+    from django.conf import settings
+
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +91,59 @@ def ingest(client: Client, write_key: WriteKey) -> Callable[..., Any]:
         return client.post(f"/v1/{path}", data=data, content_type=content_type, headers=extra)
 
     return post
+
+
+# --- a real Celery worker on a real broker ------------------------------------------------
+
+
+def _required(variable: str) -> bool:
+    return os.environ.get(variable, "").lower() in ("1", "true", "yes")
+
+
+def _use_broker(url: str, options: dict) -> None:
+    celery_app.conf.update(broker_url=url, broker_transport_options=options)
+    # Drop the cached pools so the next publish connects to the new broker.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker(tmp_path) -> Iterator[str]:
+    """A real broker for this test: `CDP_TEST_BROKER_URL` (Redis or RabbitMQ; CI sets it),
+    else kombu's filesystem transport in a temporary folder. Restores the in-memory broker
+    afterwards."""
+    url = os.environ.get("CDP_TEST_BROKER_URL", "")
+    if url:
+        options = {"socket_connect_timeout": 2}
+        _use_broker(url, options)
+        try:
+            with celery_app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:
+            message = f"the broker at {url} cannot be reached: {exc}"
+            if _required("CDP_REQUIRE_BROKER"):
+                pytest.fail(message)
+            pytest.skip(message)
+        celery_app.control.purge()  # tasks left by an earlier run
+    else:
+        url = "filesystem://"
+        _use_broker(url, filesystem_broker_options(tmp_path / "broker"))
+    yield url
+    _use_broker("memory://", {})
+
+
+@pytest.fixture
+def celery_worker(broker, transactional_db) -> Iterator[object]:
+    """A Celery worker thread consuming from the test's broker, with database access."""
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=20):
+        yield
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 30, what: str = "") -> None:
+    """Poll until `condition()` holds; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")

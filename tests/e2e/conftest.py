@@ -1,0 +1,45 @@
+"""Browser tests: pytest-playwright driving Debian's Chromium against a live server.
+
+Without /usr/bin/chromium these tests skip with the reason, unless CDP_REQUIRE_BROWSER=1
+(set by .ci/run), when they fail instead. Playwright never downloads a browser here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("CDP_CHROMIUM", "/usr/bin/chromium"))
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def _chromium_present() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"{CHROMIUM} not found (apt-get install chromium)"
+    if os.environ.get("CDP_REQUIRE_BROWSER", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CDP_REQUIRE_BROWSER is set: {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+        ],
+    }

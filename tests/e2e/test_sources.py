@@ -1,0 +1,88 @@
+"""A marketer in a real browser: log in, open a source, watch events arrive live."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+from segment.analytics.client import Client as SegmentClient
+
+from ingestion import services
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def marketer(django_user_model):
+    return django_user_model.objects.create_user("marketer", "m@example.com", "s3cret-pass")
+
+
+def log_in(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    expect(page).to_have_url(base_url + "/accounts/login/?next=/")
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill("s3cret-pass")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_wrong_password_is_refused(page: Page, live_server, marketer):
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Username").fill("marketer")
+    page.get_by_label("Password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("correct username and password")
+
+
+def test_debugger_shows_events_sent_by_the_sdk_as_they_arrive(page: Page, live_server, marketer):
+    source = services.source_create(name="Demo store")
+    key = source.write_keys.get().key
+    log_in(page, live_server.url)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sources").click()
+    page.get_by_role("link", name="Demo store").click()
+    expect(page.get_by_role("heading", name="Live debugger")).to_be_visible()
+    expect(page.locator("#event-rows details")).to_have_count(0)
+
+    client = SegmentClient(key, host=live_server.url, sync_mode=True, max_retries=0)
+    client.identify("user-42", {"email": "ada@example.com"})
+    client.track(
+        "user-42",
+        "Order Completed",
+        {"order_id": "O-1", "products": [{"sku": "SHOE-1", "price": 89.9}]},
+    )
+    client.page("user-42", name="Shoes", properties={"url": "/shoes"})
+
+    rows = page.locator("#event-rows details")
+    expect(rows).to_have_count(3, timeout=10_000)
+    order = rows.filter(has_text="Order Completed")
+    expect(order).to_contain_text("user-42")
+    order.locator("summary").click()
+    expect(order).to_contain_text('"sku": "SHOE-1"')
+
+    # A refused event shows with its reason, and the opened row stays open through polls.
+    requests.post(
+        live_server.url + "/v1/track", json={"event": "No identity"}, auth=(key, ""), timeout=10
+    )
+    refusals = page.locator("#refusal-rows details")
+    expect(refusals).to_have_count(1, timeout=10_000)
+    expect(refusals.first).to_contain_text("missing_identity")
+    expect(order).to_have_attribute("open", "")
+
+
+def test_marketer_creates_a_source_and_rotates_its_key(page: Page, live_server, marketer):
+    log_in(page, live_server.url)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sources").click()
+    page.get_by_label("Name").fill("Mobile app")
+    page.get_by_label("Kind").select_option("mobile")
+    page.get_by_role("button", name="Create source").click()
+
+    expect(page.get_by_role("heading", name="Mobile app")).to_be_visible()
+    first_key = page.locator("code.key").first.inner_text()
+    page.get_by_label("New key label").fill("2026")
+    page.get_by_role("button", name="Create a new key").click()
+    expect(page.locator("code.key")).to_have_count(2)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("tr", has_text=first_key).get_by_role("button", name="Revoke").click()
+    expect(page.locator("tr", has_text=first_key)).to_contain_text("Revoked")
