@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from cdp_project.admin_tools import EstimatedCountPaginator
 from ingestion.models import Event, MessageKey, Refusal, Source, WriteKey
+from ingestion.services import write_key_create
 
 
 class WriteKeyInline(admin.TabularInline):
@@ -17,6 +18,12 @@ class SourceAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     inlines = [WriteKeyInline]
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        # A source is of no use without a key: a new one gets its first key, as in the UI.
+        if not change and not form.instance.write_keys.exists():
+            write_key_create(source=form.instance, label="First key")
 
 
 @admin.register(WriteKey)

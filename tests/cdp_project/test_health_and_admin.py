@@ -63,3 +63,23 @@ def test_admin_event_list_does_not_count_the_whole_table(
     assert response.status_code == 200
     assert Event.objects.count() == 3
     assert "3 events" in response.content.decode() or "3 results" in response.content.decode()
+
+
+def test_source_created_in_admin_gets_a_write_key(admin_client):
+    response = admin_client.post(
+        "/admin/ingestion/source/add/",
+        {
+            "name": "Admin-made",
+            "kind": "web",
+            "enabled": "on",
+            "allowed_origins": "[]",
+            "created_at_0": "2026-11-25",
+            "created_at_1": "10:00:00",
+            "write_keys-TOTAL_FORMS": "0",
+            "write_keys-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    from ingestion.models import Source
+
+    assert Source.objects.get(name="Admin-made").write_keys.count() == 1
