@@ -204,7 +204,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
     "SECURITY": [{"writeKey": []}],
-    "PREPROCESSING_HOOKS": ["cdp_project.schema.drop_trailing_slash_aliases"],
+    "PREPROCESSING_HOOKS": ["cdp_project.schema.drop_ingest_aliases"],
 }
 
 LOGGING = {

@@ -2,7 +2,7 @@ from django.urls import path
 
 from ingestion import apis
 
-_ENDPOINTS = {
+ENDPOINTS = {
     "track": apis.TrackView,
     "identify": apis.IdentifyView,
     "page": apis.PageView,
@@ -11,14 +11,16 @@ _ENDPOINTS = {
     "alias": apis.AliasView,
     "batch": apis.BatchView,
 }
+# Segment's mobile SDKs post their batches elsewhere: analytics-kotlin and analytics-swift
+# to /v1/b, the classic analytics-android and analytics-ios to /v1/import.
+BATCH_ALIASES = ["b", "import"]
 
-# With and without a trailing slash: SDKs differ, and a redirect would lose the POST body.
-# The OpenAPI schema lists the canonical form only (cdp_project.schema).
-urlpatterns = [
-    route
-    for name, view in _ENDPOINTS.items()
-    for route in (
-        path(name, view.as_view(), name=f"api-{name}"),
-        path(f"{name}/", view.as_view()),
-    )
+urlpatterns = [path(name, view.as_view(), name=f"api-{name}") for name, view in ENDPOINTS.items()]
+# Aliases, left out of the OpenAPI schema (cdp_project.schema). The trailing-slash forms
+# exist because SDKs differ, and a redirect would lose the POST body.
+urlpatterns += [path(f"{name}/", view.as_view()) for name, view in ENDPOINTS.items()]
+urlpatterns += [
+    path(route, apis.BatchView.as_view())
+    for alias in BATCH_ALIASES
+    for route in (alias, f"{alias}/")
 ]

@@ -630,3 +630,17 @@ def test_a_batch_costs_the_same_few_queries_whatever_its_size(
     with django_assert_max_num_queries(7):
         response = ingest("batch", {"batch": batch})
     assert response.json()["accepted"] == 100
+
+
+@pytest.mark.parametrize("path", ["b", "import", "batch/"])
+def test_mobile_sdk_batch_paths_are_accepted(ingest, path):
+    # analytics-kotlin: gzip, text/plain, the write key in the body, no Authorization header.
+    response = ingest(
+        path,
+        {"batch": [{"type": "screen", "anonymousId": "device-1", "name": "Home"}]},
+        auth="body",
+        compress=True,
+        content_type="text/plain",
+    )
+    assert response.status_code == 200
+    assert Event.objects.get().type == "screen"
