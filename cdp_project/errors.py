@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -48,9 +48,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=exc.status_code,
             headers=exc.headers,
         )
-    if isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
-    ):
+    if isinstance(exc, OperationalError | InterfaceError):
         return Response(
             error_body("database_unavailable", "The event store is unavailable; retry later."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

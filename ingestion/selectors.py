@@ -40,20 +40,27 @@ def source_latest_refusals(
     return refusals.order_by("-pk")[:limit]
 
 
+BACKLOG_COUNT_LIMIT = 100_000
+
+
 def events_backlog() -> int:
-    """Events stored but not yet processed (served by the partial `event_unprocessed`
-    index, which holds only those rows)."""
-    return Event.objects.filter(processed_at__isnull=True).count()
+    """Events stored but not yet processed, counted up to `BACKLOG_COUNT_LIMIT` (served
+    by the partial `event_unprocessed` index, which holds only those rows); a result equal
+    to the limit means "at least"."""
+    pending = Event.objects.filter(processed_at__isnull=True).values("pk")
+    return pending[:BACKLOG_COUNT_LIMIT].count()
 
 
 def ingest_overview() -> dict[str, object]:
     """What the dashboard shows before the analytics exist: cheap reads only (no full
     counts of the events table)."""
     latest = Event.objects.order_by("-pk").only("received_at", "source").first()
+    backlog = events_backlog()
     return {
         "sources": Source.objects.count(),
         "enabled_sources": Source.objects.filter(enabled=True).count(),
         "latest_event": latest,
-        "backlog": events_backlog(),
+        "backlog": backlog,
+        "backlog_capped": backlog >= BACKLOG_COUNT_LIMIT,
         "recent_refusals": Refusal.objects.order_by("-pk").select_related("source")[:5],
     }

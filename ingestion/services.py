@@ -79,6 +79,8 @@ class IngestResult:
     event_ids: list[int] = field(default_factory=list)
 
 
+MAX_REFUSALS_RECORDED_PER_REQUEST = 100
+
 _INSERT_MESSAGE_KEYS = """
     INSERT INTO ingestion_messagekey (source_id, message_id, received_at)
     SELECT %s, message_id, %s FROM unnest(%s::text[]) AS message_id
@@ -155,7 +157,13 @@ def events_ingest(
         if rows:
             Event.objects.bulk_create(rows)
         if result.refused:
-            refusals_record(source=source, refused=result.refused, received_at=batch.received_at)
+            # The response lists every refusal; the debugger keeps the first ones of a
+            # request, so a sender of thousands of broken events cannot flood the table.
+            refusals_record(
+                source=source,
+                refused=result.refused[:MAX_REFUSALS_RECORDED_PER_REQUEST],
+                received_at=batch.received_at,
+            )
         result.accepted = len(rows)
         result.event_ids = [row.pk for row in rows]
         if result.event_ids:

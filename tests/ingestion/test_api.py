@@ -644,3 +644,9 @@ def test_mobile_sdk_batch_paths_are_accepted(ingest, path):
     )
     assert response.status_code == 200
     assert Event.objects.get().type == "screen"
+
+
+def test_a_flood_of_refusals_is_answered_in_full_but_recorded_in_part(ingest):
+    response = ingest("batch", {"batch": [{"type": "track", "event": "E"}] * 300})
+    assert len(response.json()["refused"]) == 300
+    assert Refusal.objects.count() == 100
