@@ -200,3 +200,11 @@ def test_sources_list_shows_each_source_with_its_latest_event(signed_in, source,
     assert "Shop" in body and "Quiet app" in body
     assert "none yet" in body
     assert "now" in body or "ago" in body
+
+
+def test_debugger_rows_summarise_identify_and_alias_calls(signed_in, source, ingest):
+    ingest("identify", {"userId": "u", "traits": {"email": "ada@example.com", "plan": "pro"}})
+    ingest("alias", {"userId": "u", "previousId": "anon-9"})
+    body = signed_in.get(f"/sources/{source.pk}/debugger/").content.decode()
+    assert "ada@example.com · 2 traits" in body
+    assert "from anon-9" in body
