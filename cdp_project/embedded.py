@@ -51,11 +51,14 @@ def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
     process, the worker and beat on one machine exchange tasks without a server."""
     queue = var_dir / "broker" / "queue"
     processed = var_dir / "broker" / "processed"
-    for folder in (queue, processed):
+    # The exchange tables; kombu's default is a `control` folder in the working directory.
+    control = var_dir / "broker" / "control"
+    for folder in (queue, processed, control):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue),
         "data_folder_out": str(queue),
         "processed_folder": str(processed),
         "store_processed": False,
+        "control_folder": str(control),
     }
