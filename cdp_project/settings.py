@@ -169,9 +169,20 @@ INGEST_SWEEP_GRACE = timedelta(seconds=env.int("INGEST_SWEEP_GRACE_SECONDS", def
 INGEST_PUBLISH_BACKOFF = timedelta(seconds=env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
 INGEST_REFUSAL_RETENTION = timedelta(days=env.int("INGEST_REFUSAL_RETENTION_DAYS", default=7))
 # Follow-up work run on every stored event, in order; later capabilities add theirs here.
-INGEST_EVENT_PROCESSORS: list[str] = []
+INGEST_EVENT_PROCESSORS: list[str] = ["ingestion.catalog.discovery.catalog_discover"]
 # Django reads the body itself; allow room for the limit above plus gzip headers.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_REQUEST_BYTES + 64 * 1024
+
+# --- Catalog ------------------------------------------------------------------------------
+# Example values kept per field, newest first.
+CATALOG_EXAMPLES = 5
+# Email-like and phone-like example values are shown masked (j•••@e•••.com).
+CATALOG_MASK_CONTACT_EXAMPLES = env.bool("CATALOG_MASK_CONTACT_EXAMPLES", default=True)
+# Bounds, so that a payload with thousands of keys cannot flood the catalog.
+CATALOG_MAX_PROPERTIES_PER_ACTIVITY = env.int("CATALOG_MAX_PROPERTIES_PER_ACTIVITY", 500)
+CATALOG_MAX_PROFILE_ATTRIBUTES = env.int("CATALOG_MAX_PROFILE_ATTRIBUTES", default=1000)
+CATALOG_MAX_PATHS_PER_EVENT = 1000
+CATALOG_MAX_ARRAY_ITEMS_SCANNED = 50
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -63,6 +63,8 @@ class CleanEvent:
     context: dict[str, Any]
     extra: dict[str, Any]
     flags: list[str] = field(default_factory=list)
+    # The position in the request's batch.
+    index: int = 0
 
 
 @dataclass

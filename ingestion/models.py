@@ -4,6 +4,7 @@ import secrets
 
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -152,3 +153,248 @@ class Refusal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+# --- the activity catalog ------------------------------------------------------------------
+
+
+class FieldType(models.TextChoices):
+    """The types the catalog infers from JSON values (`null` is "no value")."""
+
+    STRING = "string", "String"
+    NUMBER = "number", "Number"
+    BOOLEAN = "boolean", "Boolean"
+    DATETIME = "datetime", "Date and time"
+    OBJECT = "object", "Object"
+    ARRAY = "array", "Array"
+
+
+# Which type wins when two were seen equally often; `max` keeps the first.
+TIE_ORDER = ["number", "datetime", "boolean", "object", "array", "string"]
+
+
+class CommerceRole(models.TextChoices):
+    """What an activity means to commerce features; defaults follow the Segment e-commerce
+    spec names, and a marketer maps other names (`add_to_cart`) in the catalog."""
+
+    NONE = "", "No role"
+    PRODUCT_VIEWED = "product_viewed", "Product viewed"
+    PRODUCT_ADDED = "product_added", "Product added to cart"
+    PRODUCT_REMOVED = "product_removed", "Product removed from cart"
+    CART_VIEWED = "cart_viewed", "Cart viewed"
+    CHECKOUT_STARTED = "checkout_started", "Checkout started"
+    ORDER_COMPLETED = "order_completed", "Order completed"
+    ORDER_REFUNDED = "order_refunded", "Order refunded"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+
+
+class Activity(models.Model):
+    """Something people do, discovered from events: a track event name, or page / screen
+    calls (one activity each, `name` empty)."""
+
+    class Kind(models.TextChoices):
+        TRACK = "track", "Track"
+        PAGE = "page", "Page"
+        SCREEN = "screen", "Screen"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        # Still collected, left out of lists and pickers.
+        HIDDEN = "hidden", "Hidden"
+        # Its events are refused at ingest.
+        BLOCKED = "blocked", "Blocked"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.TRACK)
+    name = models.CharField(max_length=255, blank=True, default="")
+    display_name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    role = models.CharField(max_length=32, choices=CommerceRole.choices, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    volume = models.BigIntegerField(default=0)
+    blocked_count = models.BigIntegerField(default=0)
+    property_count = models.IntegerField(default=0)
+    # Set when new properties were left out because the activity reached its limit.
+    properties_truncated = models.BooleanField(default=False)
+    # Event times (skew-corrected), so back-filled history reads as it happened.
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="activity_kind_name_unique")
+        ]
+        indexes = [
+            # Ingest reads the blocked names on every request: this index holds only them.
+            models.Index(
+                fields=["kind", "name"],
+                name="activity_blocked",
+                condition=Q(status="blocked"),
+            ),
+            models.Index(fields=["role"], name="activity_role", condition=~Q(role="")),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def get_absolute_url(self) -> str:
+        return reverse("activity-detail", args=[self.pk])
+
+    @property
+    def label(self) -> str:
+        if self.display_name:
+            return self.display_name
+        if self.kind == self.Kind.PAGE:
+            return "Page viewed"
+        if self.kind == self.Kind.SCREEN:
+            return "Screen viewed"
+        return self.name
+
+
+class ActivityDay(models.Model):
+    """How many events of an activity happened on a day (the site's time zone)."""
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "day"], name="activity_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_id} {self.day}: {self.count}"
+
+
+class DiscoveredField(models.Model):
+    """A payload path found in events, with what the catalog learned about it."""
+
+    # `category`, `address.city`, `products[].price`; see ingestion/catalog/paths.py.
+    path = models.CharField(max_length=512)
+    display_name = models.CharField(max_length=255, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    # Personal fields keep no example values.
+    personal = models.BooleanField(default=False)
+    # The type segments use when values disagree; empty means the most frequent one.
+    pinned_type = models.CharField(max_length=10, choices=FieldType.choices, blank=True)
+    # Events in which the path held a value of each type (an event counts once per type).
+    string_count = models.BigIntegerField(default=0)
+    number_count = models.BigIntegerField(default=0)
+    boolean_count = models.BigIntegerField(default=0)
+    datetime_count = models.BigIntegerField(default=0)
+    object_count = models.BigIntegerField(default=0)
+    array_count = models.BigIntegerField(default=0)
+    # Events in which the path held a value.
+    volume = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    # The newest distinct values, masked where they look like an email or a phone number.
+    examples = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def type_counts(self) -> dict[str, int]:
+        counts = {kind: getattr(self, f"{kind}_count") for kind in FieldType.values}
+        return {kind: count for kind, count in counts.items() if count}
+
+    @property
+    def inferred_type(self) -> str:
+        counts = self.type_counts
+        if not counts:
+            return ""
+        # Most events win; on a tie the more specific type does (a price sent once as "12"
+        # and once as 12 is a number sent wrongly once), so the answer is stable.
+        return max(TIE_ORDER, key=lambda kind: counts.get(kind, 0))
+
+    @property
+    def type(self) -> str:
+        """The type segments use: the pinned one, or the inferred one."""
+        return self.pinned_type or self.inferred_type
+
+    @property
+    def has_drift(self) -> bool:
+        return len(self.type_counts) > 1
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.path
+
+
+class ActivityProperty(DiscoveredField):
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="properties")
+
+    class Meta:
+        verbose_name_plural = "activity properties"
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "path"], name="activity_property_unique")
+        ]
+
+    def get_edit_url(self) -> str:
+        return reverse("property-edit", args=[self.activity_id, self.pk])
+
+
+class ProfileAttribute(DiscoveredField):
+    """A trait path discovered from identify calls."""
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [models.UniqueConstraint(fields=["path"], name="profile_attribute_unique")]
+
+    def get_edit_url(self) -> str:
+        return reverse("attribute-edit", args=[self.pk])
+
+
+class CatalogCount(models.Model):
+    """A running count the catalog needs as a denominator (identify calls, for the
+    coverage of profile attributes). Updated once per processed batch, not per event."""
+
+    key = models.CharField(max_length=64, unique=True)
+    count = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
+
+
+class Product(models.Model):
+    """A product as events describe it, keyed by SKU (or product id when no SKU is sent).
+
+    Each field holds the newest value seen: an event newer than `values_at` overwrites the
+    fields it carries; an older one only fills fields still empty. CSV imports count as
+    newest at the time of import.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    sku = models.CharField(max_length=255, blank=True, default="")
+    product_id = models.CharField(max_length=255, blank=True, default="")
+    name = models.CharField(max_length=500, blank=True, default="")
+    price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    # As sent: sites send absolute and relative URLs alike.
+    image_url = models.CharField(max_length=2000, blank=True, default="")
+    url = models.CharField(max_length=2000, blank=True, default="")
+    category = models.CharField(max_length=255, blank=True, default="")
+    brand = models.CharField(max_length=255, blank=True, default="")
+    values_at = models.DateTimeField(null=True, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "key"]
+        indexes = [
+            models.Index(
+                fields=["product_id"], name="product_product_id", condition=~Q(product_id="")
+            ),
+            models.Index(fields=["sku"], name="product_sku", condition=~Q(sku="")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, activity_key
+from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
 from ingestion.models import Event, Refusal, Source, WriteKey
 
@@ -108,6 +111,7 @@ def events_ingest(
     for index, raw in enumerate(messages):
         try:
             clean.append(clean_message(raw, batch, message_type=message_type))
+            clean[-1].index = index
         except Refused as refusal:
             message_id = raw.get("messageId") if isinstance(raw, dict) else None
             result.refused.append(
@@ -120,7 +124,11 @@ def events_ingest(
                 )
             )
 
+    clean, blocked = _refuse_blocked_activities(clean, result, messages)
+
     with transaction.atomic():
+        if blocked:
+            activities_count_blocked(blocked)
         new_ids: set[str] = set()
         if clean:
             with connection.cursor() as cursor:
@@ -170,6 +178,36 @@ def events_ingest(
             ids = list(result.event_ids)
             transaction.on_commit(lambda: events_publish_processing(event_ids=ids))
     return result
+
+
+def _refuse_blocked_activities(
+    clean: list[CleanEvent], result: IngestResult, messages: Sequence[Any]
+) -> tuple[list[CleanEvent], Counter]:
+    """Refuse the events of activities a marketer blocked in the catalog (one query)."""
+    keys = {activity_key(e.type, e.name) for e in clean if e.type in ACTIVITY_KINDS}
+    blocked_keys = activities_blocked(keys)
+    if not blocked_keys:
+        return clean, Counter()
+    kept: list[CleanEvent] = []
+    blocked: Counter = Counter()
+    for event in clean:
+        key = activity_key(event.type, event.name)
+        if event.type not in ACTIVITY_KINDS or key not in blocked_keys:
+            kept.append(event)
+            continue
+        blocked[key] += 1
+        label = f"“{event.name}”" if event.type == "track" else f"{event.type} calls"
+        result.refused.append(
+            RefusedEvent(
+                index=event.index,
+                code="activity_blocked",
+                message=f"The activity {label} is blocked in the catalog; its events are refused.",
+                message_id=event.message_id,
+                excerpt=excerpt(messages[event.index]),
+            )
+        )
+    result.refused.sort(key=lambda refused: refused.index if refused.index is not None else -1)
+    return kept, blocked
 
 
 def refusals_record(

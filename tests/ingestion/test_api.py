@@ -626,7 +626,7 @@ def test_a_batch_costs_the_same_few_queries_whatever_its_size(
 ):
     batch = [{"type": "track", **track(properties={"i": i})} for i in range(100)]
     batch.append({"type": "track", "event": "no identity"})
-    # key lookup, savepoint, message keys, events, refusals, release
+    # key lookup, blocked activities, savepoint, message keys, events, refusals, release
     with django_assert_max_num_queries(7):
         response = ingest("batch", {"batch": batch})
     assert response.json()["accepted"] == 100

@@ -6,7 +6,7 @@ import pytest
 
 from cdp_project.celery import app as celery_app
 from ingestion import services, tasks
-from ingestion.models import Event
+from ingestion.models import Activity, Event
 from tests.conftest import _use_broker, wait_for
 
 pytestmark = pytest.mark.broker
@@ -30,6 +30,8 @@ def test_worker_processes_events_after_commit(celery_worker, ingest):
         what="the worker to process the events",
     )
     assert Event.objects.filter(processed_at__isnull=False).count() == 2
+    # The catalog learned the activity in the same step.
+    assert Activity.objects.get(name="Product Viewed").volume == 2
 
 
 def test_broker_outage_loses_nothing_and_the_sweep_catches_up(

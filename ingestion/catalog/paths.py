@@ -1,0 +1,262 @@
+"""Property paths, type inference and example values: how the catalog reads a payload.
+
+A path names a field inside a payload the way segments and templates will name it:
+`category`, `address.city`, `products[].price` (a field of every item of an array),
+`tags[]` (the items of an array of scalars). A key that itself contains `.`, `[`, `]` or
+`\\` has those characters escaped with a backslash: the key `a.b` is the path `a\\.b`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+ARRAY_STEP = "[]"
+_SPECIAL = re.compile(r"([.\[\]\\])")
+# ISO-8601 dates and date-times, as JSON payloads carry them ("2026-11-25",
+# "2026-11-25T10:00:00Z", "2026-11-25 10:00:00.123+01:00").
+_ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}"
+    r"([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?$"
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A phone number as people write one: an optional +, digits and separators.
+_PHONE = re.compile(r"^\+?[\d\s().-]{7,24}$")
+_PHONE_KEYS = ("phone", "mobile", "tel", "sms", "whatsapp")
+# Keys that name personal data; fields under them start out marked personal.
+PERSONAL_KEYS = frozenset(
+    {
+        "email",
+        "phone",
+        "phonenumber",
+        "mobile",
+        "firstname",
+        "lastname",
+        "fullname",
+        "birthday",
+        "birthdate",
+        "dateofbirth",
+        "dob",
+        "address",
+        "street",
+        "streetaddress",
+        "postalcode",
+        "zip",
+        "zipcode",
+        "ip",
+        "ipaddress",
+        "password",
+        "ssn",
+    }
+)
+EXAMPLE_MAX_LENGTH = 120
+
+
+def escape_key(key: str) -> str:
+    return _SPECIAL.sub(r"\\\1", key)
+
+
+def path_join(parent: str, key: str) -> str:
+    return f"{parent}.{escape_key(key)}" if parent else escape_key(key)
+
+
+def path_parse(path: str) -> list[str | None]:
+    """The steps of a path: a key, or None for "each item of the array".
+
+    Raises ValueError for a malformed path, so that a path typed by hand or sent by a
+    client is checked before anything uses it.
+    """
+    steps: list[str | None] = []
+    key: list[str] = []
+    in_key = False  # a key has started (it may be the empty key)
+    index = 0
+    while index < len(path):
+        char = path[index]
+        if char == "\\":
+            if index + 1 >= len(path):
+                raise ValueError(f"The path {path!r} ends with a lone backslash.")
+            key.append(path[index + 1])
+            in_key = True
+            index += 2
+            continue
+        if char == ".":
+            if not in_key and (not steps or steps[-1] is not None):
+                raise ValueError(f"The path {path!r} has an empty key.")
+            if in_key:
+                steps.append("".join(key))
+            key, in_key = [], False
+            index += 1
+            if index >= len(path):
+                raise ValueError(f"The path {path!r} ends with a dot.")
+            continue
+        if char == "[":
+            if path[index : index + 2] != ARRAY_STEP:
+                raise ValueError(f"The path {path!r} has a `[` that is not `[]`.")
+            if in_key:
+                steps.append("".join(key))
+                key, in_key = [], False
+            elif not steps:
+                raise ValueError(f"The path {path!r} starts with `[]`.")
+            steps.append(None)
+            index += 2
+            if index < len(path) and path[index] not in ".[":
+                raise ValueError(f"The path {path!r} needs a dot after `[]`.")
+            continue
+        if char == "]":
+            raise ValueError(f"The path {path!r} has an unmatched `]`.")
+        key.append(char)
+        in_key = True
+        index += 1
+    if in_key:
+        steps.append("".join(key))
+    if not steps:
+        raise ValueError("The path is empty.")
+    return steps
+
+
+def infer_type(value: Any) -> str | None:
+    """The catalog type of a JSON value; None for null."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "datetime" if looks_like_datetime(value) else "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "string"
+
+
+def looks_like_datetime(value: str) -> bool:
+    if not _ISO_DATETIME.match(value):
+        return False
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _last_key(path: str) -> str:
+    steps = [step for step in path_parse(path) if step is not None]
+    return steps[-1] if steps else ""
+
+
+def _normalised(key: str) -> str:
+    return re.sub(r"[\s_\-]", "", key).lower()
+
+
+def is_personal_path(path: str) -> bool:
+    """Whether a newly discovered field starts out marked personal."""
+    try:
+        steps = [step for step in path_parse(path) if step is not None]
+    except ValueError:
+        return False
+    return any(_normalised(step) in PERSONAL_KEYS for step in steps)
+
+
+def example_value(value: Any, path: str, *, mask: bool = True) -> Any:
+    """An example value fit to keep: strings cut short and, with `mask`, emails and phone
+    numbers reduced to a hint."""
+    if mask:
+        value = mask_example(value, path)
+    if isinstance(value, str) and len(value) > EXAMPLE_MAX_LENGTH:
+        return value[:EXAMPLE_MAX_LENGTH] + "…"
+    return value
+
+
+def mask_example(value: Any, path: str) -> Any:
+    """Emails and phone numbers keep only a hint: `j•••@e•••.com`, `•••••••78`."""
+    if isinstance(value, str):
+        if _EMAIL.match(value):
+            local, _, domain = value.partition("@")
+            host, _, tld = domain.rpartition(".")
+            return f"{local[:1]}•••@{host[:1]}•••.{tld}"
+        if _is_phone(value, path):
+            digits = re.sub(r"\D", "", value)
+            return "•" * max(len(digits) - 2, 3) + digits[-2:]
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and _is_phone(str(value), path):
+        digits = str(value)
+        return "•" * max(len(digits) - 2, 3) + digits[-2:]
+    return value
+
+
+def _is_phone(value: str, path: str) -> bool:
+    if not _PHONE.match(value):
+        return False
+    digits = sum(char.isdigit() for char in value)
+    if not 7 <= digits <= 15:
+        return False
+    if value.startswith("+") or re.search(r"\d[\s().-]+\d", value):
+        return True
+    # Bare digits are an order number as often as a phone number: the key decides.
+    try:
+        key = _normalised(_last_key(path))
+    except ValueError:
+        return False
+    return any(word in key for word in _PHONE_KEYS)
+
+
+@dataclass
+class FieldSighting:
+    """What one event held at one path."""
+
+    types: set[str] = field(default_factory=set)
+    examples: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class WalkLimits:
+    max_paths: int = 1000
+    max_array_items: int = 50
+    max_depth: int = 12
+    examples_per_event: int = 3
+
+
+def walk(payload: dict[str, Any], limits: WalkLimits | None = None) -> dict[str, FieldSighting]:
+    """Every path in a payload with the types (and a few scalar values) it held.
+
+    Arrays are walked item by item up to a limit, so an order's `products` yields
+    `products[].sku`, `products[].price`, … however many items it has. Bounded in paths,
+    array items and depth, so a hostile payload costs no more than a large ordinary one.
+    """
+    limits = limits or WalkLimits()
+    found: dict[str, FieldSighting] = {}
+
+    def visit(value: Any, path: str, depth: int) -> None:
+        kind = infer_type(value)
+        if kind is None:
+            return
+        sighting = found.get(path)
+        if sighting is None:
+            if len(found) >= limits.max_paths:
+                return
+            sighting = found[path] = FieldSighting()
+        sighting.types.add(kind)
+        if kind in ("object", "array"):
+            if depth >= limits.max_depth:
+                return
+            if kind == "object":
+                for key, item in value.items():
+                    if key != "":  # an empty key has no name a path could give it
+                        visit(item, path_join(path, str(key)), depth + 1)
+            else:
+                for item in value[: limits.max_array_items]:
+                    visit(item, path + ARRAY_STEP, depth + 1)
+        elif len(sighting.examples) < limits.examples_per_event and value not in sighting.examples:
+            sighting.examples.append(value)
+
+    for key, value in payload.items():
+        if key != "":
+            visit(value, escape_key(str(key)), 1)
+    return found

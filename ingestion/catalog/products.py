@@ -1,0 +1,316 @@
+"""The product catalog: every product events mention, with the newest values seen.
+
+A product is keyed by its SKU, or by its product id when no SKU is sent. It is read from
+the top level of a track event's properties (`Product Viewed`, `Product Added`, … carry
+`sku` / `product_id` there) and from each item of a `products` array (`Order Completed`,
+`Cart Viewed`, …), where `id` also counts as the product id.
+
+Newest wins field by field: values from an event newer than the product's `values_at`
+overwrite the fields that event carries; an older event only fills fields still empty, so
+a late-arriving old event never undoes a price change.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from ingestion.models import Event, Product
+
+TEXT_FIELDS = ("sku", "product_id", "name", "currency", "image_url", "url", "category", "brand")
+MAX_LENGTHS = {name: Product._meta.get_field(name).max_length for name in (*TEXT_FIELDS, "key")}
+MAX_PRICE = Decimal("9999999999")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+@dataclass
+class ProductValues:
+    key: str
+    at: datetime
+    sku: str = ""
+    product_id: str = ""
+    name: str = ""
+    price: Decimal | None = None
+    currency: str = ""
+    image_url: str = ""
+    url: str = ""
+    category: str = ""
+    brand: str = ""
+
+    def merged_with(self, newer: ProductValues) -> ProductValues:
+        """These values updated by a newer set: the newer set's non-empty fields win."""
+        changes: dict[str, Any] = {"at": max(self.at, newer.at)}
+        for name in (*TEXT_FIELDS, "price"):
+            value = getattr(newer, name)
+            if value not in ("", None):
+                changes[name] = value
+        return replace(self, **changes)
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int | float | Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        return ""
+    return value.strip()[: MAX_LENGTHS[name]]
+
+
+def parse_price(value: Any) -> Decimal | None:
+    """A price as a number or a numeric string ("19.99"); None when it is neither."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        # "1,299.99" (thousands) and "19,99" (a decimal comma) both mean what they say.
+        value = value.replace(",", "") if "." in value else value.replace(",", ".")
+    try:
+        price = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    if not price.is_finite() or price < 0 or price > MAX_PRICE:
+        return None
+    return price.quantize(Decimal("0.0001"))
+
+
+def product_values(
+    item: Any, *, at: datetime, currency: str = "", id_key: bool = False
+) -> ProductValues | None:
+    """The product an object describes, or None when it names no SKU or product id."""
+    if not isinstance(item, dict):
+        return None
+    sku = _text(item.get("sku"), "sku")
+    product_id = _text(item.get("product_id"), "product_id")
+    if not product_id and id_key:
+        product_id = _text(item.get("id"), "product_id")
+    key = (sku or product_id)[: MAX_LENGTHS["key"]]
+    if not key:
+        return None
+    item_currency = _text(item.get("currency"), "currency") or currency
+    return ProductValues(
+        key=key,
+        at=at,
+        sku=sku,
+        product_id=product_id,
+        name=_text(item.get("name"), "name"),
+        price=parse_price(item.get("price")),
+        currency=item_currency.upper() if _CURRENCY.match(item_currency) else "",
+        image_url=_text(item.get("image_url") or item.get("image"), "image_url"),
+        url=_text(item.get("url"), "url"),
+        category=_text(item.get("category"), "category"),
+        brand=_text(item.get("brand"), "brand"),
+    )
+
+
+def products_in_event(event: Event) -> list[ProductValues]:
+    if event.type != "track" or not isinstance(event.properties, dict):
+        return []
+    properties = event.properties
+    currency = _text(properties.get("currency"), "currency")
+    found = []
+    top = product_values(properties, at=event.timestamp, currency=currency)
+    if top:
+        found.append(top)
+    items = properties.get("products")
+    if isinstance(items, list):
+        for item in items[:500]:
+            values = product_values(item, at=event.timestamp, currency=currency, id_key=True)
+            if values:
+                found.append(values)
+    return found
+
+
+def _combine(values: Iterable[ProductValues]) -> list[ProductValues]:
+    """One set of values per product key, merged oldest to newest."""
+    combined: dict[str, ProductValues] = {}
+    for item in sorted(values, key=lambda v: v.at):
+        older = combined.get(item.key)
+        combined[item.key] = older.merged_with(item) if older else item
+    return [combined[key] for key in sorted(combined)]
+
+
+def _field_update(name: str, empty: str) -> str:
+    return f"""{name} = CASE
+        WHEN excluded.{name} IS NULL OR excluded.{name} = {empty} THEN p.{name}
+        WHEN p.values_at IS NULL OR excluded.values_at >= p.values_at
+             OR p.{name} IS NULL OR p.{name} = {empty} THEN excluded.{name}
+        ELSE p.{name} END"""
+
+
+# Built from this module's constants only; every value travels as a parameter.
+_UPSERT_PRODUCTS = f"""
+    INSERT INTO ingestion_product AS p (
+        key, sku, product_id, name, price, currency, image_url, url, category, brand,
+        values_at, first_seen, updated_at
+    )
+    SELECT key, sku, product_id, name, price, currency, image_url, url, category, brand,
+           values_at, %s, %s
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
+                %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+         WITH ORDINALITY AS t(key, sku, product_id, name, price, currency, image_url, url,
+                              category, brand, values_at, ord)
+    ORDER BY ord
+    ON CONFLICT (key) DO UPDATE SET
+        {", ".join(_field_update(name, "''") for name in TEXT_FIELDS)},
+        {_field_update("price", "NULL")},
+        values_at = GREATEST(p.values_at, excluded.values_at),
+        updated_at = excluded.updated_at
+    RETURNING (xmax = 0) AS inserted
+"""  # noqa: S608
+
+
+def products_upsert(values: Sequence[ProductValues]) -> tuple[int, int]:
+    """Store product values (one query for any number); returns (created, updated)."""
+    rows = _combine(values)
+    if not rows:
+        return 0, 0
+    now = timezone.now()
+    columns = ["key", *TEXT_FIELDS[:3], "price", *TEXT_FIELDS[3:], "at"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_PRODUCTS,
+            [now, now] + [[getattr(row, name) for row in rows] for name in columns],
+        )
+        inserted = [row[0] for row in cursor.fetchall()]
+    created = sum(inserted)
+    return created, len(inserted) - created
+
+
+def products_discover(events: Sequence[Event]) -> None:
+    """The catalog processor's product step: every product the batch mentions."""
+    products_upsert([values for event in events for values in products_in_event(event)])
+
+
+# --- CSV import ------------------------------------------------------------------------------
+
+CSV_MAX_BYTES = 20 * 1024 * 1024
+CSV_MAX_ROWS = 100_000
+CSV_COLUMNS = (
+    "sku",
+    "product_id",
+    "name",
+    "price",
+    "currency",
+    "image_url",
+    "url",
+    "category",
+    "brand",
+)
+_ALIASES = {
+    "id": "product_id",
+    "productid": "product_id",
+    "title": "name",
+    "image": "image_url",
+    "imageurl": "image_url",
+    "image_link": "image_url",
+    "link": "url",
+    "producturl": "url",
+    "product_url": "url",
+}
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    rows: int = 0
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated
+
+
+class ImportRefused(Exception):
+    """The file as a whole cannot be read; nothing was imported."""
+
+
+def _column(header: str) -> str:
+    name = re.sub(r"[\s\-]+", "_", header.strip().lower())
+    return _ALIASES.get(name, _ALIASES.get(name.replace("_", ""), name))
+
+
+def products_import_csv(*, data: bytes) -> ImportResult:
+    """Import products from CSV (a header row, then one product per row).
+
+    Columns: `sku` and/or `product_id` (one is required per row), `name`, `price`,
+    `currency`, `image_url`, `url`, `category`, `brand`; common aliases (`id`, `title`,
+    `image`, `link`) are understood and other columns ignored. Rows with an error are
+    reported by line and skipped; the others are imported and count as the newest values.
+    """
+    if len(data) > CSV_MAX_BYTES:
+        raise ImportRefused(f"The file is larger than {CSV_MAX_BYTES // (1024 * 1024)} MB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRefused(
+            f"The file is not UTF-8 text (byte {exc.start}); export it as CSV UTF-8."
+        ) from None
+    if "\x00" in text:
+        raise ImportRefused("The file holds NUL characters; it is not a CSV text file.")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportRefused("The file is empty.") from None
+    except csv.Error as exc:
+        raise ImportRefused(f"The file is not valid CSV: {exc}.") from None
+    columns = [_column(name) for name in header]
+    if "sku" not in columns and "product_id" not in columns:
+        raise ImportRefused(
+            "The header row needs a `sku` or a `product_id` column; found: "
+            + ", ".join(name for name in header if name.strip())[:300]
+            + "."
+        )
+    result = ImportResult()
+    now = timezone.now()
+    values: list[ProductValues] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            result.rows += 1
+            if result.rows > CSV_MAX_ROWS:
+                raise ImportRefused(f"The file has more than {CSV_MAX_ROWS:,} rows; split it.")
+            item = {
+                name: cell for name, cell in zip(columns, row, strict=False) if name in CSV_COLUMNS
+            }
+            if item.get("price", "").strip() and parse_price(item["price"]) is None:
+                result.errors.append((line, f"The price {item['price'][:40]!r} is not a number."))
+                continue
+            product = product_values(item, at=now, currency=item.get("currency", ""))
+            if product is None:
+                result.errors.append((line, "The row has neither a SKU nor a product id."))
+                continue
+            values.append(product)
+    except csv.Error as exc:
+        raise ImportRefused(f"The file is not valid CSV (line {reader.line_num}): {exc}.") from None
+    result.created, result.updated = products_upsert(values)
+    return result
+
+
+__all__ = [
+    "ImportRefused",
+    "ImportResult",
+    "ProductValues",
+    "parse_price",
+    "products_discover",
+    "products_import_csv",
+    "products_in_event",
+    "products_upsert",
+]
