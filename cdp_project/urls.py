@@ -13,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", views.dashboard, name="dashboard"),
-    path("activities/", views.section, {"section": "activities"}, name="activities"),
+    path("activities/", include("ingestion.catalog.urls")),
     path("profiles/", views.section, {"section": "profiles"}, name="profiles"),
     path("segments/", views.section, {"section": "segments"}, name="segments"),
     path("campaigns/", views.section, {"section": "campaigns"}, name="campaigns"),

@@ -9,11 +9,6 @@ from django.shortcuts import render
 from ingestion import selectors as ingestion_selectors
 
 SECTIONS = {
-    "activities": (
-        "Activities",
-        "The activity catalog (every activity and field discovered from your events) is not "
-        "built yet. Until then, each source's live debugger shows what arrives.",
-    ),
     "profiles": (
         "Profiles",
         "Profiles, identity stitching and timelines are not built yet. Events already keep "

@@ -1,7 +1,18 @@
 from django.contrib import admin
 
 from cdp_project.admin_tools import EstimatedCountPaginator
-from ingestion.models import Event, MessageKey, Refusal, Source, WriteKey
+from ingestion.models import (
+    Activity,
+    ActivityProperty,
+    Event,
+    FieldType,
+    MessageKey,
+    Product,
+    ProfileAttribute,
+    Refusal,
+    Source,
+    WriteKey,
+)
 from ingestion.services import write_key_create
 
 
@@ -70,3 +81,60 @@ class RefusalAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-id"]
+
+
+# --- the catalog ---------------------------------------------------------------------------
+
+
+class ActivityPropertyInline(admin.TabularInline):
+    model = ActivityProperty
+    extra = 0
+    fields = ["path", "display_name", "personal", "pinned_type", "volume", "last_seen"]
+    readonly_fields = ["path", "volume", "last_seen"]
+    show_change_link = True
+    can_delete = False
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "display_name", "role", "status", "volume", "last_seen"]
+    list_filter = ["kind", "status", "role"]
+    search_fields = ["name", "display_name"]
+    readonly_fields = [
+        "volume",
+        "blocked_count",
+        "property_count",
+        "properties_truncated",
+        "first_seen",
+        "last_seen",
+        "created_at",
+    ]
+    inlines = [ActivityPropertyInline]
+
+
+_FIELD_COUNTS = [f"{kind}_count" for kind in FieldType.values]
+
+
+@admin.register(ActivityProperty)
+class ActivityPropertyAdmin(admin.ModelAdmin):
+    list_display = ["path", "activity", "display_name", "personal", "pinned_type", "volume"]
+    list_filter = ["personal", "pinned_type"]
+    list_select_related = ["activity"]
+    search_fields = ["path", "display_name", "activity__name"]
+    raw_id_fields = ["activity"]
+    readonly_fields = [*_FIELD_COUNTS, "volume", "first_seen", "last_seen", "examples"]
+
+
+@admin.register(ProfileAttribute)
+class ProfileAttributeAdmin(admin.ModelAdmin):
+    list_display = ["path", "display_name", "personal", "pinned_type", "volume", "last_seen"]
+    list_filter = ["personal", "pinned_type"]
+    search_fields = ["path", "display_name"]
+    readonly_fields = [*_FIELD_COUNTS, "volume", "first_seen", "last_seen", "examples"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "price", "currency", "category", "brand", "updated_at"]
+    search_fields = ["=key", "=sku", "=product_id", "name"]
+    readonly_fields = ["values_at", "first_seen", "updated_at"]

@@ -2,6 +2,7 @@ import json
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -10,3 +11,53 @@ register = template.Library()
 def pretty_json(value: Any) -> str:
     """Indented JSON for the debugger; autoescaping still applies to the result."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.simple_tag
+def sparkline(values: list[int], width: int = 120, height: int = 26) -> str:
+    """A small inline SVG line of daily volumes, oldest first, with its numbers in the
+    title (what a hover shows)."""
+    values = list(values or [])
+    if not values:
+        return ""
+    peak = max(values) or 1
+    step = width / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{index * step:.1f},{height - 2 - (value / peak) * (height - 4):.1f}"
+        for index, value in enumerate(values)
+    )
+    total = sum(values)
+    title = f"{total:,} in the last {len(values)} days; peak {max(values):,} a day"
+    return format_html(
+        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="{}"><title>{}</title><polyline fill="none" stroke="currentColor" '
+        'stroke-width="1.5" points="{}"/></svg>',
+        width,
+        height,
+        width,
+        height,
+        title,
+        title,
+        points,
+    )
+
+
+@register.filter
+def type_counts_text(field: Any) -> str:
+    """ "number 3 · string 1": the types a field was seen with, most frequent first."""
+    from ingestion.models import TIE_ORDER
+
+    counts = sorted(field.type_counts.items(), key=lambda i: (-i[1], TIE_ORDER.index(i[0])))
+    return " · ".join(f"{kind} {count:,}" for kind, count in counts)
+
+
+@register.filter
+def get_item(mapping: dict, key: Any) -> Any:
+    return mapping.get(key, "")
+
+
+@register.simple_tag
+def field_type_choices() -> list[tuple[str, str]]:
+    from ingestion.models import FieldType
+
+    return list(FieldType.choices)

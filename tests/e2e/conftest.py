@@ -18,7 +18,8 @@ CHROMIUM = Path(os.environ.get("CDP_CHROMIUM", "/usr/bin/chromium"))
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(autouse=True)
+# Session-scoped, so it runs before pytest-playwright's session-scoped browser launch.
+@pytest.fixture(autouse=True, scope="session")
 def _chromium_present() -> None:
     if CHROMIUM.exists():
         return

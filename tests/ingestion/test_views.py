@@ -23,7 +23,17 @@ def signed_in(client, marketer):
 
 
 @pytest.mark.parametrize(
-    "url", ["/", "/sources/", "/activities/", "/profiles/", "/segments/", "/campaigns/"]
+    "url",
+    [
+        "/",
+        "/sources/",
+        "/activities/",
+        "/activities/attributes/",
+        "/activities/products/",
+        "/profiles/",
+        "/segments/",
+        "/campaigns/",
+    ],
 )
 def test_pages_need_a_login(client, url):
     response = client.get(url)
@@ -35,7 +45,9 @@ def test_pages_need_a_login(client, url):
     ("url", "text"),
     [
         ("/", "Processing backlog"),
-        ("/activities/", "activity catalog"),
+        ("/activities/", "discovered on its own"),
+        ("/activities/attributes/", "Profile attributes"),
+        ("/activities/products/", "Import a CSV"),
         ("/profiles/", "Profiles"),
         ("/segments/", "segment builder"),
         ("/campaigns/", "abandoned cart"),

@@ -1,0 +1,200 @@
+"""The catalog pages: activities, one activity, profile attributes, products."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from ingestion import selectors as ingestion_selectors
+from ingestion.catalog import selectors, services
+from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
+from ingestion.catalog.products import ImportRefused, products_import_csv
+from ingestion.catalog.snippets import activity_snippets
+from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute
+
+PAGE_SIZE = 50
+
+
+@login_required
+@require_GET
+def activity_list(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "search": request.GET.get("q", "").strip()[:200],
+        "status": request.GET.get("status", ""),
+        "role": request.GET.get("role", ""),
+        "kind": request.GET.get("kind", ""),
+    }
+    if filters["status"] not in Activity.Status.values:
+        filters["status"] = ""
+    if filters["kind"] not in Activity.Kind.values:
+        filters["kind"] = ""
+    page = Paginator(selectors.activity_list(**filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    volumes = selectors.activity_daily_volumes(activity_ids=[a.pk for a in page])
+    for activity in page:
+        activity.daily = volumes[activity.pk]
+    context = {
+        "page": page,
+        "filters": filters,
+        "status_counts": selectors.activity_status_counts(),
+        "statuses": Activity.Status.choices,
+        "roles": CommerceRole.choices[1:],
+        "kinds": Activity.Kind.choices,
+        "nav": "activities",
+        "tab": "activities",
+    }
+    if request.htmx and request.htmx.target == "activity-rows":
+        return render(request, "catalog/activity_list.html#rows", context)
+    return render(request, "catalog/activity_list.html", context)
+
+
+def _field_rows(fields, denominator: int):
+    for field in fields:
+        field.coverage = round(100 * field.volume / denominator) if denominator else None
+    return fields
+
+
+@login_required
+def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    activity = get_object_or_404(Activity, pk=pk)
+    if request.method == "POST":
+        form = ActivityForm(request.POST)
+        if form.is_valid():
+            services.activity_update(activity=activity, **form.cleaned_data)
+            if activity.status == Activity.Status.BLOCKED:
+                messages.success(request, f"“{activity.label}” is blocked: its events are refused.")
+            else:
+                messages.success(request, "Activity saved.")
+            return redirect("activity-detail", pk=activity.pk)
+        status = 400
+    else:
+        form = ActivityForm(
+            initial={
+                "display_name": activity.display_name,
+                "description": activity.description,
+                "role": activity.role,
+                "status": activity.status,
+            }
+        )
+        status = 200
+    properties = list(selectors.activity_properties(activity=activity))
+    _field_rows(properties, activity.volume)
+    events = list(selectors.activity_recent_events(activity=activity))
+    source = events[0].source if events else None
+    key = ingestion_selectors.source_active_write_key(source=source) if source else None
+    context = {
+        "activity": activity,
+        "form": form,
+        "properties": properties,
+        "drifting": sum(1 for p in properties if p.has_drift),
+        "events": events,
+        "daily": selectors.activity_daily_volumes(activity_ids=[activity.pk])[activity.pk],
+        "snippets": activity_snippets(
+            activity=activity,
+            fields=properties,
+            base_url=request.build_absolute_uri("/").rstrip("/"),
+            write_key=key.key if key else "YOUR_WRITE_KEY",
+        ),
+        "snippet_source": source,
+        "nav": "activities",
+        "tab": "activities",
+    }
+    return render(request, "catalog/activity_detail.html", context, status=status)
+
+
+def _field_edit(request: HttpRequest, field, *, denominator: int, back: str) -> HttpResponse:
+    form = FieldForm(request.POST)
+    if not form.is_valid():
+        _field_rows([field], denominator)
+        context = {"field": field, "edit_form": form, "open": True}
+        return render(request, "catalog/fields.html#field-row", context, status=400)
+    services.field_update(field=field, **form.cleaned_data)
+    if request.htmx:
+        _field_rows([field], denominator)
+        return render(request, "catalog/fields.html#field-row", {"field": field, "saved": True})
+    messages.success(request, f"“{field.label}” saved.")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def property_edit(request: HttpRequest, pk: int, property_pk: int) -> HttpResponse:
+    field = get_object_or_404(
+        ActivityProperty.objects.select_related("activity"), pk=property_pk, activity_id=pk
+    )
+    return _field_edit(
+        request,
+        field,
+        denominator=field.activity.volume,
+        back=f"{field.activity.get_absolute_url()}#properties",
+    )
+
+
+@login_required
+@require_GET
+def attribute_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()[:200]
+    identifies = selectors.identify_count()
+    attributes = _field_rows(list(selectors.profile_attribute_list(search=search)), identifies)
+    context = {
+        "attributes": attributes,
+        "identifies": identifies,
+        "search": search,
+        "nav": "activities",
+        "tab": "attributes",
+    }
+    return render(request, "catalog/attribute_list.html", context)
+
+
+@login_required
+@require_POST
+def attribute_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    field = get_object_or_404(ProfileAttribute, pk=pk)
+    return _field_edit(
+        request, field, denominator=selectors.identify_count(), back="/activities/attributes/"
+    )
+
+
+@login_required
+def product_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = ProductImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                result = products_import_csv(data=form.cleaned_data["file"].read())
+            except ImportRefused as refused:
+                form.add_error("file", str(refused))
+            else:
+                messages.success(
+                    request,
+                    f"Imported {result.imported} product{'s' if result.imported != 1 else ''}: "
+                    f"{result.created} new, {result.updated} updated.",
+                )
+                for line, error in result.errors[:20]:
+                    messages.error(request, f"Line {line} skipped: {error}")
+                if len(result.errors) > 20:
+                    messages.error(request, f"… and {len(result.errors) - 20} more lines skipped.")
+                return redirect("product-list")
+        status = 400
+    else:
+        form = ProductImportForm()
+        status = 200
+    search = request.GET.get("q", "").strip()[:200]
+    page = Paginator(selectors.product_search(search=search), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "search": search,
+        "form": form,
+        "nav": "activities",
+        "tab": "products",
+    }
+    if request.htmx and request.htmx.target == "product-rows":
+        return render(request, "catalog/product_list.html#rows", context)
+    return render(request, "catalog/product_list.html", context, status=status)
