@@ -184,6 +184,10 @@ CATALOG_MAX_PROFILE_ATTRIBUTES = env.int("CATALOG_MAX_PROFILE_ATTRIBUTES", defau
 CATALOG_MAX_PATHS_PER_EVENT = 1000
 CATALOG_MAX_ARRAY_ITEMS_SCANNED = 50
 
+# --- Profiles -----------------------------------------------------------------------------
+# How many anonymous ids one profile may collect (see docs/profiles.md).
+PROFILE_MAX_ANONYMOUS_IDS = env.int("PROFILE_MAX_ANONYMOUS_IDS", default=100)
+
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

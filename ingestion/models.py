@@ -99,10 +99,21 @@ class Event(models.Model):
     # What the cleaning rules changed: "timestamp_out_of_range", "nul_removed", …
     flags = models.JSONField(default=list, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Resolved at ingest, in the transaction that stores the event; moved on merges.
+    profile = models.ForeignKey(
+        "profiles.Profile",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_index=False,
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["source", "-id"], name="event_source_latest"),
+            # One profile's timeline, newest first.
+            models.Index(fields=["profile", "-timestamp", "-id"], name="event_profile_timeline"),
             models.Index(fields=["name", "timestamp"], name="event_name_time"),
             models.Index(fields=["user_id"], name="event_user_id", condition=~Q(user_id="")),
             models.Index(

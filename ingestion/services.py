@@ -19,6 +19,7 @@ from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, acti
 from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
 from ingestion.models import Event, Refusal, Source, WriteKey
+from profiles.identity import IdentityClaim, profiles_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,10 @@ def events_ingest(
                 )
             )
         if rows:
+            # One call for the whole batch: profiles resolves every id at once.
+            profile_ids = profiles_resolve(claims=[identity_claim(row) for row in rows])
+            for row, profile_id in zip(rows, profile_ids, strict=True):
+                row.profile_id = profile_id
             Event.objects.bulk_create(rows)
         if result.refused:
             # The response lists every refusal; the debugger keeps the first ones of a
@@ -208,6 +213,29 @@ def _refuse_blocked_activities(
         )
     result.refused.sort(key=lambda refused: refused.index if refused.index is not None else -1)
     return kept, blocked
+
+
+def identity_claim(event: Event) -> IdentityClaim:
+    """The ids an event carries, for identity resolution."""
+    email = ""
+    if event.type == "identify":
+        value = event.traits.get("email")
+        if isinstance(value, str) and "@" in value:
+            email = value.strip().lower()[:320]
+    previous = event.extra.get("previousId") if event.type == "alias" else None
+    return IdentityClaim(
+        message_id=event.message_id,
+        timestamp=event.timestamp,
+        user_id=event.user_id,
+        anonymous_id=event.anonymous_id,
+        email=email,
+        previous_id=str(previous)[:255] if previous not in (None, "") else "",
+    )
+
+
+def events_move_to_profile(*, from_profile_id: int, to_profile_id: int) -> int:
+    """Move one profile's events to another (a merge); served by the timeline index."""
+    return Event.objects.filter(profile_id=from_profile_id).update(profile_id=to_profile_id)
 
 
 def refusals_record(

@@ -1,0 +1,365 @@
+"""Identity resolution: which profile each event of a batch belongs to.
+
+Called by ingest for a whole batch, inside its transaction, before the events are stored.
+
+The rules (docs/profiles.md says them for marketers):
+- Every id (anonymous id, user id, email, …) points to one profile.
+- An event whose ids are all unknown starts a new profile with them.
+- An event that carries an unknown id beside a known one adds it to that profile (an
+  anonymous visitor who identifies keeps their history).
+- An event whose ids point to two profiles merges them, unless both hold different user ids:
+  two known people are never merged through a shared anonymous id, a shared device or a
+  shared email. The event then goes to the profile of its own user id (created if need
+  be), and the shared id stays where it was.
+- `alias` links `previousId` to `userId` explicitly, and merges even two known profiles.
+- A profile collects at most `PROFILE_MAX_ANONYMOUS_IDS` anonymous ids; past that, a new
+  anonymous id starts a profile of its own instead of growing the person without bound.
+
+Concurrency: the common case (every id known, nothing to link) costs one read and takes no
+lock. When something must change, transaction-level advisory locks on the batch's ids
+(hashed into a fixed number of buckets, taken in sorted order so two batches cannot
+deadlock) serialise the requests that touch the same ids; the ids are read again under the
+locks, so two concurrent requests for the same new person make one profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from profiles.models import Identity, Profile, ProfileMerge
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+USER = Identity.Namespace.USER_ID.value
+ANON = Identity.Namespace.ANONYMOUS_ID.value
+EMAIL = Identity.Namespace.EMAIL.value
+LOCK_BUCKETS = 512
+# Advisory-lock keys for identities live in their own range of the 64-bit key space.
+_LOCK_BASE = 0x6364700000000000
+
+
+@dataclass
+class IdentityClaim:
+    """The ids one event carries."""
+
+    message_id: str
+    timestamp: datetime
+    user_id: str = ""
+    anonymous_id: str = ""
+    email: str = ""
+    # alias: the id being linked to `user_id`
+    previous_id: str = ""
+    other: list[Key] = field(default_factory=list)
+
+    def keys(self) -> list[Key]:
+        keys: list[Key] = []
+        if self.user_id:
+            keys.append((USER, self.user_id))
+        if self.email:
+            keys.append((EMAIL, self.email))
+        if self.anonymous_id:
+            keys.append((ANON, self.anonymous_id))
+        keys += self.other
+        return keys
+
+    def previous_keys(self) -> list[Key]:
+        return [(USER, self.previous_id), (ANON, self.previous_id)] if self.previous_id else []
+
+
+def _bucket(key: Key) -> int:
+    digest = hashlib.blake2b(f"{key[0]}\x1f{key[1]}".encode(), digest_size=4).digest()
+    return _LOCK_BASE + int.from_bytes(digest, "big") % LOCK_BUCKETS
+
+
+@dataclass
+class _Known:
+    owner: dict[Key, int]
+    user_of: dict[int, str]  # profile → its user id ("" when anonymous)
+    anonymous_ids: dict[int, int]  # profile → how many anonymous ids it holds
+
+
+def _lookup(keys: set[Key], *, count_anonymous: bool) -> _Known:
+    owner: dict[Key, int] = {}
+    user_of: dict[int, str] = {}
+    if keys:
+        ordered = sorted(keys)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT i.namespace, i.value, i.profile_id, p.user_id
+                FROM profiles_identity i
+                JOIN unnest(%s::text[], %s::text[]) AS k(namespace, value)
+                  ON i.namespace = k.namespace AND i.value = k.value
+                JOIN profiles_profile p ON p.id = i.profile_id
+                """,
+                [[k[0] for k in ordered], [k[1] for k in ordered]],
+            )
+            for namespace, value, profile_id, user_id in cursor.fetchall():
+                owner[(namespace, value)] = profile_id
+                user_of[profile_id] = user_id
+    anonymous_ids: dict[int, int] = {}
+    if count_anonymous and user_of:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT profile_id, count(*) FROM profiles_identity
+                WHERE namespace = %s AND profile_id = ANY(%s::bigint[])
+                GROUP BY profile_id
+                """,
+                [ANON, list(user_of)],
+            )
+            anonymous_ids = dict(cursor.fetchall())
+    return _Known(owner, user_of, anonymous_ids)
+
+
+@dataclass
+class _Merge:
+    loser: int
+    survivor: int
+    linked_by: list[Key]
+    message_id: str
+    reason: str
+
+
+@dataclass
+class _Plan:
+    assignments: list[int] = field(default_factory=list)
+    new_profiles: dict[int, str] = field(default_factory=dict)  # temp id → user id
+    attach: dict[Key, tuple[int, datetime, str]] = field(default_factory=dict)
+    merges: list[_Merge] = field(default_factory=list)
+    user_set: dict[int, str] = field(default_factory=dict)  # existing profile → new user id
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.new_profiles or self.attach or self.merges or self.user_set)
+
+
+def _plan(claims: Sequence[IdentityClaim], known: _Known) -> _Plan:
+    plan = _Plan()
+    owner = dict(known.owner)
+    user_of = dict(known.user_of)
+    anonymous_ids: dict[int, int] = defaultdict(int, known.anonymous_ids)
+    limit = settings.PROFILE_MAX_ANONYMOUS_IDS
+    merged_into: dict[int, int] = {}
+    next_temp = -1
+
+    def find(pid: int) -> int:
+        while pid in merged_into:
+            pid = merged_into[pid]
+        return pid
+
+    def new_profile(user_id: str) -> int:
+        nonlocal next_temp
+        pid = next_temp
+        next_temp -= 1
+        plan.new_profiles[pid] = user_id
+        user_of[pid] = user_id
+        return pid
+
+    def attach(key: Key, pid: int, claim: IdentityClaim) -> bool:
+        if key[0] == ANON and anonymous_ids[pid] >= limit:
+            return False
+        owner[key] = pid
+        plan.attach[key] = (pid, claim.timestamp, claim.message_id)
+        if key[0] == ANON:
+            anonymous_ids[pid] += 1
+        return True
+
+    def merge(a: int, b: int, key: list[Key], claim: IdentityClaim, reason: str) -> int:
+        # The survivor: a profile that exists over one made in this batch, a known one over
+        # an anonymous one, then the older one.
+        survivor, loser = sorted((a, b), key=lambda p: (p < 0, not user_of.get(p), abs(p)))
+        merged_into[loser] = survivor
+        for k, pid in list(owner.items()):
+            if pid == loser:
+                owner[k] = survivor
+                if k in plan.attach:
+                    plan.attach[k] = (survivor, *plan.attach[k][1:])
+        if not user_of.get(survivor) and user_of.get(loser):
+            user_of[survivor] = user_of[loser]
+            if survivor > 0:
+                plan.user_set[survivor] = user_of[loser]
+            else:
+                plan.new_profiles[survivor] = user_of[loser]
+        anonymous_ids[survivor] += anonymous_ids.get(loser, 0)
+        if loser < 0:
+            plan.new_profiles.pop(loser, None)
+        else:
+            plan.merges.append(_Merge(loser, survivor, key, claim.message_id, reason))
+        return survivor
+
+    def conflict(a: int, b: int) -> bool:
+        ua, ub = user_of.get(a, ""), user_of.get(b, "")
+        return bool(ua and ub and ua != ub)
+
+    for claim in claims:
+        keys = claim.keys()
+        user_key = (USER, claim.user_id) if claim.user_id else None
+        owners = []
+        for key in keys:
+            if key in owner and find(owner[key]) not in owners:
+                owners.append(find(owner[key]))
+
+        if user_key and user_key in owner:
+            target = find(owner[user_key])
+        elif user_key:
+            # A new user id joins an anonymous profile among the event's, or starts its own.
+            anonymous = [p for p in owners if not user_of.get(p)]
+            target = min(anonymous, key=lambda p: (p < 0, abs(p))) if anonymous else None
+            if target is None:
+                target = new_profile(claim.user_id)
+            else:
+                user_of[target] = claim.user_id
+                if target > 0:
+                    plan.user_set[target] = claim.user_id
+                else:
+                    plan.new_profiles[target] = claim.user_id
+            attach(user_key, target, claim)
+        elif owners:
+            target = owners[0]
+        else:
+            target = new_profile("")
+
+        for other in owners:
+            other = find(other)
+            target = find(target)
+            if other == target or conflict(other, target):
+                continue  # the guard: two known people stay two
+            shared = [k for k in keys if k in owner and find(owner[k]) == other]
+            target = merge(target, other, shared, claim, "identify" if claim.email else "event")
+
+        if claim.previous_id:
+            previous = [find(owner[k]) for k in claim.previous_keys() if k in owner]
+            for other in previous:
+                target = find(target)
+                if other != target:
+                    target = merge(target, other, [(USER, claim.user_id)], claim, "alias")
+
+        target = find(target)
+        for key in keys:
+            if key not in owner:
+                attach(key, target, claim)
+        plan.assignments.append(target)
+
+    plan.assignments = [find(pid) for pid in plan.assignments]
+    for key, (pid, at, message_id) in list(plan.attach.items()):
+        plan.attach[key] = (find(pid), at, message_id)
+    return plan
+
+
+def profiles_resolve(*, claims: Sequence[IdentityClaim]) -> list[int]:
+    """The profile of each claim's event, creating, extending and merging profiles as the
+    ids require. Runs inside the caller's transaction."""
+    if not claims:
+        return []
+    keys = {k for claim in claims for k in claim.keys() + claim.previous_keys()}
+    plan = _plan(claims, _lookup(keys, count_anonymous=False))
+    if plan.changes:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k",
+                [sorted({_bucket(k) for k in keys})],
+            )
+        plan = _plan(claims, _lookup(keys, count_anonymous=True))
+        _apply(plan)
+    return plan.assignments
+
+
+def _apply(plan: _Plan) -> None:
+    created: dict[int, int] = {}
+    if plan.new_profiles:
+        temps = sorted(plan.new_profiles, reverse=True)
+        profiles = Profile.objects.bulk_create(
+            [Profile(user_id=plan.new_profiles[t]) for t in temps]
+        )
+        created = {t: p.pk for t, p in zip(temps, profiles, strict=True)}
+
+    def real(pid: int) -> int:
+        return created.get(pid, pid)
+
+    for merge in plan.merges:
+        profile_merge(
+            loser_id=merge.loser,
+            survivor_id=real(merge.survivor),
+            linked_by=merge.linked_by,
+            message_id=merge.message_id,
+            reason=merge.reason,
+        )
+    if plan.attach:
+        rows = sorted(plan.attach.items())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO profiles_identity (profile_id, namespace, value, first_seen, message_id)
+                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[],
+                                     %s::text[])
+                ON CONFLICT (namespace, value) DO NOTHING
+                """,
+                [
+                    [real(pid) for _, (pid, _, _) in rows],
+                    [key[0] for key, _ in rows],
+                    [key[1] for key, _ in rows],
+                    [at for _, (_, at, _) in rows],
+                    [message_id for _, (_, _, message_id) in rows],
+                ],
+            )
+        emails = {real(pid): key[1] for key, (pid, _, _) in rows if key[0] == EMAIL}
+        if emails:
+            Profile.objects.filter(pk__in=list(emails), email="").update(email=_case_by_pk(emails))
+    if plan.user_set:
+        Profile.objects.filter(pk__in=list(plan.user_set), user_id="").update(
+            user_id=_case_by_pk(plan.user_set)
+        )
+    plan.assignments = [real(pid) for pid in plan.assignments]
+
+
+def _case_by_pk(values: dict[int, str]):
+    from django.db.models import Case, Value, When
+
+    return Case(*[When(pk=pk, then=Value(value)) for pk, value in values.items()])
+
+
+def profile_merge(
+    *, loser_id: int, survivor_id: int, linked_by: list[Key], message_id: str, reason: str
+) -> ProfileMerge:
+    """Fold one profile into another: its ids, events and traits move to the survivor
+    (newer trait values win), the merge is recorded, and the merged profile is deleted."""
+    from ingestion.services import events_move_to_profile
+
+    loser = Profile.objects.select_for_update().get(pk=loser_id)
+    survivor = Profile.objects.select_for_update().get(pk=survivor_id)
+    identities = list(loser.identities.values_list("namespace", "value"))
+    Identity.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
+    events_move_to_profile(from_profile_id=loser_id, to_profile_id=survivor_id)
+    traits, times = dict(survivor.traits), dict(survivor.trait_times)
+    for key, value in loser.traits.items():
+        if key not in times or loser.trait_times.get(key, "") > times[key]:
+            traits[key] = value
+            times[key] = loser.trait_times.get(key, "")
+    survivor.traits, survivor.trait_times = traits, times
+    survivor.user_id = survivor.user_id or loser.user_id
+    survivor.email = survivor.email or loser.email
+    survivor.save(update_fields=["traits", "trait_times", "user_id", "email"])
+    ProfileMerge.objects.filter(survivor_id=loser_id).update(survivor_id=survivor_id)
+    record = ProfileMerge.objects.create(
+        survivor=survivor,
+        merged_profile_id=loser_id,
+        identities=[list(i) for i in identities],
+        linked_by=[list(k) for k in linked_by],
+        message_id=message_id,
+        reason=reason,
+        merged_at=timezone.now(),
+    )
+    loser.delete()
+    logger.info("profile_merged survivor=%s merged=%s reason=%s", survivor_id, loser_id, reason)
+    return record
