@@ -11,8 +11,10 @@ from ingestion import selectors as ingestion_selectors
 SECTIONS = {
     "profiles": (
         "Profiles",
-        "Profiles, identity stitching and timelines are not built yet. Events already keep "
-        "their userId and anonymousId, so profiles will cover everything sent from today.",
+        "Every event is already stitched to a profile (anonymous visitors who identify keep "
+        "their history; devices of one user merge). The profile list, the profile page and "
+        "its timeline are not built yet: until then, Django admin shows profiles with their "
+        "identities and merges.",
     ),
     "segments": ("Segments", "The visual segment builder is not built yet."),
     "campaigns": (

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cdp_project.celery import app as celery_app
+from ingestion import services
 from ingestion.models import Event
 from tests.conftest import _use_broker
 
@@ -46,13 +47,36 @@ def test_api_docs_are_served_without_a_cdn(client):
     assert "cdn.jsdelivr" not in body and "unpkg.com" not in body
 
 
-@pytest.mark.parametrize("model", ["source", "writekey", "event", "messagekey", "refusal"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "ingestion/source",
+        "ingestion/writekey",
+        "ingestion/event",
+        "ingestion/messagekey",
+        "ingestion/refusal",
+        "ingestion/activity",
+        "ingestion/activityproperty",
+        "ingestion/profileattribute",
+        "ingestion/product",
+        "profiles/profile",
+        "profiles/identity",
+        "profiles/profilemerge",
+    ],
+)
 def test_admin_lists_and_forms_render(admin_client, ingest, model):
     ingest("batch", {"batch": [{"type": "track", "userId": "u", "event": "E"}, {"type": "x"}]})
-    changelist = admin_client.get(f"/admin/ingestion/{model}/")
+    ingest("identify", {"userId": "u", "traits": {"email": "u@example.com"}})
+    ingest("track", {"userId": "u", "event": "E", "properties": {"sku": "S", "price": 1}})
+    ingest("page", {"anonymousId": "a"})
+    ingest("identify", {"anonymousId": "a", "userId": "u"})  # a merge
+    services.events_process(event_ids=list(Event.objects.values_list("pk", flat=True)))
+    changelist = admin_client.get(f"/admin/{model}/")
     assert changelist.status_code == 200
-    add_or_change = admin_client.get(f"/admin/ingestion/{model}/add/")
+    add_or_change = admin_client.get(f"/admin/{model}/add/")
     assert add_or_change.status_code == 200
+    first = changelist.context["cl"].result_list[0]
+    assert admin_client.get(f"/admin/{model}/{first.pk}/change/").status_code == 200
 
 
 def test_admin_event_list_does_not_count_the_whole_table(
