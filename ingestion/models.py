@@ -378,9 +378,9 @@ class CatalogCount(models.Model):
 class Product(models.Model):
     """A product as events describe it, keyed by SKU (or product id when no SKU is sent).
 
-    Each field holds the newest value seen: an event newer than `values_at` overwrites the
-    fields it carries; an older one only fills fields still empty. CSV imports count as
-    newest at the time of import.
+    Each field holds the newest value seen for it (`field_times`): an event overwrites the
+    fields it carries that were seen no later, so a late-arriving old event never undoes a
+    newer value. CSV imports count as seen at the time of import.
     """
 
     key = models.CharField(max_length=255, unique=True)
@@ -395,6 +395,8 @@ class Product(models.Model):
     category = models.CharField(max_length=255, blank=True, default="")
     brand = models.CharField(max_length=255, blank=True, default="")
     values_at = models.DateTimeField(null=True, blank=True)
+    # When each field's value was seen (microseconds since the epoch): newest wins per field.
+    field_times = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Func, Value
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -129,7 +130,9 @@ def events_ingest(
 
     with transaction.atomic():
         if blocked:
-            activities_count_blocked(blocked)
+            # After commit, in a statement of its own: the count must not hold a lock on
+            # the activity for the rest of the ingest transaction.
+            transaction.on_commit(lambda: activities_count_blocked(blocked))
         new_ids: set[str] = set()
         if clean:
             with connection.cursor() as cursor:
@@ -309,12 +312,40 @@ def events_process(*, event_ids: Sequence[int]) -> int:
         )
         if not events:
             return 0
-        for processor in _processors():
-            processor(events)
+        failed = _run_processors(events)
         Event.objects.filter(pk__in=[event.pk for event in events]).update(
             processed_at=timezone.now()
         )
+        if failed:
+            Event.objects.filter(pk__in=failed).update(
+                flags=Func(F("flags"), Value('["processing_failed"]'), function="jsonb_concat")
+            )
     return len(events)
+
+
+def _run_processors(events: list[Event]) -> list[int]:
+    """Run the processors on a batch; returns the ids of events they failed on.
+
+    A transient database error (a lost connection, a deadlock) is raised, so the task fails
+    and the sweep retries the events later. Any other error is a bad event: the batch is
+    retried one event at a time, and only the events that still fail are set aside,
+    flagged `processing_failed` and logged, so one poisoned event never holds up the rest.
+    """
+    try:
+        with transaction.atomic():
+            for processor in _processors():
+                processor(events)
+        return []
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        if len(events) == 1:
+            logger.exception("ingest_processing_failed event=%s", events[0].pk)
+            return [events[0].pk]
+    failed = []
+    for event in events:
+        failed += _run_processors([event])
+    return failed
 
 
 def events_sweep_unprocessed(*, now: datetime | None = None, limit: int = 20_000) -> int:

@@ -22,7 +22,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ingestion.catalog.paths import WalkLimits, example_value, is_personal_path, walk
+from ingestion.catalog.paths import (
+    WalkLimits,
+    example_value,
+    is_personal_path,
+    same_value,
+    walk,
+)
 from ingestion.catalog.products import products_discover
 from ingestion.catalog.roles import default_role
 from ingestion.models import Activity, Event, FieldType
@@ -53,10 +59,10 @@ class FieldStats:
         self.types.update(types)
         self.first = at if self.first is None else min(self.first, at)
         self.last = at if self.last is None else max(self.last, at)
-        for value in examples:
-            # Events are visited oldest first, so the newest value ends up in front.
-            self.examples = [value] + [old for old in self.examples if old != value]
-        del self.examples[keep:]
+        # Events are visited oldest first, so the newest event's values end up in front,
+        # in the order that event carried them.
+        older = [old for old in self.examples if not any(same_value(old, v) for v in examples)]
+        self.examples = [*examples, *older][:keep]
 
 
 @dataclass
@@ -162,14 +168,14 @@ _UPSERT_DAYS = """
     ON CONFLICT (activity_id, day) DO UPDATE SET count = d.count + excluded.count
 """
 
-# The examples of a field: this batch's newest values first, then the ones kept, distinct,
-# at most %(keep)s; none at all once the field is marked personal.
+# The examples of a field: this batch's newest values first ({new}), then the ones kept,
+# distinct, at most {keep}; none at all while the field is marked personal.
 _MERGE_EXAMPLES = """
     CASE WHEN f.personal THEN '[]'::jsonb ELSE (
         SELECT coalesce(jsonb_agg(value ORDER BY position), '[]'::jsonb) FROM (
             SELECT value, min(position) AS position FROM (
                 SELECT value, position
-                FROM jsonb_array_elements(excluded.examples) WITH ORDINALITY AS n(value, position)
+                FROM jsonb_array_elements({new}) WITH ORDINALITY AS n(value, position)
                 UNION ALL
                 SELECT value, position + 1000
                 FROM jsonb_array_elements(f.examples) WITH ORDINALITY AS o(value, position)
@@ -195,8 +201,21 @@ def _upsert_fields_sql(table: str, owner: str | None) -> str:
     owner_insert = f"{owner}, " if owner else ""
     owner_array = "%s::bigint[], " if owner else ""
     conflict = f"({owner}, path)" if owner else "(path)"
+    owner_match = f" AND b.{owner} = excluded.{owner}" if owner else ""
+    # The batch's own examples, read from the batch rather than from `excluded`: a field
+    # inserted as personal stores none, but one a marketer un-marked must get them back.
+    batch_examples = (
+        f"(SELECT b.examples::jsonb FROM batch b WHERE b.path = excluded.path{owner_match})"  # noqa: S608
+    )
+    merge = _MERGE_EXAMPLES.format(keep=int(settings.CATALOG_EXAMPLES), new=batch_examples)
     # Built from this module's constants only; every value travels as a parameter.
     return f"""
+        WITH batch AS (
+            SELECT * FROM unnest({owner_array}%s::text[], %s::boolean[], {_TYPE_ARRAYS},
+                                 %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+                 WITH ORDINALITY AS t({owner_insert}path, personal, {_TYPE_NAMES},
+                                      volume, first_seen, last_seen, examples, ord)
+        )
         INSERT INTO {table} AS f (
             {owner_insert}path, display_name, description, personal, pinned_type,
             {_TYPE_NAMES}, volume, first_seen, last_seen, examples
@@ -204,14 +223,11 @@ def _upsert_fields_sql(table: str, owner: str | None) -> str:
         SELECT {owner_insert}path, '', '', personal, '',
                {_TYPE_NAMES}, volume, first_seen, last_seen,
                CASE WHEN personal THEN '[]'::jsonb ELSE examples::jsonb END
-        FROM unnest({owner_array}%s::text[], %s::boolean[], {_TYPE_ARRAYS},
-                    %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
-             WITH ORDINALITY AS t({owner_insert}path, personal, {_TYPE_NAMES},
-                                  volume, first_seen, last_seen, examples, ord)
+        FROM batch
         ORDER BY ord
         ON CONFLICT {conflict} DO UPDATE SET
             {_FIELD_UPDATES},
-            examples = {_MERGE_EXAMPLES.format(keep=int(settings.CATALOG_EXAMPLES))}
+            examples = {merge}
         RETURNING {owner + ", " if owner else ""}path, (xmax = 0) AS inserted
     """  # noqa: S608
 

@@ -52,6 +52,8 @@ PERSONAL_KEYS = frozenset(
     }
 )
 EXAMPLE_MAX_LENGTH = 120
+# The longest path the catalog stores (the column's length); longer ones are not listed.
+MAX_PATH_LENGTH = 512
 
 
 def escape_key(key: str) -> str:
@@ -192,19 +194,25 @@ def mask_example(value: Any, path: str) -> Any:
 
 
 def _is_phone(value: str, path: str) -> bool:
-    if not _PHONE.match(value):
+    if not _PHONE.match(value) or looks_like_datetime(value):
         return False
     digits = sum(char.isdigit() for char in value)
     if not 7 <= digits <= 15:
         return False
-    if value.startswith("+") or re.search(r"\d[\s().-]+\d", value):
-        return True
-    # Bare digits are an order number as often as a phone number: the key decides.
     try:
-        key = _normalised(_last_key(path))
+        phone_key = any(word in _normalised(_last_key(path)) for word in _PHONE_KEYS)
     except ValueError:
-        return False
-    return any(word in key for word in _PHONE_KEYS)
+        phone_key = False
+    if value.startswith("+") or phone_key:
+        return True
+    # Without a + or a phone-like key, only the way people write phone numbers counts:
+    # digit groups split by spaces, dashes or brackets (not dots: decimals, IP addresses).
+    return "." not in value and bool(re.search(r"\d[\s()-]+\d", value))
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as JSON values: `1` and `true` differ, though Python finds them equal."""
+    return type(a) is type(b) and a == b
 
 
 @dataclass
@@ -219,7 +227,7 @@ class FieldSighting:
 class WalkLimits:
     max_paths: int = 1000
     max_array_items: int = 50
-    max_depth: int = 12
+    max_depth: int = 32
     examples_per_event: int = 3
 
 
@@ -239,7 +247,7 @@ def walk(payload: dict[str, Any], limits: WalkLimits | None = None) -> dict[str,
             return
         sighting = found.get(path)
         if sighting is None:
-            if len(found) >= limits.max_paths:
+            if len(found) >= limits.max_paths or len(path) > MAX_PATH_LENGTH:
                 return
             sighting = found[path] = FieldSighting()
         sighting.types.add(kind)
@@ -253,7 +261,9 @@ def walk(payload: dict[str, Any], limits: WalkLimits | None = None) -> dict[str,
             else:
                 for item in value[: limits.max_array_items]:
                     visit(item, path + ARRAY_STEP, depth + 1)
-        elif len(sighting.examples) < limits.examples_per_event and value not in sighting.examples:
+        elif len(sighting.examples) < limits.examples_per_event and not any(
+            same_value(value, kept) for kept in sighting.examples
+        ):
             sighting.examples.append(value)
 
     for key, value in payload.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,15 +46,45 @@ class ProductValues:
     url: str = ""
     category: str = ""
     brand: str = ""
+    # When each field's value was seen (microseconds since the epoch).
+    times: dict[str, int] = field(default_factory=dict)
 
-    def merged_with(self, newer: ProductValues) -> ProductValues:
-        """These values updated by a newer set: the newer set's non-empty fields win."""
-        changes: dict[str, Any] = {"at": max(self.at, newer.at)}
-        for name in (*TEXT_FIELDS, "price"):
-            value = getattr(newer, name)
-            if value not in ("", None):
+    def __post_init__(self) -> None:
+        if not self.times:
+            micros = _micros(self.at)
+            self.times = {name: micros for name in VALUE_FIELDS if _has(getattr(self, name))}
+
+    def merged_with(self, other: ProductValues) -> ProductValues:
+        """Both sets combined field by field: the newer value of each field wins."""
+        changes: dict[str, Any] = {"at": max(self.at, other.at), "times": dict(self.times)}
+        for name in VALUE_FIELDS:
+            value = getattr(other, name)
+            if not _has(value):
+                continue
+            if not _has(getattr(self, name)) or other.times[name] >= self.times.get(name, 0):
                 changes[name] = value
+                changes["times"][name] = other.times[name]
         return replace(self, **changes)
+
+
+VALUE_FIELDS = (*TEXT_FIELDS, "price")
+
+
+def _has(value: Any) -> bool:
+    return value not in ("", None)
+
+
+def _micros(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000)
+
+
+def _safe_url(value: str) -> str:
+    """Only web addresses: absolute http(s), protocol-relative or site-relative. Anything
+    else (`javascript:`, `data:`) would become a link a marketer clicks."""
+    lowered = value.lower()
+    if lowered.startswith(("http://", "https://", "/")) and not lowered.startswith("/\\"):
+        return value
+    return ""
 
 
 def _text(value: Any, name: str) -> str:
@@ -105,8 +136,8 @@ def product_values(
         name=_text(item.get("name"), "name"),
         price=parse_price(item.get("price")),
         currency=item_currency.upper() if _CURRENCY.match(item_currency) else "",
-        image_url=_text(item.get("image_url") or item.get("image"), "image_url"),
-        url=_text(item.get("url"), "url"),
+        image_url=_safe_url(_text(item.get("image_url") or item.get("image"), "image_url")),
+        url=_safe_url(_text(item.get("url"), "url")),
         category=_text(item.get("category"), "category"),
         brand=_text(item.get("brand"), "brand"),
     )
@@ -131,7 +162,7 @@ def products_in_event(event: Event) -> list[ProductValues]:
 
 
 def _combine(values: Iterable[ProductValues]) -> list[ProductValues]:
-    """One set of values per product key, merged oldest to newest."""
+    """One set of values per product key, merged field by field."""
     combined: dict[str, ProductValues] = {}
     for item in sorted(values, key=lambda v: v.at):
         older = combined.get(item.key)
@@ -139,30 +170,44 @@ def _combine(values: Iterable[ProductValues]) -> list[ProductValues]:
     return [combined[key] for key in sorted(combined)]
 
 
-def _field_update(name: str, empty: str) -> str:
-    return f"""{name} = CASE
-        WHEN excluded.{name} IS NULL OR excluded.{name} = {empty} THEN p.{name}
-        WHEN p.values_at IS NULL OR excluded.values_at >= p.values_at
-             OR p.{name} IS NULL OR p.{name} = {empty} THEN excluded.{name}
-        ELSE p.{name} END"""
+def _wins(name: str) -> str:
+    """Whether the incoming value of a field replaces the stored one: it is not empty, and
+    the stored one is empty or was seen no later. (Text fields are empty as '', the price
+    as NULL.)"""
+    text = name != "price"
+    return f"""(excluded.{name} IS NOT NULL {f"AND excluded.{name} <> ''" if text else ""} AND (
+        p.{name} IS NULL {f"OR p.{name} = ''" if text else ""}
+        OR coalesce((p.field_times ->> '{name}')::bigint, 0)
+           <= (excluded.field_times ->> '{name}')::bigint))"""
 
+
+_FIELD_UPDATES = ",\n".join(
+    f"{name} = CASE WHEN {_wins(name)} THEN excluded.{name} ELSE p.{name} END"
+    for name in VALUE_FIELDS
+)
+_TIMES_UPDATE = "p.field_times || jsonb_strip_nulls(jsonb_build_object({}))".format(
+    ", ".join(
+        f"'{name}', CASE WHEN {_wins(name)} THEN excluded.field_times -> '{name}' END"
+        for name in VALUE_FIELDS
+    )
+)
 
 # Built from this module's constants only; every value travels as a parameter.
 _UPSERT_PRODUCTS = f"""
     INSERT INTO ingestion_product AS p (
         key, sku, product_id, name, price, currency, image_url, url, category, brand,
-        values_at, first_seen, updated_at
+        values_at, field_times, first_seen, updated_at
     )
     SELECT key, sku, product_id, name, price, currency, image_url, url, category, brand,
-           values_at, %s, %s
+           values_at, field_times::jsonb, %s, %s
     FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
-                %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[])
+                %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
          WITH ORDINALITY AS t(key, sku, product_id, name, price, currency, image_url, url,
-                              category, brand, values_at, ord)
+                              category, brand, values_at, field_times, ord)
     ORDER BY ord
     ON CONFLICT (key) DO UPDATE SET
-        {", ".join(_field_update(name, "''") for name in TEXT_FIELDS)},
-        {_field_update("price", "NULL")},
+        {_FIELD_UPDATES},
+        field_times = {_TIMES_UPDATE},
         values_at = GREATEST(p.values_at, excluded.values_at),
         updated_at = excluded.updated_at
     RETURNING (xmax = 0) AS inserted
@@ -179,7 +224,9 @@ def products_upsert(values: Sequence[ProductValues]) -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             _UPSERT_PRODUCTS,
-            [now, now] + [[getattr(row, name) for row in rows] for name in columns],
+            [now, now]
+            + [[getattr(row, name) for row in rows] for name in columns]
+            + [[json.dumps(row.times) for row in rows]],
         )
         inserted = [row[0] for row in cursor.fetchall()]
     created = sum(inserted)

@@ -80,11 +80,12 @@ def activity_event_filter(activity: Activity) -> Q:
 
 
 def activity_recent_events(*, activity: Activity, limit: int = 10) -> QuerySet[Event]:
-    return (
-        Event.objects.filter(activity_event_filter(activity))
-        .select_related("source")
-        .order_by("-timestamp")[:limit]
-    )
+    """The latest events of an activity: a track event's through the (name, timestamp)
+    index; page and screen calls, which no index singles out, newest stored first."""
+    events = Event.objects.filter(activity_event_filter(activity)).select_related("source")
+    if activity.kind == Activity.Kind.TRACK:
+        return events.order_by("-timestamp")[:limit]
+    return events.order_by("-pk")[:limit]
 
 
 def activity_properties(*, activity: Activity) -> QuerySet[ActivityProperty]:

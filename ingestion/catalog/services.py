@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from ingestion.models import Activity, DiscoveredField
 
+logger = logging.getLogger(__name__)
+
 
 def activities_count_blocked(blocked: Counter) -> None:
-    """Add refused events to the blocked activities' counts: one statement per request."""
-    keys = sorted(blocked)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE ingestion_activity AS a SET blocked_count = a.blocked_count + t.refused
-            FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS t(kind, name, refused)
-            WHERE a.kind = t.kind AND a.name = t.name
-            """,
-            [[k for k, _ in keys], [n for _, n in keys], [blocked[key] for key in keys]],
-        )
+    """Add refused events to the blocked activities' counts: one short statement per
+    activity, in key order, so that concurrent requests never wait on each other in a
+    cycle. Never raises: the count is a statistic, the refusal already happened."""
+    try:
+        with connection.cursor() as cursor:
+            for kind, name in sorted(blocked):
+                cursor.execute(
+                    "UPDATE ingestion_activity SET blocked_count = blocked_count + %s"
+                    " WHERE kind = %s AND name = %s",
+                    [blocked[(kind, name)], kind, name],
+                )
+    except DatabaseError as exc:
+        logger.warning("catalog_blocked_count_failed error=%s", exc)
 
 
 def activity_update(

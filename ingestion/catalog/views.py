@@ -12,18 +12,23 @@ from django.views.decorators.http import require_GET, require_POST
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors, services
 from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
-from ingestion.catalog.products import ImportRefused, products_import_csv
+from ingestion.catalog.products import CSV_MAX_BYTES, ImportRefused, products_import_csv
 from ingestion.catalog.snippets import activity_snippets
 from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute
 
 PAGE_SIZE = 50
 
 
+def _search(request: HttpRequest, name: str = "q") -> str:
+    # NUL cannot be stored or compared in Postgres text; nobody means it in a search.
+    return request.GET.get(name, "").replace("\x00", "").strip()[:200]
+
+
 @login_required
 @require_GET
 def activity_list(request: HttpRequest) -> HttpResponse:
     filters = {
-        "search": request.GET.get("q", "").strip()[:200],
+        "search": _search(request),
         "status": request.GET.get("status", ""),
         "role": request.GET.get("role", ""),
         "kind": request.GET.get("kind", ""),
@@ -32,6 +37,8 @@ def activity_list(request: HttpRequest) -> HttpResponse:
         filters["status"] = ""
     if filters["kind"] not in Activity.Kind.values:
         filters["kind"] = ""
+    if filters["role"] not in [*CommerceRole.values, "any", "none"] or not filters["role"]:
+        filters["role"] = ""
     page = Paginator(selectors.activity_list(**filters), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -138,7 +145,7 @@ def property_edit(request: HttpRequest, pk: int, property_pk: int) -> HttpRespon
 @login_required
 @require_GET
 def attribute_list(request: HttpRequest) -> HttpResponse:
-    search = request.GET.get("q", "").strip()[:200]
+    search = _search(request)
     identifies = selectors.identify_count()
     attributes = _field_rows(list(selectors.profile_attribute_list(search=search)), identifies)
     context = {
@@ -165,8 +172,13 @@ def product_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProductImportForm(request.POST, request.FILES)
         if form.is_valid():
+            upload = form.cleaned_data["file"]
             try:
-                result = products_import_csv(data=form.cleaned_data["file"].read())
+                if upload.size > CSV_MAX_BYTES:
+                    raise ImportRefused(
+                        f"The file is larger than {CSV_MAX_BYTES // (1024 * 1024)} MB."
+                    )
+                result = products_import_csv(data=upload.read())
             except ImportRefused as refused:
                 form.add_error("file", str(refused))
             else:
@@ -184,7 +196,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     else:
         form = ProductImportForm()
         status = 200
-    search = request.GET.get("q", "").strip()[:200]
+    search = _search(request)
     page = Paginator(selectors.product_search(search=search), PAGE_SIZE).get_page(
         request.GET.get("page")
     )

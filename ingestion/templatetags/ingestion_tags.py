@@ -61,3 +61,9 @@ def field_type_choices() -> list[tuple[str, str]]:
     from ingestion.models import FieldType
 
     return list(FieldType.choices)
+
+
+@register.filter
+def example_text(value: Any) -> str:
+    """An example value as JSON writes it (`true`, `12.5`), strings as they are."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -175,3 +175,15 @@ def test_products_are_paged_and_the_pager_keeps_the_search(signed_in):
     assert "?q=hat&amp;page=2" in html
     html = signed_in.get("/activities/products/?q=hat&page=2").content.decode()
     assert "Hat 059" in html and "Hat 000" not in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/activities/?q=%00&role=%00&status=%00&kind=%00&page=abc",
+        "/activities/attributes/?q=a%00b",
+        "/activities/products/?q=%00&page=-5",
+    ],
+)
+def test_odd_query_parameters_are_ignored_not_errors(signed_in, catalog, url):
+    assert signed_in.get(url).status_code == 200

@@ -86,3 +86,34 @@ RECORDED: list[list[int]] = []
 
 def record_processor(events: list[Event]) -> None:
     RECORDED.append([event.pk for event in events])
+
+
+def refuse_poison(events) -> None:
+    RECORDED.append(sorted(event.pk for event in events))
+    if any(event.name == "Poison" for event in events):
+        raise ValueError("a processor cannot handle this event")
+
+
+def test_an_event_a_processor_fails_on_is_set_aside_and_the_rest_processed(
+    transactional_db, ingest, settings, caplog
+):
+    settings.INGEST_EVENT_PROCESSORS = ["tests.ingestion.test_processing.refuse_poison"]
+    RECORDED.clear()
+    ingest(
+        "batch",
+        {
+            "batch": [
+                {"type": "track", "userId": "u", "event": name, "messageId": name}
+                for name in ("A", "Poison", "B")
+            ]
+        },
+    )
+    ids = list(Event.objects.values_list("pk", flat=True))
+
+    assert services.events_process(event_ids=ids) == 3
+    assert not Event.objects.filter(processed_at__isnull=True).exists()
+    assert Event.objects.get(name="Poison").flags == ["processing_failed"]
+    assert Event.objects.get(name="A").flags == []
+    assert "ingest_processing_failed" in caplog.text
+    # The whole batch first, then one event at a time.
+    assert RECORDED[0] == sorted(ids) and len(RECORDED) == 4

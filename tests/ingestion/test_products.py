@@ -75,7 +75,7 @@ def test_products_come_from_top_level_properties_and_from_array_items(ingest):
     assert (products["p2"].price, products["p2"].currency) == (Decimal("4.5"), "USD")
 
 
-def test_newest_values_win_and_an_older_event_only_fills_what_is_empty(ingest):
+def test_newest_values_win_field_by_field_and_a_late_old_event_only_fills_blanks(ingest):
     ingest(
         "track",
         track("Product Viewed", {"sku": "S", "price": 10, "name": "Old name"}, timestamp=at(1)),
@@ -83,7 +83,8 @@ def test_newest_values_win_and_an_older_event_only_fills_what_is_empty(ingest):
     process()
     ingest("track", track("Product Viewed", {"sku": "S", "price": 12}, timestamp=at(3)))
     process()
-    # Late-arriving, older: its price and name lose, its brand fills a blank.
+    # Late-arriving, older than the price: its price loses; its name is newer than the
+    # stored name and wins; its brand fills a blank.
     ingest(
         "track",
         track(
@@ -94,7 +95,7 @@ def test_newest_values_win_and_an_older_event_only_fills_what_is_empty(ingest):
     )
     process()
     product = Product.objects.get(key="S")
-    assert (product.price, product.name, product.brand) == (Decimal("12"), "Old name", "Acme")
+    assert (product.price, product.name, product.brand) == (Decimal("12"), "Older", "Acme")
     assert product.values_at == T0 + timedelta(hours=3)
 
 
@@ -194,3 +195,37 @@ def test_an_unreadable_csv_is_refused_whole_with_a_clear_reason(data, message):
     with pytest.raises(ImportRefused, match=message):
         products_import_csv(data=data)
     assert not Product.objects.exists()
+
+
+def test_newest_wins_per_field_even_within_one_batch_mixing_old_and_new(ingest):
+    ingest("track", track("Product Viewed", {"sku": "S", "price": 20}, timestamp=at(7)))
+    process()
+    ingest(
+        "batch",
+        {
+            "batch": [
+                track("Product Viewed", {"sku": "S", "price": 10}, timestamp=at(5)),
+                track("Product Viewed", {"sku": "S", "name": "Hat"}, timestamp=at(10)),
+            ]
+        },
+    )
+    process()
+    product = Product.objects.get(key="S")
+    assert (product.price, product.name) == (Decimal("20"), "Hat")
+    # A newer price still wins though the name was updated later than it.
+    ingest("track", track("Product Viewed", {"sku": "S", "price": 25}, timestamp=at(8)))
+    process()
+    assert Product.objects.get(key="S").price == Decimal("25")
+
+
+def test_only_web_addresses_are_kept_as_product_links(ingest):
+    ingest(
+        "track",
+        track(
+            "Product Viewed",
+            {"sku": "X", "url": "javascript:alert(document.cookie)", "image_url": "/img/x.jpg"},
+        ),
+    )
+    process()
+    product = Product.objects.get(key="X")
+    assert (product.url, product.image_url) == ("", "/img/x.jpg")
