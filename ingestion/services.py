@@ -236,6 +236,26 @@ def identity_claim(event: Event) -> IdentityClaim:
     )
 
 
+def events_resolve_missing_profiles(*, batch_size: int = 1000) -> int:
+    """Give a profile to stored events that have none (events stored before profiles
+    existed), oldest first, one batch per transaction. Returns how many were resolved."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            events = list(
+                Event.objects.select_for_update(skip_locked=True)
+                .filter(profile__isnull=True)
+                .order_by("pk")[:batch_size]
+            )
+            if not events:
+                return total
+            profile_ids = profiles_resolve(claims=[identity_claim(event) for event in events])
+            for event, profile_id in zip(events, profile_ids, strict=True):
+                event.profile_id = profile_id
+            Event.objects.bulk_update(events, ["profile"])
+        total += len(events)
+
+
 def events_move_to_profile(*, from_profile_id: int, to_profile_id: int) -> int:
     """Move one profile's events to another (a merge); served by the timeline index."""
     return Event.objects.filter(profile_id=from_profile_id).update(profile_id=to_profile_id)

@@ -200,3 +200,26 @@ def test_concurrent_requests_for_the_same_new_people_make_one_profile_each(sourc
         profile = profile_of(user_id=person)
         assert profile.events.count() == 3 * devices
         assert len(ids_of(profile)) == devices + 1
+
+
+def test_events_stored_without_a_profile_are_given_one_in_order(ingest):
+    ingest(
+        "batch",
+        {
+            "batch": [
+                {"type": "page", "anonymousId": "a1"},
+                {"type": "identify", "anonymousId": "a1", "userId": "u1"},
+                {"type": "page", "anonymousId": "a2", "userId": "u1"},
+                {"type": "page", "anonymousId": "b1"},
+            ]
+        },
+    )
+    # As a database from before profiles existed holds them.
+    Event.objects.update(profile=None)
+    Profile.objects.all().delete()
+    from ingestion.services import events_resolve_missing_profiles
+
+    assert events_resolve_missing_profiles(batch_size=3) == 4
+    assert events_resolve_missing_profiles() == 0
+    assert Profile.objects.count() == 2
+    assert profile_of(user_id="u1").events.count() == 3

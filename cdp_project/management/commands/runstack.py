@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from ingestion.services import events_resolve_missing_profiles
+
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "admin"  # noqa: S105 - the printed demo login of a local install
 DEMO_SOURCE = "Demo store"
@@ -32,6 +34,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: int, web_workers: int, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        # Events stored by a version without profiles get theirs before serving.
+        resolved = events_resolve_missing_profiles()
+        if resolved:
+            self.stdout.write(f"  Gave {resolved:,} earlier events their profiles.")
         username, password, write_key = self._ensure_demo()
 
         # Children connect to the same database and broker, which this process holds open
