@@ -33,6 +33,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from profiles.models import Identity, Profile, ProfileMerge
@@ -323,9 +324,7 @@ def _apply(plan: _Plan) -> None:
     plan.assignments = [real(pid) for pid in plan.assignments]
 
 
-def _case_by_pk(values: dict[int, str]):
-    from django.db.models import Case, Value, When
-
+def _case_by_pk(values: dict[int, str]) -> Case:
     return Case(*[When(pk=pk, then=Value(value)) for pk, value in values.items()])
 
 

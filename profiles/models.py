@@ -27,10 +27,6 @@ class Profile(models.Model):
     def __str__(self) -> str:
         return self.email or self.user_id or f"Anonymous #{self.pk}"
 
-    @property
-    def is_known(self) -> bool:
-        return bool(self.user_id or self.email)
-
 
 class Identity(models.Model):
     """An id that points to one profile: an anonymous id, a user id, an email, or an id of

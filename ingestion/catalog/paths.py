@@ -184,13 +184,15 @@ def mask_example(value: Any, path: str) -> Any:
             host, _, tld = domain.rpartition(".")
             return f"{local[:1]}•••@{host[:1]}•••.{tld}"
         if _is_phone(value, path):
-            digits = re.sub(r"\D", "", value)
-            return "•" * max(len(digits) - 2, 3) + digits[-2:]
+            return _masked_digits(re.sub(r"\D", "", value))
         return value
     if isinstance(value, int) and not isinstance(value, bool) and _is_phone(str(value), path):
-        digits = str(value)
-        return "•" * max(len(digits) - 2, 3) + digits[-2:]
+        return _masked_digits(str(value))
     return value
+
+
+def _masked_digits(digits: str) -> str:
+    return "•" * max(len(digits) - 2, 3) + digits[-2:]
 
 
 def _is_phone(value: str, path: str) -> bool:

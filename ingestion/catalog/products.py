@@ -282,6 +282,12 @@ class ImportRefused(Exception):
     """The file as a whole cannot be read; nothing was imported."""
 
 
+def check_csv_size(size: int) -> None:
+    """Refuse a file over the limit; the upload view calls it before reading the file."""
+    if size > CSV_MAX_BYTES:
+        raise ImportRefused(f"The file is larger than {CSV_MAX_BYTES // (1024 * 1024)} MB.")
+
+
 def _column(header: str) -> str:
     name = re.sub(r"[\s\-]+", "_", header.strip().lower())
     return _ALIASES.get(name, _ALIASES.get(name.replace("_", ""), name))
@@ -295,8 +301,7 @@ def products_import_csv(*, data: bytes) -> ImportResult:
     `image`, `link`) are understood and other columns ignored. Rows with an error are
     reported by line and skipped; the others are imported and count as the newest values.
     """
-    if len(data) > CSV_MAX_BYTES:
-        raise ImportRefused(f"The file is larger than {CSV_MAX_BYTES // (1024 * 1024)} MB.")
+    check_csv_size(len(data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -98,11 +98,6 @@ def activities_for_role(*, role: str) -> list[Activity]:
     return list(Activity.objects.filter(role=role).exclude(status=Activity.Status.BLOCKED))
 
 
-def activity_for_event(*, type: str, name: str) -> Activity | None:
-    key_name = name if type == "track" else ""
-    return Activity.objects.filter(kind=type, name=key_name).first()
-
-
 def identify_count() -> int:
     row = CatalogCount.objects.filter(key="identify").first()
     return row.count if row else 0

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors, services
 from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
-from ingestion.catalog.products import CSV_MAX_BYTES, ImportRefused, products_import_csv
+from ingestion.catalog.products import ImportRefused, check_csv_size, products_import_csv
 from ingestion.catalog.snippets import activity_snippets
 from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute
 
@@ -174,10 +174,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                if upload.size > CSV_MAX_BYTES:
-                    raise ImportRefused(
-                        f"The file is larger than {CSV_MAX_BYTES // (1024 * 1024)} MB."
-                    )
+                check_csv_size(upload.size)
                 result = products_import_csv(data=upload.read())
             except ImportRefused as refused:
                 form.add_error("file", str(refused))
