@@ -14,7 +14,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", views.dashboard, name="dashboard"),
     path("activities/", include("ingestion.catalog.urls")),
-    path("profiles/", views.section, {"section": "profiles"}, name="profiles"),
+    path("profiles/", include("profiles.urls")),
     path("segments/", views.section, {"section": "segments"}, name="segments"),
     path("campaigns/", views.section, {"section": "campaigns"}, name="campaigns"),
     path("sources/", include("ingestion.urls")),

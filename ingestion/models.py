@@ -221,6 +221,9 @@ class Activity(models.Model):
     description = models.TextField(blank=True, default="")
     role = models.CharField(max_length=32, choices=CommerceRole.choices, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Points one event of this activity adds to a profile's engagement score; empty means
+    # the default for its commerce role (docs/profiles.md).
+    engagement_points = models.FloatField(null=True, blank=True)
     volume = models.BigIntegerField(default=0)
     blocked_count = models.BigIntegerField(default=0)
     property_count = models.IntegerField(default=0)

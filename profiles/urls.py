@@ -1,0 +1,12 @@
+from django.urls import path
+
+from profiles import data_views, views
+
+urlpatterns = [
+    path("", views.profile_list, name="profiles"),
+    path("<int:pk>/", views.profile_detail, name="profile-detail"),
+    # Imports and data rights (profiles/data_views.py)
+    path("import/", data_views.profile_import, name="profile-import"),
+    path("<int:pk>/export/", data_views.profile_export, name="profile-export"),
+    path("<int:pk>/delete/", data_views.profile_delete, name="profile-delete"),
+]
