@@ -172,7 +172,7 @@ def test_products_are_paged_and_the_pager_keeps_the_search(signed_in):
     Product.objects.bulk_create(Product(key=f"K{i:03}", name=f"Hat {i:03}") for i in range(60))
     html = signed_in.get("/activities/products/?q=hat").content.decode()
     assert "Page 1 of 2 · 60 in all" in html
-    assert "?q=hat&amp;page=2" in html
+    assert 'href="?q=hat&amp;page=2"' in html
     html = signed_in.get("/activities/products/?q=hat&page=2").content.decode()
     assert "Hat 059" in html and "Hat 000" not in html
 
