@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -142,12 +145,24 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "profiles-event-retention": {
+        "task": "profiles.apply_event_retention",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "ingestion-sweep-unprocessed": {
         "task": "ingestion.sweep_unprocessed_events",
         "schedule": timedelta(seconds=env.int("INGEST_SWEEP_SECONDS", default=30)),
     },
     "ingestion-prune-refusals": {
         "task": "ingestion.prune_refusals",
+        "schedule": timedelta(hours=1),
+    },
+    "profiles-rfm-refresh": {
+        "task": "profiles.rfm_refresh",
+        "schedule": timedelta(seconds=env.int("PROFILES_RFM_REFRESH_SECONDS", default=3600)),
+    },
+    "profiles-engagement-decay": {
+        "task": "profiles.engagement_decay",
         "schedule": timedelta(hours=1),
     },
 }
@@ -170,7 +185,11 @@ INGEST_SWEEP_GRACE = timedelta(seconds=env.int("INGEST_SWEEP_GRACE_SECONDS", def
 INGEST_PUBLISH_BACKOFF = timedelta(seconds=env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
 INGEST_REFUSAL_RETENTION = timedelta(days=env.int("INGEST_REFUSAL_RETENTION_DAYS", default=7))
 # Follow-up work run on every stored event, in order; later capabilities add theirs here.
-INGEST_EVENT_PROCESSORS: list[str] = ["ingestion.catalog.discovery.catalog_discover"]
+INGEST_EVENT_PROCESSORS: list[str] = [
+    "ingestion.catalog.discovery.catalog_discover",
+    # After discovery, so that a new activity already has its commerce role.
+    "profiles.computed.profiles_update",
+]
 # Django reads the body itself; allow room for the limit above plus gzip headers.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_REQUEST_BYTES + 64 * 1024
 
@@ -188,6 +207,33 @@ CATALOG_MAX_ARRAY_ITEMS_SCANNED = 50
 # --- Profiles -----------------------------------------------------------------------------
 # How many anonymous ids one profile may collect (see docs/profiles.md).
 PROFILE_MAX_ANONYMOUS_IDS = env.int("PROFILE_MAX_ANONYMOUS_IDS", default=100)
+# CSV imports from the upload page stop at this size: the page imports while the browser
+# waits, and the upload is kept in memory only. The `import_profiles` and `import_orders`
+# commands read files of any size.
+PROFILE_IMPORT_MAX_BYTES = env.int("PROFILE_IMPORT_MAX_MB", default=2) * 1024 * 1024
+# The key of the hashes that suppressed ids are kept as (HMAC-SHA256). Set it once and keep
+# it: a new key makes the suppressions stored so far stop matching. The default is derived
+# from SECRET_KEY, so rotating that has the same effect.
+PROFILE_SUPPRESSION_KEY = (
+    env.str("PROFILE_SUPPRESSION_KEY", default="")
+    or hmac.new(SECRET_KEY.encode(), b"cdp.profiles.suppression", "sha256").hexdigest()
+)
+# How long a process trusts "no id is suppressed" before asking the database again: a
+# deletion takes effect at once in the process that made it, in the others within this.
+PROFILE_SUPPRESSION_RECHECK_SECONDS = env.float("PROFILE_SUPPRESSION_RECHECK_SECONDS", default=5)
+# Events older than this many days are deleted every night; 0 keeps them forever.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=0)
+# Revenue is shown in the site's currency; orders in another one are converted at these
+# rates ("EUR=1.08,GBP=1.27": one euro is worth 1.08 of the site's currency).
+SITE_CURRENCY = env.str("SITE_CURRENCY", default="USD").upper()
+CURRENCY_RATES: dict[str, Decimal] = {
+    code.strip().upper(): Decimal(rate)
+    for code, rate in env.dict("CURRENCY_RATES", default={}).items()
+}
+# The engagement score halves every this many days without activity.
+ENGAGEMENT_HALF_LIFE_DAYS = env.float("ENGAGEMENT_HALF_LIFE_DAYS", default=14.0)
+# How many recently viewed products a profile keeps.
+PROFILE_LAST_VIEWED = 10
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

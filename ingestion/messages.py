@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -75,6 +75,10 @@ class BatchContext:
     ip: str | None = None
     sent_at: Any = None  # the batch-level `sentAt`, not yet parsed
     context: dict[str, Any] = field(default_factory=dict)  # batch-level context (analytics-go)
+    # How far before `received_at` an event's time may lie; None is INGEST_PAST_LIMIT. Only
+    # trusted in-process importers of history (profile and order CSV imports) set it: the
+    # HTTP API never does, so its rule stays as documented.
+    past_limit: timedelta | None = None
 
 
 # --- hostile values ------------------------------------------------------------------------
@@ -179,7 +183,10 @@ def parse_time(value: Any, key: str) -> datetime | None:
 
 
 def _event_time(
-    client_time: datetime | None, sent_at: datetime | None, received_at: datetime
+    client_time: datetime | None,
+    sent_at: datetime | None,
+    received_at: datetime,
+    past_limit: timedelta | None = None,
 ) -> tuple[datetime, list[str]]:
     """Segment's rule: with `sentAt`, the event happened `sentAt - client_time` before the
     request was received, whatever the client's clock says. Without it, the client's time
@@ -189,7 +196,7 @@ def _event_time(
         return received_at, []
     corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
     if corrected > received_at + settings.INGEST_FUTURE_TOLERANCE or corrected < (
-        received_at - settings.INGEST_PAST_LIMIT
+        received_at - (settings.INGEST_PAST_LIMIT if past_limit is None else past_limit)
     ):
         return received_at, ["timestamp_out_of_range"]
     return corrected, []
@@ -267,7 +274,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
     sent_at = parse_time(message.get("sentAt"), "sentAt")
     if sent_at is None:
         sent_at = parse_time(batch.sent_at, "sentAt")
-    timestamp, time_flags = _event_time(client_time, sent_at, batch.received_at)
+    timestamp, time_flags = _event_time(client_time, sent_at, batch.received_at, batch.past_limit)
 
     extra = {k: v for k, v in message.items() if k not in _COLUMN_FIELDS}
     return CleanEvent(

@@ -21,6 +21,7 @@ from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
 from ingestion.models import Event, Refusal, Source, WriteKey
 from profiles.identity import IdentityClaim, profiles_resolve
+from profiles.rights import identities_suppressed
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def events_ingest(
             )
 
     clean, blocked = _refuse_blocked_activities(clean, result, messages)
+    clean = _refuse_suppressed_people(clean, result)
 
     with transaction.atomic():
         if blocked:
@@ -218,7 +220,39 @@ def _refuse_blocked_activities(
     return kept, blocked
 
 
-def identity_claim(event: Event) -> IdentityClaim:
+def _refuse_suppressed_people(clean: list[CleanEvent], result: IngestResult) -> list[CleanEvent]:
+    """Refuse the events of people who were deleted with their ids suppressed, so that they
+    are not made again. At most one indexed query, none while nothing is suppressed
+    (profiles/rights.py). Nothing of such an event is kept: no payload excerpt, no event."""
+    if not clean:
+        return clean
+    keys = {event.index: _claim_keys(identity_claim(event)) for event in clean}
+    suppressed = identities_suppressed({key for ids in keys.values() for key in ids})
+    if not suppressed:
+        return clean
+    kept = []
+    for event in clean:
+        if suppressed.isdisjoint(keys[event.index]):
+            kept.append(event)
+            continue
+        result.refused.append(
+            RefusedEvent(
+                index=event.index,
+                code="profile_suppressed",
+                message="The person this event is about was deleted and their ids are "
+                "suppressed; their events are not stored.",
+                message_id=event.message_id,
+            )
+        )
+    result.refused.sort(key=lambda refused: refused.index if refused.index is not None else -1)
+    return kept
+
+
+def _claim_keys(claim: IdentityClaim) -> list[tuple[str, str]]:
+    return claim.keys() + claim.previous_keys()
+
+
+def identity_claim(event: Event | CleanEvent) -> IdentityClaim:
     """The ids an event carries, for identity resolution."""
     email = ""
     if event.type == "identify":

@@ -1,7 +1,16 @@
 from django.contrib import admin
 
 from cdp_project.admin_tools import EstimatedCountPaginator
-from profiles.models import Identity, Profile, ProfileMerge
+from profiles.models import (
+    ConsentChange,
+    Identity,
+    Order,
+    Profile,
+    ProfileDeletion,
+    ProfileMerge,
+    ProfileNote,
+    SuppressedIdentity,
+)
 
 
 class IdentityInline(admin.TabularInline):
@@ -20,13 +29,82 @@ class MergeInline(admin.TabularInline):
     can_delete = False
 
 
+class ConsentInline(admin.TabularInline):
+    model = ConsentChange
+    extra = 0
+    fields = ["channel", "state", "at", "how", "message_id"]
+    readonly_fields = fields
+    can_delete = False
+
+
+class NoteInline(admin.TabularInline):
+    model = ProfileNote
+    extra = 0
+    fields = ["body", "author", "created_at"]
+    readonly_fields = ["author", "created_at"]
+
+
+class OrderInline(admin.TabularInline):
+    model = Order
+    extra = 0
+    fields = ["order_id", "placed_at", "status", "total", "currency", "net_revenue"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ["id", "email", "user_id", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "email",
+        "user_id",
+        "last_seen",
+        "event_count",
+        "orders_count",
+        "revenue",
+        "rfm_score",
+    ]
+    list_filter = ["email_consent", "sms_consent"]
     # Exact matches only: they use the partial indexes on user id and email.
     search_fields = ["=email", "=user_id"]
-    readonly_fields = ["created_at", "trait_times"]
-    inlines = [IdentityInline, MergeInline]
+    fieldsets = [
+        (None, {"fields": ["user_id", "email", "name", "traits", "trait_times", "created_at"]}),
+        (
+            "Consent",
+            {"fields": ["email_consent", "email_consent_at", "sms_consent", "sms_consent_at"]},
+        ),
+        (
+            "Computed attributes",
+            {
+                "fields": [
+                    "computed_at",
+                    "first_seen",
+                    "last_seen",
+                    "event_count",
+                    "orders_count",
+                    "revenue",
+                    "average_order_value",
+                    "last_order_at",
+                    "rfm_score",
+                    "rfm_at",
+                    "preferences",
+                    "last_viewed",
+                    "engagement_score",
+                    "engagement_at",
+                    "engagement_weeks",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "created_at",
+        "trait_times",
+        "name",
+        *[f for _, options in fieldsets[2:] for f in options["fields"]],
+    ]
+    inlines = [IdentityInline, MergeInline, ConsentInline, OrderInline, NoteInline]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-id"]
@@ -49,3 +127,69 @@ class ProfileMergeAdmin(admin.ModelAdmin):
     list_filter = ["reason"]
     search_fields = ["=merged_profile_id", "=message_id"]
     raw_id_fields = ["survivor"]
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "profile", "placed_at", "status", "total", "currency"]
+    list_filter = ["status", "currency"]
+    search_fields = ["=order_id"]
+    raw_id_fields = ["profile"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+
+
+@admin.register(ConsentChange)
+class ConsentChangeAdmin(admin.ModelAdmin):
+    list_display = ["profile", "channel", "state", "at", "how"]
+    list_filter = ["channel", "state"]
+    raw_id_fields = ["profile"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+
+
+@admin.register(ProfileNote)
+class ProfileNoteAdmin(admin.ModelAdmin):
+    list_display = ["profile", "author", "created_at"]
+    raw_id_fields = ["profile"]
+    readonly_fields = ["author"]
+    ordering = ["-id"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(SuppressedIdentity)
+class SuppressedIdentityAdmin(admin.ModelAdmin):
+    """Deleting a row lifts the suppression: that id's events are accepted again."""
+
+    list_display = ["namespace", "value_hash", "created_at"]
+    list_filter = ["namespace"]
+    readonly_fields = ["namespace", "value_hash", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # made by deleting a profile, from the hashed ids
+
+
+@admin.register(ProfileDeletion)
+class ProfileDeletionAdmin(admin.ModelAdmin):
+    list_display = ["profile_id", "deleted_at", "deleted_by", "events_deleted", "suppressed"]
+    readonly_fields = [
+        "profile_id",
+        "deleted_at",
+        "deleted_by",
+        "events_deleted",
+        "identities_deleted",
+        "suppressed",
+        "reason",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

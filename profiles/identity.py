@@ -36,7 +36,14 @@ from django.db import connection
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from profiles.models import Identity, Profile, ProfileMerge
+from profiles.models import (
+    ConsentChange,
+    Identity,
+    Order,
+    Profile,
+    ProfileMerge,
+    ProfileNote,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -331,15 +338,25 @@ def _case_by_pk(values: dict[int, str]) -> Case:
 def profile_merge(
     *, loser_id: int, survivor_id: int, linked_by: list[Key], message_id: str, reason: str
 ) -> ProfileMerge:
-    """Fold one profile into another: its ids, events and traits move to the survivor
-    (newer trait values win), the merge is recorded, and the merged profile is deleted."""
+    """Fold one profile into another: its ids, events, orders, notes and consent history
+    move to the survivor, traits combine (newer values win) and so do the computed
+    attributes; the merge is recorded, and the merged profile is deleted."""
     from ingestion.services import events_move_to_profile
+    from profiles.computed import COMPUTED_FIELDS, profile_computed_merge
 
-    loser = Profile.objects.select_for_update().get(pk=loser_id)
-    survivor = Profile.objects.select_for_update().get(pk=survivor_id)
+    # Locked in id order, as the computed-attributes processor locks them: no deadlock.
+    locked = {
+        p.pk: p
+        for p in Profile.objects.select_for_update()
+        .filter(pk__in=[loser_id, survivor_id])
+        .order_by("pk")
+    }
+    loser, survivor = locked[loser_id], locked[survivor_id]
     identities = list(loser.identities.values_list("namespace", "value"))
     Identity.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
     events_move_to_profile(from_profile_id=loser_id, to_profile_id=survivor_id)
+    for related in (Order, ConsentChange, ProfileNote):
+        related.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
     traits, times = dict(survivor.traits), dict(survivor.trait_times)
     for key, value in loser.traits.items():
         if key not in times or loser.trait_times.get(key, "") > times[key]:
@@ -348,7 +365,8 @@ def profile_merge(
     survivor.traits, survivor.trait_times = traits, times
     survivor.user_id = survivor.user_id or loser.user_id
     survivor.email = survivor.email or loser.email
-    survivor.save(update_fields=["traits", "trait_times", "user_id", "email"])
+    profile_computed_merge(survivor=survivor, loser=loser)
+    survivor.save(update_fields=["user_id", "email", *COMPUTED_FIELDS])
     ProfileMerge.objects.filter(survivor_id=loser_id).update(survivor_id=survivor_id)
     record = ProfileMerge.objects.create(
         survivor=survivor,

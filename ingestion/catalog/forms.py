@@ -18,6 +18,14 @@ class ActivityForm(forms.Form):
         help_text="What it means to commerce features: campaigns and computed attributes "
         "read activities by role.",
     )
+    engagement_points = forms.FloatField(
+        required=False,
+        min_value=-100,
+        max_value=100,
+        help_text="Points one event adds to a profile's engagement score. Empty: the default "
+        "for its role (order 10, checkout 5, add to cart 3, product view 1, page view 0.5, "
+        "other events 1).",
+    )
     status = forms.ChoiceField(
         choices=Activity.Status.choices,
         widget=forms.RadioSelect,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from ingestion.models import Activity, DiscoveredField
 
@@ -35,15 +35,34 @@ def activity_update(
     description: str,
     role: str,
     status: str,
+    engagement_points: float | None = None,
 ) -> Activity:
     """Save what a marketer set on an activity. Blocking takes effect on the next request:
-    ingest reads the blocked activities on every request, uncached."""
+    ingest reads the blocked activities on every request, uncached. New engagement points
+    (or a new role, whose default points differ) are applied to past events too, by a
+    background recompute of the profiles that did the activity."""
+    from profiles.tasks import engagement_points_changed
+
+    rescore = (activity.engagement_points, activity.role) != (engagement_points, role)
     activity.display_name = display_name.strip()
     activity.description = description.strip()
     activity.role = role
     activity.status = status
-    activity.save(update_fields=["display_name", "description", "role", "status"])
+    activity.engagement_points = engagement_points
+    activity.save(
+        update_fields=["display_name", "description", "role", "status", "engagement_points"]
+    )
+    if rescore:
+        pk = activity.pk
+        transaction.on_commit(lambda: _publish_rescore(engagement_points_changed, pk))
     return activity
+
+
+def _publish_rescore(task, activity_id: int) -> None:
+    try:
+        task.apply_async(args=[[activity_id]], retry=False)
+    except Exception as exc:  # the broker is down: the save stands, say so in the log
+        logger.warning("engagement_rescore_publish_failed activity=%s error=%s", activity_id, exc)
 
 
 def field_update(

@@ -86,6 +86,7 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "description": activity.description,
                 "role": activity.role,
                 "status": activity.status,
+                "engagement_points": activity.engagement_points,
             }
         )
         status = 200

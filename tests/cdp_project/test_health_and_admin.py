@@ -62,6 +62,8 @@ def test_api_docs_are_served_without_a_cdn(client):
         "profiles/profile",
         "profiles/identity",
         "profiles/profilemerge",
+        "profiles/order",
+        "profiles/consentchange",
     ],
 )
 def test_admin_lists_and_forms_render(admin_client, ingest, model):
@@ -70,6 +72,20 @@ def test_admin_lists_and_forms_render(admin_client, ingest, model):
     ingest("track", {"userId": "u", "event": "E", "properties": {"sku": "S", "price": 1}})
     ingest("page", {"anonymousId": "a"})
     ingest("identify", {"anonymousId": "a", "userId": "u"})  # a merge
+    ingest(
+        "batch",
+        {
+            "batch": [
+                {"type": "identify", "userId": "u", "traits": {"email_opt_in": True}},
+                {
+                    "type": "track",
+                    "userId": "u",
+                    "event": "Order Completed",
+                    "properties": {"order_id": "A", "total": 5},
+                },
+            ]
+        },
+    )
     services.events_process(event_ids=list(Event.objects.values_list("pk", flat=True)))
     changelist = admin_client.get(f"/admin/{model}/")
     assert changelist.status_code == 200
@@ -107,3 +123,22 @@ def test_source_created_in_admin_gets_a_write_key(admin_client):
     from ingestion.models import Source
 
     assert Source.objects.get(name="Admin-made").write_keys.count() == 1
+
+
+def test_admin_shows_notes_suppressions_and_deletion_records(admin_client, ingest):
+    from profiles.models import Profile, ProfileDeletion, ProfileNote, SuppressedIdentity
+
+    ingest("identify", {"userId": "u", "traits": {"name": "Ada"}})
+    profile = Profile.objects.get()
+    ProfileNote.objects.create(profile=profile, body="Called about a late parcel")
+    SuppressedIdentity.objects.create(namespace="user_id", value_hash="ab" * 32)
+    ProfileDeletion.objects.create(profile_id=999, events_deleted=3)
+    for model in ("profilenote", "suppressedidentity", "profiledeletion"):
+        changelist = admin_client.get(f"/admin/profiles/{model}/")
+        assert changelist.status_code == 200
+        first = changelist.context["cl"].result_list[0]
+        assert admin_client.get(f"/admin/profiles/{model}/{first.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/profiles/profilenote/add/").status_code == 200
+    assert admin_client.get("/admin/profiles/profiledeletion/add/").status_code == 403
+    note_page = admin_client.get(f"/admin/profiles/profile/{profile.pk}/change/")
+    assert "Called about a late parcel" in note_page.content.decode()

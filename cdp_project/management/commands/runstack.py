@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from ingestion.services import events_resolve_missing_profiles
+from profiles.computed import profiles_recompute_stale
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "admin"  # noqa: S105 - the printed demo login of a local install
@@ -38,6 +39,9 @@ class Command(BaseCommand):
         resolved = events_resolve_missing_profiles()
         if resolved:
             self.stdout.write(f"  Gave {resolved:,} earlier events their profiles.")
+        recomputed = profiles_recompute_stale()
+        if recomputed:
+            self.stdout.write(f"  Computed the attributes of {recomputed:,} earlier profiles.")
         username, password, write_key = self._ensure_demo()
 
         # Children connect to the same database and broker, which this process holds open
