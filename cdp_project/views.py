@@ -9,13 +9,6 @@ from django.shortcuts import render
 from ingestion import selectors as ingestion_selectors
 
 SECTIONS = {
-    "profiles": (
-        "Profiles",
-        "Every event is already stitched to a profile (anonymous visitors who identify keep "
-        "their history; devices of one user merge). The profile list, the profile page and "
-        "its timeline are not built yet: until then, Django admin shows profiles with their "
-        "identities and merges.",
-    ),
     "segments": ("Segments", "The visual segment builder is not built yet."),
     "campaigns": (
         "Campaigns",

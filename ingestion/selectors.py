@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
 
 from ingestion.models import Event, Refusal, Source, WriteKey
 
@@ -64,3 +67,90 @@ def ingest_overview() -> dict[str, object]:
         "backlog_capped": backlog >= BACKLOG_COUNT_LIMIT,
         "recent_refusals": Refusal.objects.order_by("-pk").select_related("source")[:5],
     }
+
+
+# --- one profile's timeline (read by profiles) ---------------------------------------------
+
+# The activities of the timeline filter that are not in the catalog: identify, alias and
+# group calls. Track events are named `track:<name>`; page and screen calls are one each.
+TIMELINE_CALL_TYPES = ("page", "screen", "identify", "alias", "group")
+
+
+def profile_events(
+    *,
+    profile_id: int,
+    before: tuple[datetime, int] | None = None,
+    activity: str | None = None,
+    source_id: int | None = None,
+    limit: int = 50,
+) -> list[Event]:
+    """One profile's events, newest first, `limit` at a time.
+
+    Keyset paging on (timestamp, id): `before` is the (timestamp, id) of the last event
+    already shown. `timestamp <= t` is an index condition of `event_profile_timeline`
+    (profile, -timestamp, -id), so every page starts where the previous one ended, however
+    deep; the rest of the condition only drops the few events that share that instant.
+    Filters by activity (`track:<name>`, `page`, `screen`, `identify`, `alias`, `group`) or
+    source ride on the same ordered scan.
+    """
+    events = Event.objects.filter(profile_id=profile_id).select_related("source")
+    if before is not None:
+        at, pk = before
+        events = events.filter(timestamp__lte=at).filter(Q(timestamp__lt=at) | Q(pk__lt=pk))
+    if activity:
+        kind, _, name = activity.partition(":")
+        if kind == "track":
+            events = events.filter(type="track", name=name)
+        elif kind in TIMELINE_CALL_TYPES:
+            events = events.filter(type=kind)
+        else:
+            return []
+    if source_id is not None:
+        events = events.filter(source_id=source_id)
+    return list(events.order_by("-timestamp", "-pk")[:limit])
+
+
+def profile_linking_events(
+    *,
+    profile_id: int,
+    message_ids: Iterable[str],
+    timestamps: Iterable[datetime] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Event]:
+    """The events of one profile with these message ids: the ones that linked its ids.
+
+    Callers bound the search by time, which keeps it an index range of
+    `event_profile_timeline` (there is no index on the message id alone): `timestamps`
+    when they know the events' times (an identity's first-seen time is the time of the
+    event that linked it), else a `since`/`until` window.
+    """
+    message_ids = sorted(set(message_ids) - {""})
+    if not message_ids:
+        return []
+    events = Event.objects.filter(profile_id=profile_id, message_id__in=message_ids)
+    timestamps = sorted(set(timestamps))
+    if timestamps:
+        events = events.filter(timestamp__in=timestamps)
+    if since is not None:
+        events = events.filter(timestamp__gte=since)
+    if until is not None:
+        events = events.filter(timestamp__lte=until)
+    return list(
+        events.select_related("source").only(
+            "message_id",
+            "type",
+            "name",
+            "user_id",
+            "anonymous_id",
+            "timestamp",
+            "traits",
+            "extra",
+            "source__name",
+        )
+    )
+
+
+def source_choices() -> list[tuple[int, str]]:
+    """Every source as (id, name), for filters."""
+    return list(Source.objects.order_by("name").values_list("pk", "name"))

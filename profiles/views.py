@@ -2,20 +2,141 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from profiles import graph, selectors, services
+from profiles.forms import NoteForm
+from profiles.models import Profile
+
+
+def _search(request: HttpRequest) -> str:
+    # NUL cannot be stored or compared in Postgres text; nobody means it in a search.
+    return request.GET.get("q", "").replace("\x00", "").strip()[:200]
 
 
 @login_required
 @require_GET
 def profile_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Profiles", "text": "Profiles are being built.", "nav": "profiles"}
-    return render(request, "section.html", context)
+    search = _search(request)
+    after = selectors.ProfileCursor.parse(request.GET.get("after"))
+    limit = selectors.PROFILES_PER_PAGE
+    profiles = selectors.profile_search(search=search, after=after, limit=limit + 1)
+    more = len(profiles) > limit
+    profiles = profiles[:limit]
+    last = profiles[-1] if profiles else None
+    context = {
+        "profiles": profiles,
+        "search": search,
+        "after": after,
+        "next_cursor": selectors.ProfileCursor(last.last_seen, last.pk).token() if more else "",
+        "total": None if search else selectors.profile_count_estimate(),
+        "currency": selectors.site_currency(),
+        "nav": "profiles",
+    }
+    if request.htmx and request.htmx.target == "profile-rows":
+        return render(request, "profiles/profile_list.html#rows", context)
+    return render(request, "profiles/profile_list.html", context)
+
+
+def _timeline_filters(request: HttpRequest) -> dict:
+    source = request.GET.get("source", "")
+    return {
+        "activity": request.GET.get("activity", "").replace("\x00", "")[:300],
+        "source_id": int(source) if source.isdigit() and len(source) < 19 else None,
+    }
+
+
+def _timeline_context(request: HttpRequest, profile: Profile, *, first_page: bool = False):
+    filters = _timeline_filters(request)
+    before = None if first_page else selectors.TimelineCursor.parse(request.GET.get("before"))
+    timeline = selectors.profile_timeline(profile=profile, before=before, **filters)
+    return {
+        "profile": profile,
+        "timeline": timeline,
+        "filters": filters,
+        "before": before,
+        "next_query": _next_query(filters, timeline.next_cursor),
+    }
+
+
+def _next_query(filters: dict, cursor: selectors.TimelineCursor | None) -> str:
+    if cursor is None:
+        return ""
+    query = {"before": cursor.token()}
+    if filters["activity"]:
+        query["activity"] = filters["activity"]
+    if filters["source_id"] is not None:
+        query["source"] = filters["source_id"]
+    return urlencode(query)
+
+
+def _detail_context(request: HttpRequest, profile: Profile, *, note_form: NoteForm) -> dict:
+    view = selectors.profile_view(profile=profile)
+    return {
+        **_timeline_context(request, profile),
+        "view": view,
+        "graph": graph.identity_graph(
+            profile_id=profile.pk, identities=view.identities, merges=view.merges
+        ),
+        "note_form": note_form,
+        "activity_choices": selectors.timeline_activity_choices(),
+        "source_choices": selectors.timeline_source_choices(),
+        "nav": "profiles",
+    }
 
 
 @login_required
 @require_GET
 def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return profile_list(request)
+    profile = get_object_or_404(Profile, pk=pk)
+    if request.htmx and request.htmx.target in ("timeline-entries", "timeline-more"):
+        # Filtering and "load more" redraw the timeline only: two queries, not the page.
+        partial = "entries" if request.htmx.target == "timeline-entries" else "page"
+        return render(
+            request,
+            f"profiles/profile_detail.html#timeline-{partial}",
+            _timeline_context(request, profile),
+        )
+    context = _detail_context(request, profile, note_form=NoteForm())
+    return render(request, "profiles/profile_detail.html", context)
+
+
+@login_required
+@require_POST
+def profile_note_add(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.profile_note_add(
+                profile=profile, author=request.user, body=form.cleaned_data["body"]
+            )
+        except ValidationError as error:
+            form.add_error("body", error)
+    if not form.is_valid():
+        if request.htmx:
+            context = {"profile": profile, "note_form": form}
+            return render(request, "profiles/profile_detail.html#note-form", context, status=400)
+        context = _detail_context(request, profile, note_form=form)
+        return render(request, "profiles/profile_detail.html", context, status=400)
+    if request.htmx:
+        # A fresh form, and the timeline from its top (where the note now is), unfiltered.
+        context = {
+            **_timeline_context(request, profile, first_page=True),
+            "note_form": NoteForm(),
+            "note_added": True,
+            "oob": True,
+            "activity_choices": selectors.timeline_activity_choices(),
+            "source_choices": selectors.timeline_source_choices(),
+        }
+        return render(request, "profiles/profile_detail.html#note-added", context)
+    messages.success(request, "Note added.")
+    return redirect(reverse("profile-detail", args=[profile.pk]) + "#timeline")

@@ -48,7 +48,7 @@ def test_pages_need_a_login(client, url):
         ("/activities/", "discovered on its own"),
         ("/activities/attributes/", "Profile attributes"),
         ("/activities/products/", "Import a CSV"),
-        ("/profiles/", "Profiles"),
+        ("/profiles/", "Search profiles"),
         ("/segments/", "segment builder"),
         ("/campaigns/", "abandoned cart"),
     ],
