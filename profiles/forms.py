@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from profiles.models import Consent, ConsentChange
 from profiles.services import NOTE_MAX_LENGTH
 
 
@@ -24,3 +25,16 @@ class NoteForm(forms.Form):
         if not body:
             raise forms.ValidationError("Write something first: the note is empty.")
         return body
+
+
+class ConsentForm(forms.Form):
+    channel = forms.ChoiceField(choices=ConsentChange.Channel.choices)
+    state = forms.ChoiceField(
+        choices=[(Consent.GRANTED, "Opted in"), (Consent.WITHDRAWN, "Opted out")]
+    )
+    how = forms.CharField(
+        label="How",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Asked by phone to stop emails"}),
+    )

@@ -1,4 +1,4 @@
-"""Writes of the profile pages: notes."""
+"""Writes of the profile pages: notes, consent recorded by a marketer."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import logging
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 
-from profiles.models import Profile, ProfileNote
+from profiles.models import Consent, ConsentChange, Profile, ProfileNote
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +35,35 @@ def profile_note_add(
     note = ProfileNote.objects.create(profile=profile, author=author, body=body)
     logger.info("profile_note_added profile_id=%s note_id=%s", profile.pk, note.pk)
     return note
+
+
+@transaction.atomic
+def profile_consent_set(
+    *, profile: Profile, channel: str, state: str, author: AbstractBaseUser | None, how: str
+) -> ConsentChange:
+    """Record consent given or withdrawn outside the site (by phone, in a shop), now.
+
+    It counts like consent from an identify at this time: it stands until a newer decision
+    arrives, and a late event with an older time does not undo it.
+    """
+    if channel not in ConsentChange.Channel.values:
+        raise ValidationError("Choose email or SMS.", code="channel")
+    if state not in (Consent.GRANTED, Consent.WITHDRAWN):
+        raise ValidationError("Choose opted in or opted out.", code="state")
+    how = " ".join(how.replace("\x00", "").split())[:200]
+    who = getattr(author, "get_username", lambda: "")() if author else ""
+    locked = Profile.objects.select_for_update().get(pk=profile.pk)
+    now = timezone.now()
+    setattr(locked, f"{channel}_consent", state)
+    setattr(locked, f"{channel}_consent_at", now)
+    locked.save(update_fields=[f"{channel}_consent", f"{channel}_consent_at"])
+    recorded = f"recorded by {who}" if who else "recorded in the profile page"
+    change = ConsentChange.objects.create(
+        profile=locked,
+        channel=channel,
+        state=state,
+        at=now,
+        how=f"{how} ({recorded})" if how else recorded[0].upper() + recorded[1:],
+    )
+    logger.info("profile_consent_set profile_id=%s channel=%s state=%s", profile.pk, channel, state)
+    return change

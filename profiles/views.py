@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from profiles import graph, selectors, services
-from profiles.forms import NoteForm
+from profiles.forms import ConsentForm, NoteForm
 from profiles.models import Profile
 
 
@@ -140,3 +140,24 @@ def profile_note_add(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "profiles/profile_detail.html#note-added", context)
     messages.success(request, "Note added.")
     return redirect(reverse("profile-detail", args=[profile.pk]) + "#timeline")
+
+
+@login_required
+@require_POST
+def profile_consent_set(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a channel and opted in or out to record consent.")
+        return redirect(reverse("profile-detail", args=[profile.pk]) + "#consent-title")
+    change = services.profile_consent_set(
+        profile=profile,
+        channel=form.cleaned_data["channel"],
+        state=form.cleaned_data["state"],
+        author=request.user,
+        how=form.cleaned_data["how"],
+    )
+    messages.success(
+        request, f"{change.get_channel_display()} consent recorded: {change.get_state_display()}."
+    )
+    return redirect(reverse("profile-detail", args=[profile.pk]) + "#consent-title")

@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from ingestion import services
 from ingestion.models import Activity, Event, Product
 from profiles.models import ConsentChange, Identity, Order, Profile, ProfileNote
 
@@ -534,3 +535,39 @@ def test_identities_without_a_stored_event_are_still_drawn(signed_in, ada):
     html = signed_in.get(f"/profiles/{ada.pk}/").content.decode()
     assert '<g class="node other">' in html and "CRM-1" in html
     assert '<g class="edge unknown">' in html
+
+
+def test_a_marketer_records_consent_given_outside_the_site(client, django_user_model, ingest):
+    ingest("identify", {"userId": "u-consent", "traits": {"email_opt_in": True}})
+    services.events_process(event_ids=list(Event.objects.values_list("pk", flat=True)))
+    profile = Profile.objects.get()
+    client.force_login(django_user_model.objects.create_user("agent", password="x"))
+
+    page = client.get(f"/profiles/{profile.pk}/").content.decode()
+    assert "Record consent given outside the site" in page
+    response = client.post(
+        f"/profiles/{profile.pk}/consent/",
+        {"channel": "email", "state": "withdrawn", "how": "Asked by phone"},
+        follow=True,
+    )
+    assert "Email consent recorded: Opted out." in response.content.decode()
+    profile.refresh_from_db()
+    assert profile.email_consent == "withdrawn"
+    latest = ConsentChange.objects.filter(profile=profile).first()
+    assert latest.how == "Asked by phone (recorded by agent)"
+
+    # A late identify with an older time does not undo what the agent recorded.
+    ingest(
+        "identify",
+        {"userId": "u-consent", "traits": {"email_opt_in": True}, "timestamp": "2026-01-01"},
+    )
+    services.events_process(
+        event_ids=list(Event.objects.filter(processed_at=None).values_list("pk", flat=True))
+    )
+    profile.refresh_from_db()
+    assert profile.email_consent == "withdrawn"
+
+    bad = client.post(f"/profiles/{profile.pk}/consent/", {"channel": "fax", "state": "x"})
+    assert bad.status_code == 302
+    profile.refresh_from_db()
+    assert profile.email_consent == "withdrawn"
