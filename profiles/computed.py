@@ -228,6 +228,10 @@ def currency_of(properties: dict[str, Any]) -> str:
     return settings.SITE_CURRENCY
 
 
+def has_rate(currency: str) -> bool:
+    return currency == settings.SITE_CURRENCY or currency in settings.CURRENCY_RATES
+
+
 def rate_to_site_currency(currency: str) -> Decimal:
     """How much one unit of `currency` is worth in the site's currency (CURRENCY_RATES);
     a currency with no rate counts one for one, and docs/profiles.md says so."""

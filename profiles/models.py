@@ -95,7 +95,17 @@ class Profile(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.email or self.user_id or f"Anonymous #{self.pk}"
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """What the marketer calls this person: their name, email or user id."""
+        return self.name or self.email or self.user_id or f"Anonymous #{self.pk}"
+
+    @property
+    def is_known(self) -> bool:
+        """Known: we can tell who it is (a user id or an email), not only a device."""
+        return bool(self.user_id or self.email)
 
 
 class Identity(models.Model):

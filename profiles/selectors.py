@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors as catalog_selectors
 from ingestion.models import Event
+from profiles.computed import engagement_now, has_rate
 from profiles.models import (
     ConsentChange,
     Identity,
@@ -259,6 +260,12 @@ class ProfileView:
     engagement_weeks: list[EngagementWeek]
     currency: str
     orders_shown: int = field(default=0)
+    # The engagement score decayed to now (the stored one is as of its newest event).
+    engagement_now: float = 0.0
+    # Currencies of the orders shown that have no rate to the site's currency.
+    currencies_without_rate: list[str] = field(default_factory=list)
+    # The profile holding the email this person's traits give, when it is another one.
+    email_profile_id: int | None = None
 
 
 ORDERS_SHOWN = 20
@@ -282,6 +289,28 @@ def profile_view(*, profile: Profile) -> ProfileView:
         engagement_weeks=profile_engagement_weeks(profile=profile),
         currency=site_currency(),
         orders_shown=len(orders),
+        engagement_now=engagement_now(profile),
+        currencies_without_rate=sorted(
+            {o.currency for o in orders if o.currency and not has_rate(o.currency)}
+        ),
+        email_profile_id=_email_elsewhere(profile),
+    )
+
+
+def _email_elsewhere(profile: Profile) -> int | None:
+    """Two known people never merge through an email (docs/profiles.md): when this person's
+    email trait is another profile's id, the page says which, instead of staying silent."""
+    email = profile.traits.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    email = email.strip().lower()
+    if email == profile.email:
+        return None
+    return (
+        Identity.objects.filter(namespace=Identity.Namespace.EMAIL, value=email)
+        .exclude(profile_id=profile.pk)
+        .values_list("profile_id", flat=True)
+        .first()
     )
 
 
@@ -407,3 +436,12 @@ def timeline_activity_choices() -> list[tuple[str, str]]:
 
 def timeline_source_choices() -> list[tuple[int, str]]:
     return ingestion_selectors.source_choices()
+
+
+def profile_merged_into(*, profile_id: int) -> int | None:
+    """The profile a merged profile became (merge records follow later merges)."""
+    return (
+        ProfileMerge.objects.filter(merged_profile_id=profile_id)
+        .values_list("survivor_id", flat=True)
+        .first()
+    )

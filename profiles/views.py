@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -89,6 +90,7 @@ def _detail_context(request: HttpRequest, profile: Profile, *, note_form: NoteFo
         "note_form": note_form,
         "activity_choices": selectors.timeline_activity_choices(),
         "source_choices": selectors.timeline_source_choices(),
+        "half_life_days": settings.ENGAGEMENT_HALF_LIFE_DAYS,
         "nav": "profiles",
     }
 
@@ -96,7 +98,14 @@ def _detail_context(request: HttpRequest, profile: Profile, *, note_form: NoteFo
 @login_required
 @require_GET
 def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+    profile = Profile.objects.filter(pk=pk).first()
+    if profile is None:
+        # A link to a profile that was merged since leads to the person it became.
+        survivor_id = selectors.profile_merged_into(profile_id=pk)
+        if survivor_id is None:
+            raise Http404("No such profile.")
+        messages.info(request, f"Profile #{pk} was merged into this one.")
+        return redirect("profile-detail", pk=survivor_id)
     if request.htmx and request.htmx.target in ("timeline-entries", "timeline-more"):
         # Filtering and "load more" redraw the timeline only: two queries, not the page.
         partial = "entries" if request.htmx.target == "timeline-entries" else "page"

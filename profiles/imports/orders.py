@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, BinaryIO
 
+from profiles.computed import profiles_rfm_refresh
 from profiles.imports.files import aliases, normalise, open_csv
 from profiles.imports.pipeline import Pipeline, Record, message_context
 from profiles.imports.report import ImportRefused, ImportReport
@@ -307,4 +308,7 @@ def orders_import_csv(
         current.add(line, values)
     finish(current)
     pipeline.flush()
+    if report.imported:
+        # Imported customers are scored with everyone at once, not at the next hourly run.
+        profiles_rfm_refresh()
     return report

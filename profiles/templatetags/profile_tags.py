@@ -94,7 +94,7 @@ def payload(value: Any) -> SafeString:
 
 @register.filter
 def profile_label(profile: Any) -> str:
-    return profile.name or profile.email or profile.user_id or f"Anonymous #{profile.pk}"
+    return profile.label
 
 
 @register.filter

@@ -264,6 +264,8 @@ def test_imported_orders_count_on_the_profile():
     ada = Profile.objects.get(user_id="u1")
     assert ada.orders_count == 2
     assert ada.last_order_at == datetime(2023, 7, 1, tzinfo=UTC)
+    # Scored with everyone at once, not at the next hourly refresh.
+    assert len(ada.rfm_score) == 3 and ada.rfm_at is not None
 
 
 def test_reimporting_the_same_orders_changes_nothing():

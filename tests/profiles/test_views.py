@@ -571,3 +571,64 @@ def test_a_marketer_records_consent_given_outside_the_site(client, django_user_m
     assert bad.status_code == 302
     profile.refresh_from_db()
     assert profile.email_consent == "withdrawn"
+
+
+def _process() -> None:
+    services.events_process(
+        event_ids=list(Event.objects.filter(processed_at=None).values_list("pk", flat=True))
+    )
+
+
+def test_a_merged_profiles_link_leads_to_the_person_it_became(signed_in, ingest):
+    ingest("page", {"anonymousId": "phone", "timestamp": at(0)})
+    ingest("identify", {"userId": "u-merge", "traits": {}, "timestamp": at(1)})
+    merged = Profile.objects.get(identities__value="phone").pk
+    ingest("identify", {"userId": "u-merge", "anonymousId": "phone", "timestamp": at(2)})
+    survivor = Profile.objects.get()
+    assert survivor.pk != merged
+
+    response = signed_in.get(f"/profiles/{merged}/", follow=True)
+    assert response.redirect_chain == [(f"/profiles/{survivor.pk}/", 302)]
+    assert f"Profile #{merged} was merged into this one." in response.content.decode()
+    assert signed_in.get("/profiles/987654/").status_code == 404
+
+
+def test_a_profile_known_by_email_only_is_known_and_named_by_it(signed_in, ingest):
+    ingest("identify", {"anonymousId": "a-1", "traits": {"email": "kj@example.com"}})
+    page = signed_in.get("/profiles/").content.decode()
+    assert "kj@example.com" in page and "Known" in page and "Anonymous #" not in page
+
+
+def test_the_page_says_when_this_persons_email_belongs_to_another_known_profile(signed_in, ingest):
+    ingest("identify", {"userId": "first", "traits": {"email": "ada@example.com"}})
+    ingest("identify", {"userId": "second", "traits": {"email": "ada@example.com"}})
+    _process()
+    first = Profile.objects.get(user_id="first")
+    second = Profile.objects.get(user_id="second")
+    page = signed_in.get(f"/profiles/{second.pk}/").content.decode()
+    assert f'belongs to <a href="/profiles/{first.pk}/">profile #{first.pk}</a>' in page
+    assert "belongs to" not in signed_in.get(f"/profiles/{first.pk}/").content.decode()
+
+
+@override_settings(SITE_CURRENCY="USD", CURRENCY_RATES={})
+def test_orders_in_a_currency_without_a_rate_are_flagged(signed_in, ingest):
+    order = {**ORDER, "order_id": "EU-1", "currency": "EUR"}
+    ingest("track", {"userId": "u-eur", "event": "Order Completed", "properties": order})
+    _process()
+    profile = Profile.objects.get(user_id="u-eur")
+    page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
+    assert "No exchange rate is set for EUR" in page
+
+
+@override_settings(ENGAGEMENT_HALF_LIFE_DAYS=7)
+def test_the_engagement_shown_is_decayed_to_now(signed_in, ingest):
+    two_weeks_ago = (timezone.now() - timedelta(days=14)).isoformat()
+    ingest(
+        "track",
+        {"userId": "u-eng", "event": "Checkout Started", "timestamp": two_weeks_ago},
+    )
+    _process()
+    profile = Profile.objects.get(user_id="u-eng")
+    assert profile.engagement_score == pytest.approx(5)
+    page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
+    assert re.search(r"<h3>Engagement</h3><div class=\"figure\">1[.,][23]</div>", page)

@@ -15,7 +15,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from ingestion.services import events_resolve_missing_profiles
-from profiles.computed import profiles_recompute_stale
+from profiles.computed import (
+    profiles_engagement_decay,
+    profiles_recompute_stale,
+    profiles_rfm_refresh,
+)
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "admin"  # noqa: S105 - the printed demo login of a local install
@@ -42,6 +46,9 @@ class Command(BaseCommand):
         recomputed = profiles_recompute_stale()
         if recomputed:
             self.stdout.write(f"  Computed the attributes of {recomputed:,} earlier profiles.")
+        # Beat runs these hourly from its start; scores are current from the first page.
+        profiles_rfm_refresh()
+        profiles_engagement_decay()
         username, password, write_key = self._ensure_demo()
 
         # Children connect to the same database and broker, which this process holds open
