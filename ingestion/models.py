@@ -189,6 +189,7 @@ class CommerceRole(models.TextChoices):
     spec names, and a marketer maps other names (`add_to_cart`) in the catalog."""
 
     NONE = "", "No role"
+    PRODUCT_LIST_VIEWED = "product_list_viewed", "Product list viewed"
     PRODUCT_VIEWED = "product_viewed", "Product viewed"
     PRODUCT_ADDED = "product_added", "Product added to cart"
     PRODUCT_REMOVED = "product_removed", "Product removed from cart"

@@ -64,7 +64,12 @@ DEFAULT_POINTS = {
 DEFAULT_TRACK_POINTS = 1.0
 DEFAULT_VIEW_POINTS = 0.5  # page and screen calls
 # How much an item counts towards preferences.
-PREFERENCE_WEIGHTS = {Role.PRODUCT_VIEWED: 1.0, Role.ORDER_COMPLETED: 3.0}
+PREFERENCE_WEIGHTS = {
+    # A list shows many products the person did not choose: each counts half a view.
+    Role.PRODUCT_LIST_VIEWED: 0.5,
+    Role.PRODUCT_VIEWED: 1.0,
+    Role.ORDER_COMPLETED: 3.0,
+}
 PREFERENCES_KEPT = 20
 ENGAGEMENT_WEEKS_KEPT = 12
 CENTS = Decimal("0.01")
@@ -410,7 +415,7 @@ class _Item:
 def _items_by_event(events: Sequence[Event], meanings: dict) -> dict[int, list[_Item]]:
     """Each product event's items, with category and brand filled from the product catalog
     where the event left them out (one query)."""
-    wanted = {Role.PRODUCT_VIEWED, Role.ORDER_COMPLETED}
+    wanted = set(PREFERENCE_WEIGHTS)
     found: dict[int, list[Any]] = {}
     for event in events:
         meaning = meanings.get(_activity_key(event))

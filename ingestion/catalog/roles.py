@@ -11,6 +11,7 @@ import re
 from ingestion.models import CommerceRole
 
 SPEC_NAMES = {
+    "Product List Viewed": CommerceRole.PRODUCT_LIST_VIEWED,
     "Product Viewed": CommerceRole.PRODUCT_VIEWED,
     "Product Added": CommerceRole.PRODUCT_ADDED,
     "Product Removed": CommerceRole.PRODUCT_REMOVED,

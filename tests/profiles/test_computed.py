@@ -425,3 +425,22 @@ def test_profiles_processed_before_computed_attributes_existed_are_computed_on_s
     profile = profile_of("u1")
     assert (profile.event_count, profile.orders_count, profile.revenue) == (1, 1, 60)
     assert computed.profiles_recompute_stale() == 0
+
+
+def test_a_product_list_view_counts_each_listed_item_half_but_not_as_viewed(ingest):
+    listed = {
+        "list_id": "running",
+        "products": [
+            {"sku": "R1", "category": "Running", "brand": "Salomon"},
+            {"sku": "R2", "category": "Running", "brand": "Hoka"},
+            {"sku": "S1", "category": "Socks", "brand": "Salomon"},
+        ],
+    }
+    send(ingest, track("u1", "Product List Viewed", listed, at(days=1)))
+    profile = profile_of("u1")
+    assert profile.preferences == {
+        "categories": {"Running": 1.0, "Socks": 0.5},
+        "brands": {"Salomon": 1.0, "Hoka": 0.5},
+    }
+    assert profile.last_viewed == []
+    assert Activity.objects.get(name="Product List Viewed").role == "product_list_viewed"
