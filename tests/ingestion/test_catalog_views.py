@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from ingestion.models import Activity, ActivityProperty, Product, ProfileAttribute
+from ingestion.models import Activity, ActivityProperty, Event, Product, ProfileAttribute
 from tests.ingestion.test_catalog import ORDER, process, track
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +75,9 @@ def test_activity_page_shows_properties_types_drift_examples_and_code(signed_in,
     assert "analytics.track(&quot;Order Completed&quot;" in html
     assert "/v1/track" in html and "analytics.write_key" in html
     assert "o-1" in html  # the recent events
+    # Sorted by the time they happened, and showing that time, not arrival.
+    event = Event.objects.filter(name="Order Completed").latest("timestamp")
+    assert f'datetime="{event.timestamp.isoformat()}"' in html
 
 
 def test_activity_settings_are_saved_and_blocking_says_so(signed_in, catalog):
