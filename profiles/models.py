@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.indexes import OpClass
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -75,7 +75,7 @@ class Profile(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["user_id"], name="profile_user_id", condition=~Q(user_id="")),
-            # Profile search by the start of an email or a name: pattern_ops indexes serve
+            # Profile search by the start of an email: a pattern_ops index serves
             # `LIKE 'prefix%'` in any collation (core Postgres, no pg_trgm).
             models.Index(
                 fields=["email"],
@@ -83,9 +83,11 @@ class Profile(models.Model):
                 name="profile_email",
                 condition=~Q(email=""),
             ),
-            models.Index(
-                OpClass(Lower("name"), name="text_pattern_ops"),
-                name="profile_name_lower",
+            # Search by the start of any word of the name ("hop" finds Grace Hopper): core
+            # full-text search, with prefix matching, on a GIN index.
+            GinIndex(
+                SearchVector("name", config="simple"),
+                name="profile_name_words",
                 condition=~Q(name=""),
             ),
             models.Index(

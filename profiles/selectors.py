@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connection
 from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -74,12 +74,22 @@ def _from_micros(micros: int) -> datetime | None:
         return None
 
 
+def name_search_words(search: str) -> list[str]:
+    """The words of a name search, each matched as the start of a word of the name. Only
+    letters and digits are kept, so nothing typed can change the query's syntax. An email
+    is not a name."""
+    if "@" in search:
+        return []
+    return re.findall(r"[^\W_]+", search.lower())[:6]
+
+
 def _search_ids(search: str) -> QuerySet:
     """The ids of the profiles a search matches, as one UNION of index-served lookups.
 
     Each branch is served by its own index (an OR across tables would defeat them):
     - the email starts with it (`profile_email`, varchar_pattern_ops),
-    - the name starts with it, any case (`profile_name_lower`, text_pattern_ops),
+    - every word typed starts a word of the name, any case and order ("hop" or "grace h"
+      finds Grace Hopper; `profile_name_words`, full-text search with prefixes),
     - any id, of any namespace, is it or starts with it (`identity_value`): user ids,
       anonymous ids and emails alike,
     - `#123` or `123`: the profile with that number.
@@ -98,12 +108,20 @@ def _search_ids(search: str) -> QuerySet:
         branches.append(
             Profile.objects.exclude(email="").filter(email__startswith=lowered).values("id")
         )
-        branches.append(
-            Profile.objects.exclude(name="")
-            .annotate(name_lower=Lower("name"))
-            .filter(name_lower__startswith=lowered)
-            .values("id")
-        )
+        words = name_search_words(search)
+        if words:
+            branches.append(
+                Profile.objects.exclude(name="")
+                .annotate(name_words=SearchVector("name", config="simple"))
+                .filter(
+                    name_words=SearchQuery(
+                        " & ".join(f"{word}:*" for word in words),
+                        search_type="raw",
+                        config="simple",
+                    )
+                )
+                .values("id")
+            )
     number = re.fullmatch(r"#?(\d{1,18})", search)
     if number:
         branches.append(Profile.objects.filter(pk=int(number.group(1))).values("id"))

@@ -64,7 +64,7 @@ class Command(BaseCommand):
             ("Search by email prefix", f"/profiles/?q=person{probe}"),
             ("Search by exact anonymous id", f"/profiles/?q=anon-{probe + 1}"),
             ("Search by exact user id", f"/profiles/?q=user-{probe}"),
-            ("Search by name prefix", "/profiles/?q=Grace Hop"),
+            ("Search by words of a name", "/profiles/?q=Hopper Gra"),
             ("Search that finds nobody", "/profiles/?q=nobody-here"),
         ]:
             report.figures.append(
