@@ -201,3 +201,11 @@ def day_label(day: date) -> str:
     if day == today - timedelta(days=1):
         return "Yesterday"
     return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+@register.filter
+def clock_skew_seconds(event: Any) -> float:
+    """How far the device's own time was from the corrected event time."""
+    if not event.original_timestamp:
+        return 0.0
+    return abs((event.original_timestamp - event.timestamp).total_seconds())

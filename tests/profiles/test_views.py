@@ -632,3 +632,26 @@ def test_the_engagement_shown_is_decayed_to_now(signed_in, ingest):
     assert profile.engagement_score == pytest.approx(5)
     page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
     assert re.search(r"<h3>Engagement</h3><div class=\"figure\">1[.,][23]</div>", page)
+
+
+def test_an_expanded_event_names_a_device_clock_only_when_it_was_off(signed_in, ingest):
+    sent = timezone.now().replace(microsecond=0)
+    ingest(
+        "batch",
+        {
+            "sentAt": (sent + timedelta(minutes=5)).isoformat(),
+            "batch": [
+                {
+                    "type": "track",
+                    "userId": "u-clock",
+                    "event": "Skewed",
+                    "timestamp": (sent + timedelta(minutes=4)).isoformat(),
+                },
+            ],
+        },
+    )
+    ingest("track", {"userId": "u-clock", "event": "On time"})
+    profile = Profile.objects.get(user_id="u-clock")
+    page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
+    assert page.count("Device said") == 1
+    assert "its clock was 300 s off; corrected" in page
