@@ -57,7 +57,12 @@ def test_runstack_serves_ingests_processes_and_stops_cleanly(tmp_path):
         assert "admin / admin" in banner
         key = re.search(r"Write key:\s+(\S+)", banner).group(1)
         base = f"http://127.0.0.1:{port}"
-        _read_until(process, r"celery@\S+ ready", timeout=60)
+        # On its first start it plays a small demo store through the API.
+        seeded = _read_until(process, r"Demo store seeded: [\d,]+ events", timeout=120)
+        stored = int(re.search(r"Demo store seeded: ([\d,]+) events", seeded)[1].replace(",", ""))
+        assert stored > 2000
+        if not re.search(r"celery@\S+ ready", seeded):
+            _read_until(process, r"celery@\S+ ready", timeout=60)
 
         response = requests.post(
             f"{base}/v1/track",
@@ -68,7 +73,7 @@ def test_runstack_serves_ingests_processes_and_stops_cleanly(tmp_path):
         assert response.status_code == 200, response.text
         assert response.json()["accepted"] == 1
 
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         health = {}
         while time.monotonic() < deadline:
             health = requests.get(f"{base}/health/", timeout=5).json()

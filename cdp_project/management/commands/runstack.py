@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from cdp_project.demo_store import DEMO_SOURCE
 from ingestion.services import events_resolve_missing_profiles
 from profiles.computed import (
     profiles_engagement_decay,
@@ -23,7 +26,9 @@ from profiles.computed import (
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "admin"  # noqa: S105 - the printed demo login of a local install
-DEMO_SOURCE = "Demo store"
+# The store `make run` plays on its first start (a few thousand events).
+DEMO_STORE_SHOPPERS = 120
+DEMO_STORE_DAYS = 45
 
 
 class Command(BaseCommand):
@@ -50,6 +55,7 @@ class Command(BaseCommand):
         profiles_rfm_refresh()
         profiles_engagement_decay()
         username, password, write_key = self._ensure_demo()
+        seed_store = env_flag("CDP_DEMO_STORE", default=True) and not demo_source_has_events()
 
         # Children connect to the same database and broker, which this process holds open
         # (the embedded PostgreSQL stops when this process exits).
@@ -96,6 +102,10 @@ class Command(BaseCommand):
                 "  Press Ctrl-C to stop.\n"
             )
         )
+        if seed_store:
+            threading.Thread(
+                target=self._seed_demo_store, args=(url, write_key), daemon=True
+            ).start()
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -112,6 +122,31 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             self._stop(children)
+
+    def _seed_demo_store(self, url: str, write_key: str) -> None:
+        """Play a small demo store through the API once the server answers, so a newcomer's
+        first screens are full. Only on the first start: when the demo source is empty."""
+        from cdp_project.demo_store import StoreSender, StoreSimulation
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}health/", timeout=2).status_code in (200, 503):
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        shoppers, days = DEMO_STORE_SHOPPERS, DEMO_STORE_DAYS
+        self.stdout.write(f"  Seeding the demo store: {shoppers} shoppers over {days} days…")
+        simulation = StoreSimulation(shoppers=shoppers, days=days, base_url=url.rstrip("/"))
+        result = StoreSender(base_url=url, write_key=write_key).send(simulation.history())
+        if result.errors:
+            self.stderr.write(f"  The demo store could not be seeded: {result.errors[0]}")
+            return
+        self.stdout.write(
+            f"  Demo store seeded: {result.accepted:,} events of {simulation.stats.shoppers} "
+            f"shoppers and {simulation.stats.orders} orders (the worker processes them now). "
+            "More traffic: python manage.py simulate_store --live"
+        )
 
     def _stop(self, children: list[subprocess.Popen]) -> None:
         self.stdout.write("Stopping the web server and the worker…")
@@ -156,3 +191,14 @@ def _embedded_db() -> bool:
 
 def _embedded_broker() -> bool:
     return not os.environ.get("CELERY_BROKER_URL")
+
+
+def env_flag(name: str, *, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "on")
+
+
+def demo_source_has_events() -> bool:
+    from ingestion.models import Event
+
+    return Event.objects.filter(source__name=DEMO_SOURCE).exists()
