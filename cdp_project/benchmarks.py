@@ -9,14 +9,25 @@ template, no network), so they measure the server's work, not the browser's.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import os
 import platform
 import random
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
 
+import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -33,10 +44,14 @@ CATEGORIES = ["Shoes", "Socks", "Hats", "Jackets", "Bags"]
 @dataclass
 class Figure:
     name: str
-    median_ms: float
+    value: float  # the median of the runs
+    unit: str  # "ms", "events/s", "s"
     runs: int
     detail: str = ""
-    samples_ms: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)
+    # A throughput's share of a reference measured in the same run (the raw COPY rate).
+    ratio: float | None = None
+    reference: str = ""
 
 
 @dataclass
@@ -44,6 +59,7 @@ class Report:
     database: str
     started_at: str
     machine: str
+    load: str = ""
     figures: list[Figure] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -59,10 +75,11 @@ def timed(name: str, action: Callable[[], object], *, runs: int, detail: str = "
         samples.append((time.perf_counter() - start) * 1000)
     return Figure(
         name=name,
-        median_ms=round(statistics.median(samples), 2),
+        value=round(statistics.median(samples), 2),
+        unit="ms",
         runs=runs,
         detail=detail,
-        samples_ms=[round(s, 2) for s in samples],
+        samples=[round(s, 2) for s in samples],
     )
 
 
@@ -177,10 +194,228 @@ def get_ok(client: Client, url: str, **headers: str) -> Callable[[], object]:
 
 
 def machine() -> str:
-    import os
 
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- Ingest through the production server ---------------------------------------------------
+
+
+def database_url_of_connection() -> str:
+    """A URL for the database this process is connected to (the benchmark's own), so the
+    servers it starts use it too."""
+
+    s = connection.settings_dict
+    auth = quote(s.get("USER") or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    host = quote(str(s.get("HOST") or ""), safe="")
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{s['NAME']}"
+
+
+class Stack:
+    """The production web server (gunicorn, as `make run` starts it) and, on demand, a Celery
+    worker, on the benchmark's database and a broker folder of their own."""
+
+    def __init__(self, *, folder: str, web_workers: int = 2) -> None:
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.bin = os.path.dirname(sys.executable)
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url_of_connection(),
+            "CDP_VAR_DIR": folder,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.env.pop("CELERY_BROKER_URL", None)  # a filesystem broker in `folder`
+        self.folder = folder
+        self.web_workers = web_workers
+        self.processes: list = []
+
+    def start_web(self) -> None:
+        command = [
+            f"{self.bin}/gunicorn", "cdp_project.wsgi",
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(self.web_workers), "--threads", "4", "--worker-class", "gthread",
+            "--log-level", "warning",
+        ]  # fmt: skip
+        self._spawn(command, "web" if "gunicorn" in command[0] else "worker")
+        deadline = time.monotonic() + 60
+
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/health/", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("the web server did not start")
+
+    def start_worker(self) -> None:
+
+        # Tasks published while no worker ran are dropped: the lag is measured on fresh ones.
+        for message in (Path(self.folder) / "broker" / "queue").glob("*"):
+            message.unlink(missing_ok=True)
+        command = [
+            f"{self.bin}/celery", "-A", "cdp_project", "worker",
+            "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat",
+        ]  # fmt: skip
+        self._spawn(command, "web" if "gunicorn" in command[0] else "worker")
+
+    def _spawn(self, command: list[str], name: str) -> None:
+        """Start a child whose output goes to a log in the folder, not the table."""
+
+        log = open(f"{self.folder}/{name}.log", "ab")  # noqa: SIM115 - closed with the child
+        process = subprocess.Popen(  # noqa: S603 - our own fixed command
+            command, env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes.append(process)
+
+    def stop(self) -> None:
+
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except Exception:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def batch_bodies(*, batches: int, size: int, run: int, seed: int = 11) -> list[bytes]:
+    """Batches of `size` track events, each with a three-item `products` array, from a pool
+    of 20,000 visitors (a third of them known), every message id new."""
+
+    rng = random.Random(f"{seed}-{run}")
+    now = datetime.now(UTC)
+    names = ["Product Viewed", "Product Added", "Cart Viewed", "Order Completed"]
+    bodies = []
+    for b in range(batches):
+        events = []
+        for i in range(size):
+            visitor = rng.randrange(20_000)
+            products = [
+                {
+                    "sku": f"SKU-{rng.randrange(500)}",
+                    "name": f"Product {rng.randrange(500)}",
+                    "price": round(rng.uniform(5, 200), 2),
+                    "quantity": 1,
+                    "category": CATEGORIES[rng.randrange(5)],
+                }
+                for _ in range(3)
+            ]
+            event = {
+                "type": "track",
+                "event": names[i % len(names)],
+                "messageId": f"bench-{run}-{b}-{i}",
+                "anonymousId": f"visitor-{visitor}",
+                "timestamp": (now - timedelta(seconds=rng.randrange(3600))).isoformat(),
+                "properties": {"products": products, "total": 99.5, "currency": "USD"},
+                "context": {"library": {"name": "bench", "version": "1"}, "ip": "10.0.0.1"},
+            }
+            if visitor % 3 == 0:
+                event["userId"] = f"customer-{visitor}"
+            events.append(event)
+        bodies.append(json.dumps({"batch": events, "sentAt": now.isoformat()}).encode())
+    return bodies
+
+
+def http_request(path: str, body: bytes, *, write_key: str) -> bytes:
+
+    auth = base64.b64encode(f"{write_key}:".encode()).decode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_response(reader) -> tuple[int, bytes]:
+    status_line = await reader.readline()
+    status = int(status_line.split()[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    return status, await reader.readexactly(length)
+
+
+def post_all(
+    *, port: int, requests_: list[bytes], clients: int
+) -> tuple[float, list[float], list[tuple[int, bytes]]]:
+    """Send the requests over `clients` keep-alive connections at once (asyncio, one thread:
+    the load generator stays lean on a shared machine). Returns the wall time, each
+    request's latency, and the answers."""
+
+    async def main() -> tuple[float, list[float], list[tuple[int, bytes]]]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for request in requests_:
+            queue.put_nowait(request)
+        latencies: list[float] = []
+        answers: list[tuple[int, bytes]] = []
+
+        async def client() -> None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                while not queue.empty():
+                    request = queue.get_nowait()
+                    start = time.perf_counter()
+                    writer.write(request)
+                    await writer.drain()
+                    answers.append(await _read_response(reader))
+                    latencies.append(time.perf_counter() - start)
+            finally:
+                writer.close()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return time.perf_counter() - start, latencies, answers
+
+    return asyncio.run(main())
+
+
+def copy_rate(*, bodies: list[bytes], source_id: int) -> float:
+    """The raw reference: the same events as rows of the events table, loaded with COPY in
+    one statement. Returns rows per second."""
+
+    now = datetime.now(UTC)
+    rows = []
+    for body in bodies:
+        for event in json.loads(body)["batch"]:
+            at = datetime.fromisoformat(event["timestamp"])
+            rows.append(
+                (
+                    source_id, "copy-" + event["messageId"], "track", event["event"],
+                    event.get("userId", ""), event["anonymousId"], at, at, now, now,
+                    json.dumps(event["properties"]), "{}", json.dumps(event["context"]), "{}",
+                    "[]",
+                )
+            )  # fmt: skip
+    columns = (
+        "source_id, message_id, type, name, user_id, anonymous_id, timestamp, "
+        "original_timestamp, sent_at, received_at, properties, traits, context, extra, flags"
+    )
+    start = time.perf_counter()
+    sql = f"COPY ingestion_event ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+    return len(rows) / (time.perf_counter() - start)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]

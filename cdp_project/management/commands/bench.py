@@ -4,16 +4,17 @@ table and write the figures as JSON. See docs/benchmark.md."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from cdp_project import benchmarks
 from ingestion import services
-from ingestion.models import Event
+from ingestion.models import Activity, Event
 
 
 class Command(BaseCommand):
@@ -23,6 +24,16 @@ class Command(BaseCommand):
         parser.add_argument("--profiles", type=int, default=100_000)
         parser.add_argument("--timeline-events", type=int, default=10_000)
         parser.add_argument("--runs", type=int, default=7, help="runs per figure (median)")
+        parser.add_argument(
+            "--ingest-events", type=int, default=30_000, help="events per ingest run"
+        )
+        parser.add_argument("--clients", type=int, default=8, help="concurrent ingest clients")
+        parser.add_argument(
+            "--only",
+            choices=["ingest", "profiles"],
+            default="",
+            help="run one part of the benchmark",
+        )
         parser.add_argument(
             "--json",
             default=str(Path(settings.VAR_DIR) / "bench" / "results.json"),
@@ -47,12 +58,134 @@ class Command(BaseCommand):
         self.stdout.write(f"Figures written to {path}")
 
     def _run(self, options: dict) -> benchmarks.Report:
-        runs = options["runs"]
         report = benchmarks.Report(
             database=benchmarks.database_description(),
             started_at=benchmarks.now_iso(),
             machine=benchmarks.machine(),
         )
+        if options["only"] in ("", "ingest"):
+            self._ingest(report, options)
+        if options["only"] in ("", "profiles"):
+            self._profiles(report, options)
+        return report
+
+    def _ingest(self, report: benchmarks.Report, options: dict) -> None:
+        import json
+        import statistics
+        import tempfile
+        import uuid
+
+        runs = max(3, min(options["runs"], 5))
+        per_run = max(100, options["ingest_events"] // 100 * 100)
+        clients = options["clients"]
+        source = services.source_create(name="Bench ingest")
+        key = source.write_keys.get().key
+        report.load = (
+            f"an asyncio client in the benchmark's process, {clients} keep-alive connections, "
+            "on the same machine as the server"
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            stack = benchmarks.Stack(folder=folder)
+            self.stdout.write("Starting the web server (gunicorn, 2 workers, 4 threads each) …")
+            stack.start_web()
+            try:
+                warm = benchmarks.batch_bodies(batches=10, size=100, run=-1)
+                benchmarks.post_all(
+                    port=stack.port,
+                    requests_=[
+                        benchmarks.http_request("/v1/batch", b, write_key=key) for b in warm
+                    ],
+                    clients=clients,
+                )
+                rates, copies = [], []
+                for run in range(runs):
+                    bodies = benchmarks.batch_bodies(batches=per_run // 100, size=100, run=run)
+                    requests_ = [
+                        benchmarks.http_request("/v1/batch", body, write_key=key) for body in bodies
+                    ]
+                    self.stdout.write(f"Ingest run {run + 1}/{runs}: {per_run:,} events …")
+                    elapsed, _, answers = benchmarks.post_all(
+                        port=stack.port, requests_=requests_, clients=clients
+                    )
+                    stored = sum(
+                        json.loads(body)["accepted"] for status, body in answers if status == 200
+                    )
+                    if stored != per_run:
+                        raise CommandError(f"the server stored {stored} of {per_run} events")
+                    rates.append(per_run / elapsed)
+                    copies.append(benchmarks.copy_rate(bodies=bodies, source_id=source.pk))
+                rate, copy = statistics.median(rates), statistics.median(copies)
+                report.figures.append(
+                    benchmarks.Figure(
+                        name="Ingest throughput, HTTP batches of 100",
+                        value=round(rate),
+                        unit="events/s",
+                        runs=runs,
+                        detail=f"{per_run:,} events a run, products arrays, profiles resolved",
+                        samples=[round(r) for r in rates],
+                        ratio=round(rate / copy, 3),
+                        reference=f"COPY of the same rows: {round(copy):,} rows/s",
+                    )
+                )
+
+                def track(n: int) -> bytes:
+                    body = {
+                        "userId": f"latency-{n % 50}",
+                        "event": "Product Viewed",
+                        "messageId": f"latency-{uuid.uuid4()}",
+                        "properties": {"sku": f"SKU-{n}", "price": 19.5, "category": "Hats"},
+                    }
+                    return benchmarks.http_request(
+                        "/v1/track", json.dumps(body).encode(), write_key=key
+                    )
+
+                benchmarks.post_all(
+                    port=stack.port, requests_=[track(n) for n in range(30)], clients=1
+                )
+                _, latencies, _ = benchmarks.post_all(
+                    port=stack.port, requests_=[track(n) for n in range(500)], clients=1
+                )
+                for share, label in ((0.5, "p50"), (0.99, "p99")):
+                    report.figures.append(
+                        benchmarks.Figure(
+                            name=f"Single event latency, {label}",
+                            value=round(benchmarks.percentile(latencies, share) * 1000, 2),
+                            unit="ms",
+                            runs=len(latencies),
+                            detail="POST /v1/track, one client, one request at a time",
+                        )
+                    )
+
+                self.stdout.write("Starting a Celery worker for the catalog lag …")
+                stack.start_worker()
+                lags = []
+                for n in range(4):
+                    name = f"Bench New Activity {uuid.uuid4().hex[:8]}"
+                    body = json.dumps({"userId": "lag", "event": name}).encode()
+                    request = benchmarks.http_request("/v1/track", body, write_key=key)
+                    start = time.monotonic()
+                    benchmarks.post_all(port=stack.port, requests_=[request], clients=1)
+                    while not Activity.objects.filter(name=name).exists():
+                        if time.monotonic() - start > 120:
+                            raise CommandError("the worker never put the activity in the catalog")
+                        time.sleep(0.02)
+                    if n:  # the first one waits for the worker to start
+                        lags.append(time.monotonic() - start)
+                report.figures.append(
+                    benchmarks.Figure(
+                        name="Catalog lag",
+                        value=round(statistics.median(lags), 3),
+                        unit="s",
+                        runs=len(lags),
+                        detail="a new activity's first event to its row in the catalog",
+                        samples=[round(lag, 3) for lag in lags],
+                    )
+                )
+            finally:
+                stack.stop()
+
+    def _profiles(self, report: benchmarks.Report, options: dict) -> None:
+        runs = options["runs"]
         client = benchmarks.marketer_client()
         count = options["profiles"]
         self.stdout.write(f"Generating {count:,} profiles …")
@@ -114,18 +247,21 @@ class Command(BaseCommand):
                 detail=detail,
             )
         )
-        return report
 
     def _print(self, report: benchmarks.Report) -> None:
         self.stdout.write("")
         self.stdout.write(f"Database: {report.database}")
         self.stdout.write(f"Machine:  {report.machine}")
+        if report.load:
+            self.stdout.write(f"Load:     {report.load}")
         self.stdout.write("Pages are timed in-process (Django test client): server work only.")
         self.stdout.write("")
         width = max(len(f.name) for f in report.figures)
-        self.stdout.write(f"{'figure'.ljust(width)}  {'median':>10}  runs  data")
+        self.stdout.write(f"{'figure'.ljust(width)}  {'median':>18}  {'ratio':>6}  runs  data")
         for figure in report.figures:
+            value = f"{figure.value:,.1f} {figure.unit}"
+            ratio = f"{figure.ratio:.2f}" if figure.ratio is not None else ""
+            detail = figure.detail + (f"; {figure.reference}" if figure.reference else "")
             self.stdout.write(
-                f"{figure.name.ljust(width)}  {figure.median_ms:>7.1f} ms  {figure.runs:>4}  "
-                f"{figure.detail}"
+                f"{figure.name.ljust(width)}  {value:>18}  {ratio:>6}  {figure.runs:>4}  {detail}"
             )

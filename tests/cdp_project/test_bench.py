@@ -1,0 +1,30 @@
+"""`make bench` end to end, at a tiny size: it must keep running on a fresh clone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
+    results = tmp_path / "results.json"
+    command = [
+        sys.executable, "manage.py", "bench", "--profiles", "300", "--timeline-events", "120",
+        "--ingest-events", "300", "--runs", "1", "--json", str(results),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads(results.read_text())
+    figures = {figure["name"]: figure for figure in report["figures"]}
+    throughput = figures["Ingest throughput, HTTP batches of 100"]
+    assert throughput["value"] > 0 and 0 < throughput["ratio"] < 10
+    assert "COPY" in throughput["reference"]
+    assert figures["Single event latency, p99"]["value"] > 0
+    assert 0 < figures["Catalog lag"]["value"] < 120
+    assert figures["Profile page with its timeline"]["value"] > 0
+    assert "PostgreSQL" in report["database"] and report["load"]
+    assert "Ingest throughput" in done.stdout and "events/s" in done.stdout
