@@ -20,7 +20,7 @@ from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, acti
 from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
 from ingestion.models import Event, Refusal, Source, WriteKey
-from profiles.identity import IdentityClaim, profiles_resolve
+from profiles.identity import IdentityClaim, profiles_lock, profiles_resolve
 from profiles.rights import identities_suppressed
 
 logger = logging.getLogger(__name__)
@@ -359,6 +359,13 @@ def events_process(*, event_ids: Sequence[int]) -> int:
     process the same event twice; the processors and the mark commit together.
     """
     with transaction.atomic():
+        # Merges and deletions lock profiles before the events they move or delete: so does
+        # this, in id order, or the two would wait for each other.
+        profiles_lock(
+            profile_ids=Event.objects.filter(
+                pk__in=list(event_ids), processed_at__isnull=True, profile__isnull=False
+            ).values_list("profile_id", flat=True)
+        )
         events = list(
             Event.objects.select_for_update(skip_locked=True)
             .filter(pk__in=list(event_ids), processed_at__isnull=True)

@@ -105,6 +105,13 @@ class ProfileAdmin(admin.ModelAdmin):
         *[f for _, options in fieldsets[2:] for f in options["fields"]],
     ]
     inlines = [IdentityInline, MergeInline, ConsentInline, OrderInline, NoteInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting a person is a data-rights action: the profile page's "Delete profile…"
+        # also removes every copy of their values and can suppress their ids
+        # (profiles.rights.profile_delete); admin's generic delete would do neither.
+        return False
+
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     ordering = ["-id"]

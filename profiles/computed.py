@@ -474,7 +474,19 @@ def profiles_update(events: Sequence[Event]) -> None:
     events.sort(key=lambda e: (e.timestamp, e.pk))
     meanings = activity_meanings(events)
     items = _items_by_event(events, meanings)
-    profile_ids = sorted({event.profile_id for event in events})
+    orders: list[_OrderEvent] = []
+    for event in events:
+        meaning = meanings.get(_activity_key(event))
+        if meaning and meaning.role in _ORDER_ROLES:
+            order = _order_event(event, meaning.role)
+            if order:
+                orders.append(order)
+    # A refund or cancellation changes the totals of the order's owner, who may be another
+    # profile than the event's: it is locked with the batch's own.
+    owners = orders_owners(
+        sorted({o.order_id for o in orders if o.role != Role.ORDER_COMPLETED})
+    ).values()
+    profile_ids = sorted({event.profile_id for event in events} | set(owners))
     # Locked in id order, so two workers folding overlapping batches cannot deadlock.
     profiles = {
         p.pk: p
@@ -484,20 +496,16 @@ def profiles_update(events: Sequence[Event]) -> None:
     folds = {
         pk: ProfileFold(profile, source_names=source_names) for pk, profile in profiles.items()
     }
-    orders: list[_OrderEvent] = []
     for event in events:
         fold = folds.get(event.profile_id)
         if fold is None:
             continue  # deleted since
-        meaning = meanings.get(_activity_key(event))
-        fold.fold(event, meaning, items.get(event.pk, []))
-        if meaning and meaning.role in _ORDER_ROLES:
-            order = _order_event(event, meaning.role)
-            if order:
-                orders.append(order)
+        fold.fold(event, meanings.get(_activity_key(event)), items.get(event.pk, []))
+    orders = [o for o in orders if o.profile_id in profiles]
     if orders:
         orders_apply(orders)
-        _order_totals_into([folds[pk].profile for pk in {o.profile_id for o in orders}])
+        touched = {o.profile_id for o in orders} | set(owners)
+        _order_totals_into([profiles[pk] for pk in sorted(touched) if pk in profiles])
     now = timezone.now()
     for fold in folds.values():
         fold.profile.computed_at = now
@@ -567,6 +575,7 @@ FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::numeric
 ON CONFLICT (order_id) DO UPDATE SET
     -- Only a row that a refund or cancellation made before its order arrived is filled in;
     -- the same order sent twice, or by two sources, stays as first stored.
+    profile_id = excluded.profile_id,
     placed_at = excluded.placed_at,
     refunded = least(o.refunded, excluded.total),
     currency = excluded.currency,
@@ -586,7 +595,8 @@ WHERE o.message_id = ''
 
 
 def orders_apply(orders: Sequence[_OrderEvent]) -> None:
-    """Store completed orders (one per order id) and apply refunds and cancellations."""
+    """Store completed orders (one per order id) and apply refunds and cancellations, each
+    in one statement whatever the batch's size."""
     completed: dict[str, _OrderEvent] = {}
     for order in orders:
         if order.role == Role.ORDER_COMPLETED and order.order_id not in completed:
@@ -607,63 +617,85 @@ def orders_apply(orders: Sequence[_OrderEvent]) -> None:
                     [o.message_id for o in rows],
                 ],
             )
+    changes: dict[str, _OrderChange] = {}
     for order in orders:
-        if order.role == Role.ORDER_REFUNDED:
-            order_refund(order)
-        elif order.role == Role.ORDER_CANCELLED:
-            order_cancel(order)
+        if order.role == Role.ORDER_COMPLETED:
+            continue
+        change = changes.setdefault(order.order_id, _OrderChange(order=order))
+        if order.role == Role.ORDER_CANCELLED:
+            change.cancel = True
+        elif order.amount is None:
+            change.refund = FULL_REFUND
+        else:  # a negative amount is no refund
+            change.refund = min(FULL_REFUND, change.refund + max(order.amount, Decimal(0)))
+    if changes:
+        rows_ = [changes[key] for key in sorted(changes)]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _APPLY_REFUNDS,
+                [
+                    [c.order.profile_id for c in rows_],
+                    [c.order.order_id for c in rows_],
+                    [c.order.at for c in rows_],
+                    [c.order.currency for c in rows_],
+                    [rate_to_site_currency(c.order.currency) for c in rows_],
+                    [c.refund for c in rows_],
+                    [c.cancel for c in rows_],
+                ],
+            )
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def _placeholder(order: _OrderEvent) -> Order:
-    """The order a refund or cancellation names, or a placeholder for it until it arrives."""
-    found, _ = Order.objects.select_for_update().get_or_create(
-        order_id=order.order_id,
-        defaults={
-            "profile_id": order.profile_id,
-            "placed_at": order.at,
-            "currency": order.currency,
-            "rate": rate_to_site_currency(order.currency),
-        },
+# A refund that names no amount refunds the whole order, whatever it turns out to be.
+FULL_REFUND = Decimal("100000000000")
+
+
+@dataclass
+class _OrderChange:
+    order: _OrderEvent
+    refund: Decimal = Decimal(0)
+    cancel: bool = False
+
+
+# Refunds add up, never past the order's total; a cancellation makes the order worth
+# nothing. A refund or cancellation of an order not stored yet leaves a placeholder row
+# (empty message id) that the order fills in when it arrives (_UPSERT_COMPLETED).
+_REFUNDED = f"""CASE WHEN o.message_id = ''
+                    THEN least(o.refunded + excluded.refunded, {FULL_REFUND})
+                 ELSE least(o.total, o.refunded + excluded.refunded) END"""
+_APPLY_REFUNDS = f"""
+INSERT INTO profiles_order AS o
+    (profile_id, order_id, placed_at, status, currency, total, refunded, rate, net_revenue,
+     products, message_id)
+SELECT profile_id, order_id, placed_at, CASE WHEN cancel THEN 'cancelled' ELSE 'refunded' END,
+       currency, 0, refund, rate, 0, '[]'::jsonb, ''
+FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::numeric[],
+            %s::numeric[], %s::boolean[])
+    AS t(profile_id, order_id, placed_at, currency, rate, refund, cancel)
+ON CONFLICT (order_id) DO UPDATE SET
+    refunded = {_REFUNDED},
+    status = CASE WHEN o.status = 'cancelled' OR excluded.status = 'cancelled' THEN 'cancelled'
+                  WHEN o.message_id = '' THEN 'refunded'
+                  WHEN {_REFUNDED} >= o.total THEN 'refunded'
+                  WHEN {_REFUNDED} > 0 THEN 'partly_refunded'
+                  ELSE o.status END,
+    net_revenue = CASE WHEN o.status = 'cancelled' OR excluded.status = 'cancelled'
+                         OR o.message_id = '' THEN 0
+                       ELSE round(greatest(o.total - {_REFUNDED}, 0) * o.rate, 2) END
+"""  # noqa: S608 - no input in the text: FULL_REFUND is a constant
+
+
+def orders_owners(order_ids: Sequence[str]) -> dict[str, int]:
+    """The profiles that hold these orders now (a refund may come from another profile
+    than the buyer's, a back office for instance)."""
+    if not order_ids:
+        return {}
+    return dict(
+        Order.objects.filter(order_id__in=list(order_ids)).values_list("order_id", "profile_id")
     )
-    return found
-
-
-def order_refund(order: _OrderEvent) -> None:
-    """A refund of `amount`, or of the whole order when it names none; refunds add up,
-    never past the order's total."""
-    found = _placeholder(order)
-    if found.message_id:
-        amount = order.amount if order.amount is not None else found.total
-        found.refunded = min(found.total, found.refunded + max(amount, Decimal(0)))
-    else:
-        # The order itself has not arrived: remember the refund, fully if unnamed.
-        amount = order.amount
-        found.refunded = found.refunded + amount if amount is not None else Decimal("1e11")
-    _settle(found)
-    found.save(update_fields=["refunded", "status", "net_revenue"])
-
-
-def order_cancel(order: _OrderEvent) -> None:
-    found = _placeholder(order)
-    found.status = Order.Status.CANCELLED
-    _settle(found)
-    found.save(update_fields=["status", "net_revenue"])
-
-
-def _settle(order: Order) -> None:
-    if order.status == Order.Status.CANCELLED:
-        order.net_revenue = Decimal(0)
-        return
-    if order.message_id and order.refunded >= order.total:
-        order.status = Order.Status.REFUNDED
-    elif order.refunded > 0:
-        order.status = Order.Status.PARTLY_REFUNDED if order.message_id else Order.Status.REFUNDED
-    net = max(order.total - order.refunded, Decimal(0)) * order.rate
-    order.net_revenue = net.quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
 def _order_totals_into(profiles: Sequence[Profile]) -> None:
@@ -678,7 +710,7 @@ def _order_totals_into(profiles: Sequence[Profile]) -> None:
         .annotate(
             orders=Count("pk", filter=standing),
             revenue=Sum("net_revenue"),
-            last=Max("placed_at"),
+            last=Max("placed_at", filter=standing),
         )
     }
     for profile in profiles:
@@ -695,34 +727,27 @@ def _order_totals_into(profiles: Sequence[Profile]) -> None:
 
 # --- Whole-history recompute -----------------------------------------------------------------
 
-_RESET = {
-    "name": "",
-    "traits": {},
-    "trait_times": {},
-    "email_consent": Consent.UNKNOWN,
-    "email_consent_at": None,
-    "sms_consent": Consent.UNKNOWN,
-    "sms_consent_at": None,
-    "first_seen": None,
-    "last_seen": None,
-    "event_count": 0,
-    "preferences": {},
-    "last_viewed": [],
-    "engagement_score": 0.0,
-    "engagement_at": None,
-    "engagement_weeks": {},
-}
+ENGAGEMENT_FIELDS = ("engagement_score", "engagement_at", "engagement_weeks")
 
 
 @transaction.atomic
-def profile_recompute(*, profile_id: int, chunk: int = 2000) -> Profile:
-    """Fold a profile's whole history again from its processed events (after engagement
-    points change, or to repair). The profile row is locked first: a processor folding new
-    events into it waits, and its events, not yet marked processed, are not counted here."""
+def profile_recompute(
+    *, profile_id: int, only: Sequence[str] | None = None, chunk: int = 2000
+) -> Profile:
+    """Fold a profile's stored history again, through the same code as the processor: all
+    its computed attributes, or `only` some (the engagement, after an activity's points
+    changed). The profile row is locked first: a processor folding new events into it
+    waits, and its events, not yet marked processed, are not counted here.
+
+    What events no longer show stays as it was: traits are folded on top of the ones kept
+    (newest still wins, so the same events give the same values), and consent is what its
+    history says last, which holds what a marketer recorded on the profile page too.
+    """
     profile = Profile.objects.select_for_update().get(pk=profile_id)
-    for name, value in _RESET.items():
-        setattr(profile, name, value.copy() if isinstance(value, dict | list) else value)
-    fold = ProfileFold(profile, source_names={})
+    fresh = Profile(
+        pk=profile.pk, traits=dict(profile.traits), trait_times=dict(profile.trait_times)
+    )
+    fold = ProfileFold(fresh, source_names={})
     events = (
         Event.objects.filter(profile_id=profile_id, processed_at__isnull=False)
         .order_by("timestamp", "pk")
@@ -735,9 +760,23 @@ def profile_recompute(*, profile_id: int, chunk: int = 2000) -> Profile:
             _fold_batch(fold, batch)
             batch = []
     _fold_batch(fold, batch)
-    _order_totals_into([profile])
+    # Consent as its history says: the last decision, since the first time it was given.
+    state: dict[str, tuple[str, datetime | None]] = {
+        channel: (Consent.UNKNOWN, None) for channel in ConsentChange.Channel.values
+    }
+    history = ConsentChange.objects.filter(profile_id=profile_id).order_by("at", "pk")
+    for change in history.only("channel", "state", "at"):
+        if state[change.channel][0] != change.state:
+            state[change.channel] = (change.state, change.at)
+    for channel, (decision, since) in state.items():
+        setattr(fresh, f"{channel}_consent", decision)
+        setattr(fresh, f"{channel}_consent_at", since)
+    _order_totals_into([fresh])
+    fields = list(only) if only else [f for f in COMPUTED_FIELDS if f != "computed_at"]
+    for name in fields:
+        setattr(profile, name, getattr(fresh, name))
     profile.computed_at = timezone.now()
-    profile.save(update_fields=COMPUTED_FIELDS)
+    profile.save(update_fields=[*fields, "computed_at"])
     return profile
 
 
@@ -783,7 +822,9 @@ def profile_computed_merge(*, survivor: Profile, loser: Profile) -> None:
     for channel in ConsentChange.Channel.values:
         theirs = getattr(loser, f"{channel}_consent_at")
         ours = getattr(survivor, f"{channel}_consent_at")
-        if theirs is not None and (ours is None or theirs > ours):
+        same = getattr(loser, f"{channel}_consent") == getattr(survivor, f"{channel}_consent")
+        # A newer decision wins; the same decision counts from when it was first given.
+        if theirs is not None and (ours is None or (theirs < ours if same else theirs > ours)):
             setattr(survivor, f"{channel}_consent", getattr(loser, f"{channel}_consent"))
             setattr(survivor, f"{channel}_consent_at", theirs)
     preferences = {}
@@ -843,7 +884,7 @@ def profiles_engagement_decay(*, now: datetime | None = None) -> int:
                SET engagement_score = engagement_score
                        * power(0.5, extract(epoch FROM (%s - engagement_at)) / 86400.0 / %s),
                    engagement_at = %s
-             WHERE engagement_at < %s AND engagement_score > 0
+             WHERE engagement_at < %s AND engagement_score <> 0
             """,
             [now, float(settings.ENGAGEMENT_HALF_LIFE_DAYS), now, now],
         )
@@ -919,6 +960,6 @@ def engagement_points_changed(*, activity_ids: Sequence[int]) -> int:
     )
     count = 0
     for profile_id in profile_ids.iterator():
-        profile_recompute(profile_id=profile_id)
+        profile_recompute(profile_id=profile_id, only=ENGAGEMENT_FIELDS)
         count += 1
     return count

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -391,3 +391,12 @@ def profile_merge(
     loser.delete()
     logger.info("profile_merged survivor=%s merged=%s reason=%s", survivor_id, loser_id, reason)
     return record
+
+
+def profiles_lock(*, profile_ids: Iterable[int]) -> None:
+    """Lock profiles for the rest of the transaction, in id order: the order every writer
+    of profiles takes them in (merges, the computed-attributes processor, deletions), so
+    none waits for another in a circle."""
+    ids = sorted(set(profile_ids))
+    if ids:
+        list(Profile.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))

@@ -103,8 +103,17 @@ def parse_price(value: Any) -> Decimal | None:
         return None
     if isinstance(value, str):
         value = value.strip()
-        # "1,299.99" (thousands) and "19,99" (a decimal comma) both mean what they say.
-        value = value.replace(",", "") if "." in value else value.replace(",", ".")
+        # "1,299.99" and "1.299,99" (thousands, then decimals) and "19,99" (a decimal
+        # comma) all mean what they say: the last separator of two kinds is the decimal one.
+        if "," in value and "." in value:
+            if value.rfind(",") > value.rfind("."):
+                value = value.replace(".", "").replace(",", ".")
+            else:
+                value = value.replace(",", "")
+        elif value.count(",") == 1:
+            value = value.replace(",", ".")
+        else:
+            value = value.replace(",", "")
     try:
         price = Decimal(str(value))
     except (InvalidOperation, ValueError):

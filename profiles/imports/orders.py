@@ -228,7 +228,10 @@ def _order_messages(order: _Order, pipeline: Pipeline) -> Record:
         )
     messages += counted
     return Record(
-        lines=list(order.lines), messages=messages, counted={m["messageId"] for m in counted}
+        lines=list(order.lines),
+        messages=messages,
+        counted={m["messageId"] for m in counted},
+        ids={("email", email)} if email else set(),
     )
 
 

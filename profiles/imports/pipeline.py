@@ -16,6 +16,7 @@ from ingestion.models import Event, Source
 from ingestion.services import events_ingest, events_process
 from profiles.imports.report import ImportReport
 from profiles.imports.values import EARLIEST
+from profiles.rights import identities_suppressed
 
 IMPORT_SOURCE_NAME = "CSV import"
 LIBRARY = {"name": "csv-import", "version": "1"}
@@ -47,6 +48,9 @@ class Record:
     # The messages whose storing means the record was imported (not the customer identify
     # that several orders share).
     counted: set[str] = field(default_factory=set)
+    # Ids the record is about that its messages may not carry (an order's customer email,
+    # whose identify another record of the file sends): checked against suppression.
+    ids: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Pipeline:
@@ -74,8 +78,31 @@ class Pipeline:
         self.sent.add(message["messageId"])
         return [message]
 
+    def _refuse_suppressed(self) -> None:
+        """Refuse whole records of people deleted with their ids suppressed: an order known
+        by its email carries the email in its customer identify only, so ingest alone would
+        refuse the identify and store the order under a new, nameless profile."""
+        keys = {id(record): _record_ids(record) for record in self.pending}
+        suppressed = identities_suppressed({key for ids in keys.values() for key in ids})
+        if not suppressed:
+            return
+        kept = []
+        for record in self.pending:
+            if suppressed.isdisjoint(keys[id(record)]):
+                kept.append(record)
+                continue
+            for line in record.lines:
+                self.report.refuse(
+                    line,
+                    "This person was deleted and their ids are suppressed; nothing of them "
+                    "is imported.",
+                )
+        self.pending = kept
+
     def flush(self) -> None:
+        self._refuse_suppressed()
         if not self.pending:
+            self.size = 0
             return
         messages = [message for record in self.pending for message in record.messages]
         now = timezone.now()
@@ -117,3 +144,16 @@ class Pipeline:
 
 def message_context() -> dict[str, Any]:
     return {"library": dict(LIBRARY)}
+
+
+def _record_ids(record: Record) -> set[tuple[str, str]]:
+    ids = set(record.ids)
+    for message in record.messages:
+        if message.get("userId"):
+            ids.add(("user_id", str(message["userId"])))
+        if message.get("anonymousId"):
+            ids.add(("anonymous_id", str(message["anonymousId"])))
+        email = (message.get("traits") or {}).get("email")
+        if isinstance(email, str) and "@" in email:
+            ids.add(("email", email.strip().lower()))
+    return ids

@@ -71,6 +71,11 @@ def parse_when(value: str, column: str) -> datetime | None:
 def parse_amount(value: str, column: str) -> Decimal | None:
     if not value:
         return None
+    if re.fullmatch(r"[^\d]*\d{1,3},\d{3}", value.strip()):
+        raise Invalid(
+            f"{column} “{value[:40]}” can be read as thousands or as decimals: write it "
+            "without the comma, or with a decimal point (1299 or 1.299)."
+        )
     amount = parse_price(value.strip(_CURRENCY_SIGNS))
     if amount is None:
         raise Invalid(f"{column} “{value[:40]}” is not a number (or is negative).")

@@ -140,5 +140,7 @@ def test_admin_shows_notes_suppressions_and_deletion_records(admin_client, inges
         assert admin_client.get(f"/admin/profiles/{model}/{first.pk}/change/").status_code == 200
     assert admin_client.get("/admin/profiles/profilenote/add/").status_code == 200
     assert admin_client.get("/admin/profiles/profiledeletion/add/").status_code == 403
+    # People are deleted on their profile page, where every copy of their values goes too.
+    assert admin_client.get(f"/admin/profiles/profile/{profile.pk}/delete/").status_code == 403
     note_page = admin_client.get(f"/admin/profiles/profile/{profile.pk}/change/")
     assert "Called about a late parcel" in note_page.content.decode()

@@ -133,6 +133,8 @@ def test_products_are_found_by_sku_or_product_id(ingest):
         ("19.99", Decimal("19.99")),
         ("19,99", Decimal("19.99")),
         ("1,299.00", Decimal("1299")),
+        ("1.299,50", Decimal("1299.5")),
+        ("1,234,567", Decimal("1234567")),
         ("free", None),
         (-1, None),
         (float("inf"), None),

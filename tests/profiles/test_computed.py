@@ -444,3 +444,99 @@ def test_a_product_list_view_counts_each_listed_item_half_but_not_as_viewed(inge
     }
     assert profile.last_viewed == []
     assert Activity.objects.get(name="Product List Viewed").role == "product_list_viewed"
+
+
+def test_a_refund_sent_by_another_profile_changes_the_buyers_revenue(ingest):
+    send(ingest, track("buyer", "Order Completed", order("O1", 100), at(days=3)))
+    send(ingest, track("backoffice", "Order Refunded", order("O1", 30), at(days=2)))
+    assert profile_of("buyer").revenue == Decimal(70)
+    assert profile_of("backoffice").revenue == 0
+
+    # The refund first, from the back office, then the buyer's order.
+    send(ingest, track("backoffice", "Order Refunded", order("O2", 10), at(days=2)))
+    send(ingest, track("buyer", "Order Completed", order("O2", 50), at(days=3)))
+    assert Order.objects.get(order_id="O2").profile == profile_of("buyer")
+    buyer = profile_of("buyer")
+    assert (buyer.orders_count, buyer.revenue) == (2, Decimal(110))
+
+
+def test_a_negative_refund_is_no_refund_even_before_its_order(ingest):
+    send(ingest, track("u1", "Order Refunded", order("A", -50), at(days=2)))
+    send(ingest, track("u1", "Order Completed", order("A", 100), at(days=3)))
+    send(ingest, track("u1", "Order Refunded", order("A", -5), at(days=1)))
+    found = Order.objects.get()
+    assert (found.refunded, found.net_revenue, found.status) == (0, 100, "completed")
+
+
+def test_last_order_at_counts_standing_orders_only(ingest):
+    send(ingest, track("u1", "Order Completed", order("old", 40), at(days=300)))
+    send(ingest, track("u1", "Order Completed", order("new", 40), at(days=1)))
+    send(ingest, track("u1", "Order Cancelled", {"order_id": "new"}, at(hours=20)))
+    assert profile_of("u1").last_order_at.isoformat() == at(days=300)
+
+
+def test_refunds_and_cancellations_cost_the_same_queries_whatever_their_number(ingest):
+    def queries(n: int, prefix: str) -> int:
+        messages = []
+        for i in range(n):
+            user = f"{prefix}{i % 5}"
+            messages += [
+                track(user, "Order Completed", order(f"{prefix}-{i}", 10), at(hours=i + 2)),
+                track(user, "Order Refunded", order(f"{prefix}-{i}", 2), at(hours=i + 1)),
+                track("office", "Order Cancelled", {"order_id": f"{prefix}-c{i}"}, at(hours=i)),
+            ]
+        assert ingest("batch", {"batch": messages}).status_code == 200
+        events = list(Event.objects.filter(processed_at__isnull=True))
+        with CaptureQueriesContext(connection) as captured:
+            computed.profiles_update(events)
+        Event.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=NOW)
+        return len(captured)
+
+    assert queries(5, "a") == queries(60, "b")
+    assert Order.objects.filter(order_id__startswith="b-", status="partly_refunded").count() == 60
+
+
+def test_a_recompute_keeps_consent_recorded_on_the_page_and_traits_of_deleted_events(
+    ingest, django_user_model
+):
+    from profiles.services import profile_consent_set
+
+    send(ingest, identify("u1", {"email_opt_in": True, "plan": "gold"}, at(days=3)))
+    profile = profile_of("u1")
+    profile_consent_set(
+        profile=profile, channel="email", state="withdrawn", author=None, how="By phone"
+    )
+    Event.objects.filter(type="identify").delete()  # as retention would
+    recomputed = computed.profile_recompute(profile_id=profile.pk)
+    assert recomputed.email_consent == "withdrawn"
+    assert recomputed.traits["plan"] == "gold"
+
+
+def test_a_merge_and_a_recompute_agree_on_when_consent_was_first_given(ingest):
+    send(
+        ingest,
+        {
+            "type": "identify",
+            "anonymousId": "an1",
+            "traits": {"email_opt_in": True},
+            "timestamp": at(days=5),
+        },
+    )
+    send(ingest, identify("u1", {"email_opt_in": True}, at(days=2)))
+    send(ingest, track("u1", "Product Viewed", {"sku": "X"}, at(days=1), anonymousId="an1"))
+    merged = Profile.objects.get()
+    assert merged.email_consent_at.isoformat() == at(days=5)
+    recomputed = computed.profile_recompute(profile_id=merged.pk)
+    assert recomputed.email_consent_at == merged.email_consent_at
+
+
+@override_settings(ENGAGEMENT_HALF_LIFE_DAYS=7)
+def test_negative_scores_decay_too(ingest):
+    send(ingest, track("u1", "Complained", {}, at(days=7)))
+    activity = Activity.objects.get(name="Complained")
+    activity.engagement_points = -4
+    activity.save()
+    computed.engagement_points_changed(activity_ids=[activity.pk])
+    assert profile_of("u1").engagement_score == pytest.approx(-4)
+    computed.profiles_engagement_decay(now=NOW)
+    assert profile_of("u1").engagement_score == pytest.approx(-2)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import threading
+import time
 
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from ingestion import services
 from ingestion.models import Event
 from profiles.models import Identity, Profile, ProfileMerge
 
@@ -223,3 +229,50 @@ def test_events_stored_without_a_profile_are_given_one_in_order(ingest):
     assert events_resolve_missing_profiles() == 0
     assert Profile.objects.count() == 2
     assert profile_of(user_id="u1").events.count() == 3
+
+
+def _slow_processor(events) -> None:
+    time.sleep(1.0)  # holds the batch's locks while an ingest merges its profiles
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(
+    INGEST_EVENT_PROCESSORS=[
+        "tests.profiles.test_identity._slow_processor",
+        "profiles.computed.profiles_update",
+    ]
+)
+def test_a_merge_during_processing_waits_instead_of_deadlocking(ingest, source):
+    from django.db import connection
+
+    from ingestion.messages import BatchContext
+
+    assert ingest("track", {"event": "Viewed", "userId": "u1"}).status_code == 200
+    services.events_process(event_ids=list(Event.objects.values_list("pk", flat=True)))
+    assert ingest("track", {"event": "Viewed", "anonymousId": "an1"}).status_code == 200
+    pending = list(Event.objects.filter(processed_at=None).values_list("pk", flat=True))
+    errors: list[BaseException] = []
+
+    def process() -> None:
+        try:
+            services.events_process(event_ids=pending)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=process)
+    worker.start()
+    time.sleep(0.4)  # the worker holds its locks now
+    services.events_ingest(
+        source=source,
+        messages=[{"type": "track", "event": "Viewed", "userId": "u1", "anonymousId": "an1"}],
+        batch=BatchContext(received_at=timezone.now()),
+    )
+    worker.join()
+    assert errors == []
+    profile = Profile.objects.get()
+    assert Event.objects.filter(processed_at=None).count() == 1  # the merging event
+    services.events_process(event_ids=list(Event.objects.values_list("pk", flat=True)))
+    profile.refresh_from_db()
+    assert profile.event_count == 3

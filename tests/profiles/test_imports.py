@@ -196,6 +196,33 @@ def test_a_suppressed_persons_row_is_refused_with_the_reason(client):
     assert not Profile.objects.exists()
 
 
+def test_orders_of_a_suppressed_person_known_by_email_are_refused_and_make_no_one():
+    from django.utils import timezone
+
+    from ingestion import services as ingest_services
+    from ingestion.messages import BatchContext
+    from profiles.rights import profile_delete
+
+    # The person came from the site, never from an import, and was deleted.
+    source = ingest_services.source_create(name="Shop")
+    ingest_services.events_ingest(
+        source=source,
+        messages=[{"type": "identify", "userId": "u9", "traits": {"email": "gone@example.com"}}],
+        batch=BatchContext(received_at=timezone.now()),
+    )
+    profile_delete(profile_id=Profile.objects.get().pk, suppress=True)
+    orders = (
+        "order_id,email,placed_at,total,sku\n"
+        "O-1,gone@example.com,2024-03-01,99.50,A\n"
+        "O-2,gone@example.com,2024-04-01,10.00,B\n"
+    )
+    report = run("orders", orders)
+    assert report.imported == 0
+    assert "suppressed" in reasons(report)[2] and "suppressed" in reasons(report)[3]
+    assert not Profile.objects.exists()
+    assert not Order.objects.exists()
+
+
 # --- orders --------------------------------------------------------------------------------
 
 
@@ -423,3 +450,12 @@ def test_a_partly_refunded_order_needs_its_refunded_amount():
     report = run("orders", header + "O-2,u1,2023-01-01,50,partially_refunded,20\n")
     assert report.imported == 1
     assert Event.objects.get(name="Order Refunded").properties["total"] == 20
+
+
+def test_an_amount_that_reads_as_thousands_or_decimals_is_refused():
+    report = run("orders", 'order_id,user_id,placed_at,total\nO-1,u1,2024-03-01,"1,299"\n')
+    assert report.imported == 0
+    assert "thousands or as decimals" in reasons(report)[2]
+    report = run("orders", 'order_id,user_id,placed_at,total\nO-2,u1,2024-03-01,"1.299,50"\n')
+    assert report.imported == 1
+    assert Order.objects.get(order_id="O-2").total == Decimal("1299.50")

@@ -654,4 +654,5 @@ def test_an_expanded_event_names_a_device_clock_only_when_it_was_off(signed_in, 
     profile = Profile.objects.get(user_id="u-clock")
     page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
     assert page.count("Device said") == 1
-    assert "its clock was 300 s off; corrected" in page
+    # 300 s, give or take the moment the server took to receive it
+    assert re.search(r"its clock was (299|300|301) s off; corrected", page)
