@@ -25,11 +25,13 @@ locks, so two concurrent requests for the same new person make one profile.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -286,10 +288,8 @@ def _apply(plan: _Plan) -> None:
     created: dict[int, int] = {}
     if plan.new_profiles:
         temps = sorted(plan.new_profiles, reverse=True)
-        profiles = Profile.objects.bulk_create(
-            [Profile(user_id=plan.new_profiles[t]) for t in temps]
-        )
-        created = {t: p.pk for t, p in zip(temps, profiles, strict=True)}
+        pks = profiles_create(user_ids=[plan.new_profiles[t] for t in temps])
+        created = dict(zip(temps, pks, strict=True))
 
     def real(pid: int) -> int:
         return created.get(pid, pid)
@@ -400,3 +400,59 @@ def profiles_lock(*, profile_ids: Iterable[int]) -> None:
     ids = sorted(set(profile_ids))
     if ids:
         list(Profile.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+
+
+_SQL_TYPES = {
+    "CharField": "text",
+    "JSONField": "jsonb",
+    "DateTimeField": "timestamptz",
+    "IntegerField": "integer",
+    "SmallIntegerField": "smallint",
+    "DecimalField": "numeric",
+    "FloatField": "double precision",
+}
+
+
+def _create_statement() -> tuple[str, list[Any]]:
+    """`INSERT` of new profiles: their user ids (one array) and every other column's default
+    (one constant each), whatever the batch's size."""
+    columns, values, constants = [], [], []
+    for model_field in Profile._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        columns.append(model_field.column)
+        if model_field.name == "user_id":
+            values.append("t.user_id")
+            continue
+        kind = _SQL_TYPES[model_field.get_internal_type()]
+        values.append(f"%s::{kind}")
+        default = model_field.get_default()
+        if model_field.name == "created_at":
+            default = None  # filled per statement: now
+        constants.append((model_field.name, kind, default))
+    sql = (
+        f"INSERT INTO profiles_profile ({', '.join(columns)}) "  # noqa: S608 - model columns
+        f"SELECT {', '.join(values)} FROM unnest(%s::text[]) WITH ORDINALITY AS t(user_id, n) "
+        "ORDER BY t.n RETURNING id"
+    )
+    return sql, constants
+
+
+def profiles_create(*, user_ids: list[str]) -> list[int]:
+    """Create one profile per user id ("" for an anonymous one) in one statement; returns
+    their ids in the same order (ids come from the sequence in the order rows are
+    inserted, which `ORDER BY` fixes)."""
+    sql, constants = _create_statement()
+    now = timezone.now()
+    params: list[Any] = []
+    for name, kind, default in constants:
+        if name == "created_at":
+            params.append(now)
+        elif kind == "jsonb":
+            params.append(json.dumps(default))
+        else:
+            params.append(default)
+    # The user ids come last in the statement: after every column's constant.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, user_ids])
+        return sorted(row[0] for row in cursor.fetchall())
