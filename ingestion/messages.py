@@ -11,6 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from django.conf import settings
@@ -202,14 +203,41 @@ def _event_time(
     return corrected, []
 
 
+_NOT_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[^\[\]{}]')
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _clean_fast(raw: dict, max_depth: int) -> tuple[dict | None, int]:
+    """The message as it came and its size, when it holds nothing to clean: no NUL, no lone
+    surrogate, no non-finite number, no too-deep container (nearly every message). Checked
+    on one JSON encoding of the message, in C, instead of a walk over every value in
+    Python; anything doubtful returns None, and the walk runs."""
+    text = json.dumps(raw, ensure_ascii=False, default=repr)
+    if "\\u0000" in text or "NON_FINITE" in text:
+        return None, 0
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate
+        return None, 0
+    brackets = _NOT_BRACKETS.sub("", text)
+    if (
+        len(brackets) > 2 * max_depth
+        and max(accumulate(map(_DEPTH_STEP.get, brackets))) > max_depth
+    ):
+        return None, 0
+    return raw, size
+
+
 def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) -> CleanEvent:
     """Validate and clean one message; raise `Refused` with the reason when it cannot be
     accepted. `message_type` is set by the single-message endpoints."""
     if not isinstance(raw, dict):
         raise Refused("invalid_event", "Each event must be a JSON object.")
     cleaner = _Cleaner(settings.INGEST_MAX_DEPTH)
-    message = cleaner.clean(raw)
-    size = len(json.dumps(message, ensure_ascii=False, default=str).encode("utf-8"))
+    message, size = _clean_fast(raw, cleaner.max_depth)
+    if message is None:
+        message = cleaner.clean(raw)
+        size = len(json.dumps(message, ensure_ascii=False, default=str).encode("utf-8"))
     if size > settings.INGEST_MAX_EVENT_BYTES:
         raise Refused(
             "event_too_large",

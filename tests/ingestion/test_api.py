@@ -10,6 +10,7 @@ import pytest
 import time_machine
 
 from ingestion import services
+from ingestion.decoding import NON_FINITE, TOO_DEEP_MARKER
 from ingestion.models import Event, Refusal, Source
 
 pytestmark = pytest.mark.django_db
@@ -658,3 +659,29 @@ def test_a_flood_of_refusals_is_answered_in_full_but_recorded_in_part(ingest):
     response = ingest("batch", {"batch": [{"type": "track", "event": "E"}] * 300})
     assert len(response.json()["refused"]) == 300
     assert Refusal.objects.count() == 100
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"userId": "u", "event": "E", "properties": {"k": "a\x00b"}},
+        {"userId": "u", "event": "E", "properties": {"a\x00": 1}},
+        {"userId": "u", "event": "E", "properties": {"k": "\ud800"}},
+        {"userId": "u", "event": "E", "properties": {"k": NON_FINITE}},
+        {"userId": "u", "event": "E", "properties": {"k": TOO_DEEP_MARKER}},
+        {"userId": "u", "event": "E", "properties": _nested(32)},  # 33 levels with the event
+    ],
+)
+def test_a_message_with_anything_to_clean_takes_the_full_walk(message):
+    from ingestion.messages import _clean_fast
+
+    assert _clean_fast(message, 32) == (None, 0)
+
+
+def test_a_clean_message_is_taken_as_it_is_up_to_the_depth_bound():
+    from ingestion.messages import _clean_fast
+
+    message = {"userId": "u", "event": "E", "properties": {"s": 'a[{"]}', **_nested(30)}}
+    cleaned, size = _clean_fast(message, 32)
+    assert cleaned is message
+    assert size == len(json.dumps(message, ensure_ascii=False).encode())
