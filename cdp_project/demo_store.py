@@ -17,6 +17,7 @@ import hashlib
 import heapq
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,16 @@ CATEGORIES = {
     "Hats": (15, 45),
     "Base layers": (29, 89),
     "Accessories": (9, 69),
+}
+NOUNS = {
+    "Running shoes": "Runner",
+    "Hiking boots": "Boot",
+    "Jackets": "Jacket",
+    "Backpacks": "Pack",
+    "Socks": "Sock",
+    "Hats": "Cap",
+    "Base layers": "Layer",
+    "Accessories": "Bottle",
 }
 BRANDS = ["Alpina", "Northwind", "Trailcraft", "Summit & Co", "Fjellwear", "Cairn", "Kestrel"]
 ADJECTIVES = ["Swift", "Ridge", "Storm", "Granite", "Aurora", "Glacier", "Pine", "Ember", "Drift"]
@@ -95,7 +106,6 @@ class DemoProduct:
     category: str
     brand: str
     image_url: str
-    url: str
 
     def item(self, quantity: int = 1) -> dict[str, Any]:
         return {
@@ -107,7 +117,6 @@ class DemoProduct:
             "category": self.category,
             "brand": self.brand,
             "image_url": self.image_url,
-            "url": self.url,
         }
 
 
@@ -121,7 +130,7 @@ def demo_catalog(*, base_url: str, count: int = 240, seed: int = 7) -> list[Demo
         category = categories[n % len(categories)]
         low, high = CATEGORIES[category]
         brand = rng.choice(BRANDS)
-        noun = category.rstrip("s").split()[-1].capitalize()
+        noun = NOUNS[category]
         name = f"{brand} {rng.choice(ADJECTIVES)} {noun} {n // len(categories) + 1}"
         slug = category.lower().replace(" ", "-")
         price = float(Decimal(rng.uniform(low, high)).quantize(Decimal("1")) - Decimal("0.01"))
@@ -133,7 +142,6 @@ def demo_catalog(*, base_url: str, count: int = 240, seed: int = 7) -> list[Demo
                 category=category,
                 brand=brand,
                 image_url=f"{base_url}/static/demo/{slug}.svg",
-                url=f"{base_url}/shop/products/DEMO-{n + 1:04d}",
             )
         )
     return products
@@ -184,10 +192,14 @@ class StoreSimulation:
             self.by_category.setdefault(product.category, []).append(product)
         self._counter = 0
         self.pool: list[Shopper] = []
+        # Live traffic's ids carry a salt of their own run, so a second run sends new
+        # people and new messages instead of repeating the first one's.
+        self.salt = ""
 
     # --- who shops --------------------------------------------------------------------------
 
     def _shopper(self, number: int) -> tuple[Shopper, tuple[int, int], tuple[int, int]]:
+        """A new shopper: persona, devices, name; ids unique to the seed (and live run)."""
         rng = self.rng
         roll, total = rng.random(), 0.0
         persona, orders, sessions = PERSONAS[0][0], PERSONAS[0][2], PERSONAS[0][3]
@@ -196,9 +208,9 @@ class StoreSimulation:
             if roll < total:
                 persona, orders, sessions = name, order_range, session_range
                 break
-        devices = [self._id("anon", number, 0)]
+        devices = [self._id("anon", self.salt, number, 0)]
         if persona != "browser" and rng.random() < 0.3:
-            devices.append(self._id("anon", number, 1))  # a phone as well as a laptop
+            devices.append(self._id("anon", self.salt, number, 1))  # a phone and a laptop
         shopper = Shopper(
             number=number,
             persona=persona,
@@ -210,8 +222,9 @@ class StoreSimulation:
             email_opt_in=rng.random() < 0.7,
             sms_opt_in=rng.random() < 0.25,
         )
-        shopper.user_id = f"demo-{self.seed}-{number:05d}"
-        shopper.email = f"{shopper.first_name}.{shopper.last_name}.{number}@example.com".lower()
+        tag = f"{self.salt}-{number}" if self.salt else str(number)
+        shopper.user_id = f"demo-{self.seed}-{self.salt}{number:05d}"
+        shopper.email = f"{shopper.first_name}.{shopper.last_name}.{tag}@example.com".lower()
         return shopper, orders, sessions
 
     def _id(self, kind: str, *parts: Any) -> str:
@@ -257,11 +270,16 @@ class StoreSimulation:
         upcoming: list[tuple[datetime, int, dict[str, Any]]] = []
         next_start = datetime.now(UTC)
         sequence = 0
+        self.salt = uuid.uuid4().hex[:6]
+        # A shopper visits once at a time: a visit is planned only after their last one
+        # ended, so no event of theirs is sent before the login that precedes it.
+        busy_until: dict[int, datetime] = {}
         while True:
             now = datetime.now(UTC)
             while next_start <= now + timedelta(seconds=60):
-                if self.pool and self.rng.random() < 0.7:
-                    shopper = self.rng.choice(self.pool)
+                free = [s for s in self.pool if busy_until.get(s.number, next_start) <= next_start]
+                if free and self.rng.random() < 0.7:
+                    shopper = self.rng.choice(free)
                 else:
                     shopper = self._shopper(self.shoppers + len(self.pool))[0]
                     self.pool.append(shopper)
@@ -269,6 +287,7 @@ class StoreSimulation:
                 for message in self.session(shopper, next_start, buy=self.rng.random() < 0.15):
                     sequence += 1
                     at = datetime.fromisoformat(message["timestamp"])
+                    busy_until[shopper.number] = at
                     heapq.heappush(upcoming, (at, sequence, message))
                 next_start += timedelta(seconds=self.rng.expovariate(sessions_per_minute / 60))
             due = []
@@ -291,7 +310,9 @@ class StoreSimulation:
                 return  # the visit goes on after now: not yet happened
             self._counter += 1
             message.update(
-                messageId=self._id("message", shopper.number, self._counter, message["type"]),
+                messageId=self._id(
+                    "message", self.salt, shopper.number, self._counter, message["type"]
+                ),
                 anonymousId=device,
                 timestamp=clock[0].isoformat(),
                 context={
@@ -329,7 +350,13 @@ class StoreSimulation:
         )
         viewed = rng.sample(listed, k=rng.randint(1, min(4, len(listed))))
         for product in viewed:
-            emit({"type": "page", "name": product.name, "properties": {"path": product.url}})
+            emit(
+                {
+                    "type": "page",
+                    "name": product.name,
+                    "properties": {"path": f"/shop/products/{product.sku}"},
+                }
+            )
             emit(
                 {
                     "type": "track",

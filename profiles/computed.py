@@ -490,7 +490,11 @@ def profiles_update(events: Sequence[Event]) -> None:
     # Locked in id order, so two workers folding overlapping batches cannot deadlock.
     profiles = {
         p.pk: p
-        for p in Profile.objects.select_for_update().filter(pk__in=profile_ids).order_by("pk")
+        # NO KEY UPDATE (only non-key columns change): an ingest committing events of these
+        # profiles checks their foreign keys with KEY SHARE, which this lock does not block.
+        for p in Profile.objects.select_for_update(no_key=True)
+        .filter(pk__in=profile_ids)
+        .order_by("pk")
     }
     source_names = _source_names(events)
     folds = {
@@ -743,7 +747,7 @@ def profile_recompute(
     (newest still wins, so the same events give the same values), and consent is what its
     history says last, which holds what a marketer recorded on the profile page too.
     """
-    profile = Profile.objects.select_for_update().get(pk=profile_id)
+    profile = Profile.objects.select_for_update(no_key=True).get(pk=profile_id)
     fresh = Profile(
         pk=profile.pk, traits=dict(profile.traits), trait_times=dict(profile.trait_times)
     )

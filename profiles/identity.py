@@ -285,6 +285,20 @@ def profiles_resolve(*, claims: Sequence[IdentityClaim]) -> list[int]:
 
 
 def _apply(plan: _Plan) -> None:
+    # The existing profiles this batch changes are locked first, in id order, as every
+    # other writer of profiles locks them: otherwise the statements below would lock them
+    # in whatever order their rows come, and could wait in a circle with a worker.
+    existing = {pid for pid in plan.user_set if pid > 0}
+    existing |= {pid for _, (pid, _, _) in plan.attach.items() if pid > 0}
+    for merge in plan.merges:
+        existing |= {pid for pid in (merge.loser, merge.survivor) if pid > 0}
+    if existing:
+        list(
+            Profile.objects.select_for_update()
+            .filter(pk__in=sorted(existing))
+            .order_by("pk")
+            .values("pk")
+        )
     created: dict[int, int] = {}
     if plan.new_profiles:
         temps = sorted(plan.new_profiles, reverse=True)
@@ -399,7 +413,14 @@ def profiles_lock(*, profile_ids: Iterable[int]) -> None:
     none waits for another in a circle."""
     ids = sorted(set(profile_ids))
     if ids:
-        list(Profile.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        # NO KEY UPDATE: the events' foreign-key checks (KEY SHARE, taken by an ingest
+        # transaction as it commits) do not wait for it, nor it for them.
+        list(
+            Profile.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values("pk")
+        )
 
 
 _SQL_TYPES = {

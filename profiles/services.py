@@ -52,7 +52,7 @@ def profile_consent_set(
         raise ValidationError("Choose opted in or opted out.", code="state")
     how = " ".join(how.replace("\x00", "").split())[:200]
     who = getattr(author, "get_username", lambda: "")() if author else ""
-    locked = Profile.objects.select_for_update().get(pk=profile.pk)
+    locked = Profile.objects.select_for_update(no_key=True).get(pk=profile.pk)
     now = timezone.now()
     setattr(locked, f"{channel}_consent", state)
     setattr(locked, f"{channel}_consent_at", now)

@@ -78,3 +78,29 @@ def test_simulate_store_fills_the_catalog_and_profiles_through_the_api(live_serv
     assert Profile.objects.exclude(preferences={}).exists()
     # Shoppers on two devices became one person when they logged in.
     assert ProfileMerge.objects.exists()
+
+
+def test_each_live_run_sends_new_people_and_messages_and_logins_come_first():
+    def live_messages(seconds: int) -> list[dict]:
+        simulation = StoreSimulation(shoppers=0, days=1)
+        messages: list[dict] = []
+        for tick, due in enumerate(simulation.live(sessions_per_minute=900)):
+            messages += due
+            if tick >= seconds:
+                return messages
+        return messages
+
+    first, second = live_messages(3), live_messages(3)
+    assert first and second
+    assert not {m["messageId"] for m in first} & {m["messageId"] for m in second}
+    users = {m.get("userId") for m in first} | {m.get("anonymousId") for m in first}
+    assert not users & (
+        {m.get("userId") for m in second} | {m.get("anonymousId") for m in second}
+    ) - {None}
+    # A device sends a user id only after that person logged in on it.
+    logged_in: set[tuple[str, str]] = set()
+    for message in first + second:
+        if message["type"] == "identify":
+            logged_in.add((message["anonymousId"], message["userId"]))
+        elif "userId" in message:
+            assert (message["anonymousId"], message["userId"]) in logged_in

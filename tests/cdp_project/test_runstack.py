@@ -62,7 +62,13 @@ def test_runstack_serves_ingests_processes_and_stops_cleanly(tmp_path):
         stored = int(re.search(r"Demo store seeded: ([\d,]+) events", seeded)[1].replace(",", ""))
         assert stored > 2000
         if not re.search(r"celery@\S+ ready", seeded):
-            _read_until(process, r"celery@\S+ ready", timeout=60)
+            seeded += _read_until(process, r"celery@\S+ ready", timeout=60)
+        # Once processed, its customers are scored for RFM at once, not an hour later.
+        if not re.search(r"Demo store processed", seeded):
+            seeded += _read_until(process, r"Demo store processed", timeout=180)
+        scored = int(re.search(r"Demo store processed: (\d+) customers scored", seeded)[1])
+        assert scored > 20
+        assert "deadlock" not in seeded and "Service Unavailable" not in seeded
 
         response = requests.post(
             f"{base}/v1/track",

@@ -51,7 +51,8 @@ class Command(BaseCommand):
         recomputed = profiles_recompute_stale()
         if recomputed:
             self.stdout.write(f"  Computed the attributes of {recomputed:,} earlier profiles.")
-        # Beat runs these hourly from its start; scores are current from the first page.
+        # Beat runs these hourly from its start; scores are current from the first page (and
+        # on a first start, again once the demo store is processed).
         profiles_rfm_refresh()
         profiles_engagement_decay()
         username, password, write_key = self._ensure_demo()
@@ -147,6 +148,20 @@ class Command(BaseCommand):
             f"shoppers and {simulation.stats.orders} orders (the worker processes them now). "
             "More traffic: python manage.py simulate_store --live"
         )
+        # Once the worker has folded the orders in, score RFM now rather than at beat's
+        # first hourly run, so the first look at the profiles shows it.
+        from django.db import connection
+
+        from ingestion.selectors import events_backlog
+
+        try:
+            deadline = time.monotonic() + 180
+            while events_backlog() and time.monotonic() < deadline:
+                time.sleep(1)
+            scored = profiles_rfm_refresh()
+            self.stdout.write(f"  Demo store processed: {scored} customers scored for RFM.")
+        finally:
+            connection.close()
 
     def _stop(self, children: list[subprocess.Popen]) -> None:
         self.stdout.write("Stopping the web server and the worker…")

@@ -73,4 +73,8 @@ class Command(BaseCommand):
                 if due:
                     sender.send(iter(due))
         except KeyboardInterrupt:
-            self.stdout.write(f"Stopped after {sender.result.accepted:,} events in all.")
+            result = sender.result
+            self.stdout.write(
+                f"Stopped after {result.accepted:,} events stored in all "
+                f"({result.duplicates:,} already there, {result.refused:,} refused)."
+            )
