@@ -156,7 +156,7 @@ def identity_graph(
     height = SMALL_HEIGHT if ring_count <= SMALL_RING else HEIGHT
     nodes: dict[Key, Node] = {}
     for identity, (x, y) in zip(centre, _centre_positions(len(centre), height), strict=True):
-        nodes[(identity.namespace, identity.value)] = _node(identity, x, y, CENTRE_NODE, 24)
+        nodes[(identity.namespace, identity.value)] = _node(identity, x, y, CENTRE_NODE, 21)
     positions = _ring_positions(ring_count, height)
     for identity, (x, y) in zip(shown_ring, positions, strict=False):
         nodes[(identity.namespace, identity.value)] = _node(identity, x, y, RING_NODE, 14)
@@ -223,6 +223,7 @@ def identity_graph(
 
     anchor = next(iter(nodes.values()), None)
     linked_messages = {e.message_id for e in events}
+    by_message = {e.message_id: e for e in events}
     for merge in merges:
         if merge.message_id in linked_messages or anchor is None:
             continue
@@ -245,11 +246,15 @@ def identity_graph(
     for node in [*nodes.values(), *([more] if more else [])]:
         if anchor is not None and node is not anchor and node.key not in touched:
             identity = next((i for i in identities if (i.namespace, i.value) == node.key), None)
-            why = (
-                f"linked by message {identity.message_id} (event not stored any more)"
-                if identity and identity.message_id
-                else "linked without a stored event (import or merge)"
-            )
+            first = by_message.get(identity.message_id) if identity else None
+            if first is not None:
+                # Its first event carried it alone; a later event of the same batch tied it
+                # to the person.
+                why = f"first seen in {_event_title(first)}; joined by a later event"
+            elif identity and identity.message_id:
+                why = f"linked by message {identity.message_id} (event not stored any more)"
+            else:
+                why = "linked without a stored event (import or merge)"
             edges[(node.key, anchor.key)] = Edge(node, anchor, why, "unknown")
 
     drawn_nodes = [*nodes.values(), *([more] if more else [])]

@@ -158,7 +158,7 @@ def profile_consent_set(request: HttpRequest, pk: int) -> HttpResponse:
     form = ConsentForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a channel and opted in or out to record consent.")
-        return redirect(reverse("profile-detail", args=[profile.pk]) + "#consent-title")
+        return redirect("profile-detail", pk=profile.pk)  # the message shows at the top
     change = services.profile_consent_set(
         profile=profile,
         channel=form.cleaned_data["channel"],
@@ -169,4 +169,4 @@ def profile_consent_set(request: HttpRequest, pk: int) -> HttpResponse:
     messages.success(
         request, f"{change.get_channel_display()} consent recorded: {change.get_state_display()}."
     )
-    return redirect(reverse("profile-detail", args=[profile.pk]) + "#consent-title")
+    return redirect("profile-detail", pk=profile.pk)  # the message shows at the top

@@ -656,3 +656,20 @@ def test_an_expanded_event_names_a_device_clock_only_when_it_was_off(signed_in, 
     assert page.count("Device said") == 1
     # 300 s, give or take the moment the server took to receive it
     assert re.search(r"its clock was (299|300|301) s off; corrected", page)
+
+
+def test_the_graph_says_how_a_device_seen_first_on_its_own_joined(signed_in, ingest):
+    ingest("identify", {"userId": "u-g", "anonymousId": "laptop", "traits": {}})
+    ingest(
+        "batch",
+        {
+            "batch": [
+                {"type": "page", "anonymousId": "phone", "name": "Home"},
+                {"type": "identify", "userId": "u-g", "anonymousId": "phone", "traits": {}},
+            ]
+        },
+    )
+    profile = Profile.objects.get()
+    page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
+    assert "first seen in" in page and "joined by a later event" in page
+    assert "event not stored any more" not in page
