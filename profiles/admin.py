@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from cdp_project.admin_tools import EstimatedCountPaginator
+from profiles.computed import ATTRIBUTE_FIELDS
 from profiles.models import (
     ConsentChange,
     Identity,
@@ -77,25 +78,7 @@ class ProfileAdmin(admin.ModelAdmin):
         ),
         (
             "Computed attributes",
-            {
-                "fields": [
-                    "computed_at",
-                    "first_seen",
-                    "last_seen",
-                    "event_count",
-                    "orders_count",
-                    "revenue",
-                    "average_order_value",
-                    "last_order_at",
-                    "rfm_score",
-                    "rfm_at",
-                    "preferences",
-                    "last_viewed",
-                    "engagement_score",
-                    "engagement_at",
-                    "engagement_weeks",
-                ]
-            },
+            {"fields": ["computed_at", *ATTRIBUTE_FIELDS, "rfm_score", "rfm_at"]},
         ),
     ]
     readonly_fields = [

@@ -73,14 +73,8 @@ PREFERENCE_WEIGHTS = {
 PREFERENCES_KEPT = 20
 ENGAGEMENT_WEEKS_KEPT = 12
 CENTS = Decimal("0.01")
-COMPUTED_FIELDS = [
-    "name",
-    "traits",
-    "trait_times",
-    "email_consent",
-    "email_consent_at",
-    "sms_consent",
-    "sms_consent_at",
+# The computed attributes proper, in the order admin shows them.
+ATTRIBUTE_FIELDS = [
     "first_seen",
     "last_seen",
     "event_count",
@@ -93,6 +87,17 @@ COMPUTED_FIELDS = [
     "engagement_score",
     "engagement_at",
     "engagement_weeks",
+]
+# Everything the processor writes on a profile.
+COMPUTED_FIELDS = [
+    "name",
+    "traits",
+    "trait_times",
+    "email_consent",
+    "email_consent_at",
+    "sms_consent",
+    "sms_consent_at",
+    *ATTRIBUTE_FIELDS,
     "computed_at",
 ]
 
