@@ -118,6 +118,12 @@ class ProfileMergeAdmin(admin.ModelAdmin):
     search_fields = ["=merged_profile_id", "=message_id"]
     raw_id_fields = ["survivor"]
 
+    def has_add_permission(self, request) -> bool:
+        return False  # a record of what identity resolution did, not something to make
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
