@@ -356,11 +356,12 @@ class TimelineCursor:
 
 @dataclass
 class TimelineEntry:
-    """An event or a note, at its time."""
+    """An event, a note, or consent recorded by a marketer, at its time."""
 
     at: datetime
     event: Event | None = None
     note: ProfileNote | None = None
+    consent: ConsentChange | None = None
 
     @property
     def local(self) -> datetime:
@@ -403,9 +404,10 @@ def profile_timeline(
     """One page of the timeline: `limit` events, newest first, with the notes written in
     the same stretch of time, grouped by day in the site's time zone.
 
-    Two queries whatever the page: the events (keyset on (timestamp, id), see
-    `ingestion.selectors.profile_events`) and the notes between this page's oldest event
-    and where the previous page ended. Filtered timelines show events only.
+    Three queries whatever the page: the events (keyset on (timestamp, id), see
+    `ingestion.selectors.profile_events`), and the notes and the consent recorded on the
+    profile page between this page's oldest event and where the previous page ended.
+    Filtered timelines show events only.
     """
     events = ingestion_selectors.profile_events(
         profile_id=profile.pk,
@@ -425,8 +427,16 @@ def profile_timeline(
             # The rest of the notes belong to the pages further down.
             notes = notes.filter(created_at__gte=events[-1].timestamp)
         entries += [TimelineEntry(at=note.created_at, note=note) for note in notes]
+        # Consent recorded on the profile page has no event of its own: it shows here.
+        # (Consent from identify calls shows as those calls.)
+        recorded = ConsentChange.objects.filter(profile=profile, message_id="")
+        if before is not None:
+            recorded = recorded.filter(at__lt=before.at)
+        if more:
+            recorded = recorded.filter(at__gte=events[-1].timestamp)
+        entries += [TimelineEntry(at=change.at, consent=change) for change in recorded]
         # Newest first; at the same instant a note sits above the event it comments on.
-        entries.sort(key=lambda e: (e.at, e.note is not None), reverse=True)
+        entries.sort(key=lambda e: (e.at, e.event is None), reverse=True)
     next_cursor = TimelineCursor(events[-1].timestamp, events[-1].pk) if more else None
     previous_day = timezone.localtime(before.at).date() if before else None
     return TimelinePage(_day_groups(entries, previous_day), next_cursor, len(entries))

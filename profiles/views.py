@@ -107,7 +107,7 @@ def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, f"Profile #{pk} was merged into this one.")
         return redirect("profile-detail", pk=survivor_id)
     if request.htmx and request.htmx.target in ("timeline-entries", "timeline-more"):
-        # Filtering and "load more" redraw the timeline only: two queries, not the page.
+        # Filtering and "load more" redraw the timeline only: three queries, not the page.
         partial = "entries" if request.htmx.target == "timeline-entries" else "page"
         return render(
             request,

@@ -410,7 +410,8 @@ def test_load_more_fragment_is_the_next_page_only(signed_in, ingest, django_asse
     more = (
         re.search(r'id="timeline-more"[^>]*hx-get="([^"]+)"', first).group(1).replace("&amp;", "&")
     )
-    with django_assert_max_num_queries(5):
+    # session, user, profile, events, notes, recorded consent
+    with django_assert_max_num_queries(6):
         response = signed_in.get(more, headers={**HTMX, "HX-Target": "timeline-more"})
     html = response.content.decode()
     assert "<html" not in html and 'id="timeline-body"' not in html
@@ -673,3 +674,15 @@ def test_the_graph_says_how_a_device_seen_first_on_its_own_joined(signed_in, ing
     page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
     assert "first seen in" in page and "joined by a later event" in page
     assert "event not stored any more" not in page
+
+
+def test_consent_recorded_on_the_page_shows_on_the_timeline(signed_in, ingest):
+    ingest("identify", {"userId": "u-tl", "traits": {"email_opt_in": True}})
+    profile = Profile.objects.get()
+    signed_in.post(
+        f"/profiles/{profile.pk}/consent/",
+        {"channel": "sms", "state": "withdrawn", "how": "Asked in the shop"},
+    )
+    page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
+    assert 'class="row note consent"' in page
+    assert "SMS consent: Opted out" in page and "Asked in the shop" in page

@@ -146,7 +146,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  Demo store seeded: {result.accepted:,} events of {simulation.stats.shoppers} "
             f"shoppers and {simulation.stats.orders} orders (the worker processes them now). "
-            "More traffic: python manage.py simulate_store --live"
+            "More traffic: .venv/bin/python manage.py simulate_store --live"
         )
         # Once the worker has folded the orders in, score RFM now rather than at beat's
         # first hourly run, so the first look at the profiles shows it.
