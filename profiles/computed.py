@@ -31,6 +31,7 @@ from django.utils import timezone
 from ingestion.catalog.products import products_in_event
 from ingestion.catalog.roles import default_role
 from ingestion.models import Activity, CommerceRole, Event, Product, Source
+from profiles.columns import sql_type
 from profiles.models import Consent, ConsentChange, Order, Profile
 
 logger = logging.getLogger(__name__)
@@ -543,7 +544,7 @@ def profiles_write(profiles: Sequence[Profile]) -> None:
         if column.get_internal_type() == "JSONField":
             values = [_json(v) for v in values]
         arrays.append(values)
-    casts = ["bigint[]"] + [f"{_SQL_TYPES[c.get_internal_type()]}[]" for c in columns]
+    casts = ["bigint[]"] + [f"{sql_type(c)}[]" for c in columns]
     names = ", ".join(c.column for c in columns)
     sets = ", ".join(f"{c.column} = t.{c.column}" for c in columns)
     unnest = ", ".join(f"%s::{cast}" for cast in casts)
@@ -551,16 +552,6 @@ def profiles_write(profiles: Sequence[Profile]) -> None:
     sql = f"UPDATE profiles_profile p SET {sets} FROM unnest({unnest}) AS t(id, {names}) "  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql + "WHERE p.id = t.id", arrays)
-
-
-_SQL_TYPES = {
-    "CharField": "text",
-    "JSONField": "jsonb",
-    "DateTimeField": "timestamptz",
-    "IntegerField": "integer",
-    "DecimalField": "numeric",
-    "FloatField": "double precision",
-}
 
 
 def _source_names(events: Sequence[Event]) -> dict[int, str]:

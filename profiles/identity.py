@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from profiles.columns import sql_type
 from profiles.models import (
     ConsentChange,
     Identity,
@@ -292,13 +293,8 @@ def _apply(plan: _Plan) -> None:
     existing |= {pid for _, (pid, _, _) in plan.attach.items() if pid > 0}
     for merge in plan.merges:
         existing |= {pid for pid in (merge.loser, merge.survivor) if pid > 0}
-    if existing:
-        list(
-            Profile.objects.select_for_update()
-            .filter(pk__in=sorted(existing))
-            .order_by("pk")
-            .values("pk")
-        )
+    # FOR UPDATE, not NO KEY UPDATE: a merge deletes the profile it folds in.
+    profiles_lock(profile_ids=existing, no_key=False)
     created: dict[int, int] = {}
     if plan.new_profiles:
         temps = sorted(plan.new_profiles, reverse=True)
@@ -407,31 +403,21 @@ def profile_merge(
     return record
 
 
-def profiles_lock(*, profile_ids: Iterable[int]) -> None:
+def profiles_lock(*, profile_ids: Iterable[int], no_key: bool = True) -> None:
     """Lock profiles for the rest of the transaction, in id order: the order every writer
     of profiles takes them in (merges, the computed-attributes processor, deletions), so
-    none waits for another in a circle."""
+    none waits for another in a circle.
+
+    NO KEY UPDATE by default: the events' foreign-key checks (KEY SHARE, taken by an ingest
+    transaction as it commits) do not wait for it, nor it for them."""
     ids = sorted(set(profile_ids))
     if ids:
-        # NO KEY UPDATE: the events' foreign-key checks (KEY SHARE, taken by an ingest
-        # transaction as it commits) do not wait for it, nor it for them.
         list(
-            Profile.objects.select_for_update(no_key=True)
+            Profile.objects.select_for_update(no_key=no_key)
             .filter(pk__in=ids)
             .order_by("pk")
             .values("pk")
         )
-
-
-_SQL_TYPES = {
-    "CharField": "text",
-    "JSONField": "jsonb",
-    "DateTimeField": "timestamptz",
-    "IntegerField": "integer",
-    "SmallIntegerField": "smallint",
-    "DecimalField": "numeric",
-    "FloatField": "double precision",
-}
 
 
 def _create_statement() -> tuple[str, list[Any]]:
@@ -445,7 +431,7 @@ def _create_statement() -> tuple[str, list[Any]]:
         if model_field.name == "user_id":
             values.append("t.user_id")
             continue
-        kind = _SQL_TYPES[model_field.get_internal_type()]
+        kind = sql_type(model_field)
         values.append(f"%s::{kind}")
         default = model_field.get_default()
         if model_field.name == "created_at":

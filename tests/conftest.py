@@ -50,6 +50,24 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
 
 
 @pytest.fixture
+def fresh_path_cache() -> Iterator[None]:
+    """The catalog's per-process cache of known paths, empty before and after the test."""
+    from ingestion.catalog.discovery import forget_known_paths
+
+    forget_known_paths()
+    yield
+    forget_known_paths()
+
+
+def process_stored() -> int:
+    """Run the ingest processors on everything stored and not processed, as the worker does."""
+    from ingestion.models import Event
+
+    ids = list(Event.objects.filter(processed_at__isnull=True).values_list("pk", flat=True))
+    return services.events_process(event_ids=ids)
+
+
+@pytest.fixture
 def source(db) -> Source:
     return services.source_create(name="Shop", kind=Source.Kind.SERVER)
 

@@ -9,7 +9,6 @@ from django.test import override_settings
 
 from ingestion import services
 from ingestion.catalog import services as catalog_services
-from ingestion.catalog.discovery import forget_known_paths
 from ingestion.catalog.paths import path_join, path_parse
 from ingestion.models import (
     Activity,
@@ -21,21 +20,12 @@ from ingestion.models import (
     ProfileAttribute,
     Refusal,
 )
+from tests.conftest import process_stored
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_path_cache():
-    forget_known_paths()
-    yield
-    forget_known_paths()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_path_cache")]
 
 
-def process() -> int:
-    """Run the ingest processors on everything stored, as the worker does."""
-    ids = list(Event.objects.filter(processed_at__isnull=True).values_list("pk", flat=True))
-    return services.events_process(event_ids=ids)
+process = process_stored
 
 
 def track(event: str, properties: dict, **extra) -> dict:

@@ -11,26 +11,17 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from ingestion import services
-from ingestion.catalog.discovery import forget_known_paths
 from ingestion.models import Activity, Event, Product
 from profiles import computed
 from profiles.models import ConsentChange, Identity, Order, Profile
+from tests.conftest import process_stored
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_path_cache")]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_path_cache():
-    forget_known_paths()
-    yield
-    forget_known_paths()
-
-
-def process() -> int:
-    ids = list(Event.objects.filter(processed_at__isnull=True).values_list("pk", flat=True))
-    return services.events_process(event_ids=ids)
+process = process_stored
 
 
 def at(days: float = 0, hours: float = 0) -> str:
