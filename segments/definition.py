@@ -1,0 +1,760 @@
+"""The segment definition: a JSON condition tree (docs/segments.md), checked against the catalog
+on save, and read back as a sentence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.dateparse import parse_date, parse_datetime
+
+from ingestion.catalog.paths import path_parse
+from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute, Source
+
+MAX_DEPTH = 6
+MAX_CONDITIONS = 100
+MAX_LIST_VALUES = 200
+MAX_TEXT = 1000
+MAX_COUNT = 1_000_000
+MAX_WINDOW_DAYS = 36_500
+
+# Computed attributes: the profile's own columns, by the name a definition uses, with their
+# label and type. Only these names ever become column references.
+COMPUTED_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "email": ("Email", "string"),
+    "name": ("Name", "string"),
+    "user_id": ("User id", "string"),
+    "created_at": ("Profile created", "datetime"),
+    "first_seen": ("First seen", "datetime"),
+    "last_seen": ("Last seen", "datetime"),
+    "last_order_at": ("Last order", "datetime"),
+    "event_count": ("Events", "number"),
+    "orders_count": ("Orders", "number"),
+    "revenue": ("Revenue", "number"),
+    "average_order_value": ("Average order value", "number"),
+    "engagement_score": ("Engagement score", "number"),
+    "rfm_recency": ("RFM recency (1-5)", "number"),
+    "rfm_frequency": ("RFM frequency (1-5)", "number"),
+    "rfm_monetary": ("RFM monetary (1-5)", "number"),
+    "rfm_score": ("RFM score", "string"),
+    "preferred_categories": ("Preferred categories", "list"),
+    "preferred_brands": ("Preferred brands", "list"),
+}
+
+OPERATORS: dict[str, list[tuple[str, str]]] = {
+    "string": [
+        ("equals", "equals"),
+        ("not_equals", "does not equal"),
+        ("contains", "contains"),
+        ("starts_with", "starts with"),
+        ("ends_with", "ends with"),
+        ("one_of", "is one of"),
+        ("is_set", "is set"),
+        ("is_not_set", "is not set"),
+    ],
+    "number": [
+        ("equals", "="),
+        ("not_equals", "≠"),
+        ("gt", ">"),
+        ("gte", "≥"),
+        ("lt", "<"),
+        ("lte", "≤"),
+        ("between", "between"),
+        ("is_set", "is set"),
+        ("is_not_set", "is not set"),
+    ],
+    "boolean": [
+        ("is_true", "is true"),
+        ("is_false", "is false"),
+        ("is_set", "is set"),
+        ("is_not_set", "is not set"),
+    ],
+    "datetime": [
+        ("before", "is before"),
+        ("after", "is after"),
+        ("in_last_days", "is in the last … days"),
+        ("more_than_days_ago", "is more than … days ago"),
+        ("is_set", "is set"),
+        ("is_not_set", "is not set"),
+    ],
+    "list": [
+        ("one_of", "include one of"),
+        ("is_set", "are known"),
+        ("is_not_set", "are not known"),
+    ],
+}
+NO_VALUE = {"is_set", "is_not_set", "is_true", "is_false"}
+COUNT_OPERATORS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}
+WINDOW_UNITS = {"minutes": 1 / 1440, "hours": 1 / 24, "days": 1, "weeks": 7}
+CONSENT_CHANNELS = {"email": "email", "sms": "SMS"}
+CONSENT_STATES = {"granted": "opted in to", "withdrawn": "opted out of", "unknown": "not given"}
+LIFECYCLE_CHANGES = {"first_time": "for the first time", "stopped": "stopped"}
+KINDS = ("group", "attribute", "behaviour", "lifecycle", "segment", "consent")
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot be saved or run, with one message per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def empty_group(match: str = "all") -> dict[str, Any]:
+    return {"kind": "group", "match": match, "negate": False, "conditions": []}
+
+
+def new_condition(kind: str) -> dict[str, Any]:
+    """A blank node of a kind, with the defaults the builder starts from."""
+    if kind == "group":
+        return empty_group("any")
+    if kind == "attribute":
+        return {
+            "kind": "attribute",
+            "negate": False,
+            "scope": "computed",
+            "path": "orders_count",
+            "operator": "gte",
+            "value": 1,
+        }
+    if kind == "behaviour":
+        return {
+            "kind": "behaviour",
+            "negate": False,
+            "activity": {},
+            "count": {"operator": "at_least", "value": 1},
+            "window": {"type": "last", "amount": 7, "unit": "days"},
+            "where": [],
+            "sources": [],
+        }
+    if kind == "lifecycle":
+        return {
+            "kind": "lifecycle",
+            "negate": False,
+            "change": "first_time",
+            "activity": {},
+            "window": {"type": "last", "amount": 30, "unit": "days"},
+            "where": [],
+            "sources": [],
+        }
+    if kind == "segment":
+        return {"kind": "segment", "negate": False, "segment": None}
+    if kind == "consent":
+        return {"kind": "consent", "negate": False, "channel": "email", "state": "granted"}
+    raise ValueError(f"Unknown condition kind {kind!r}.")
+
+
+# --- field types from the catalog ------------------------------------------------------------
+
+
+def field_type(scope: str, path: str) -> str:
+    """The type of a profile field: a computed attribute's own, or the trait's in the
+    catalog (pinned, else inferred). Empty when unknown."""
+    if scope == "computed":
+        entry = COMPUTED_ATTRIBUTES.get(path)
+        return entry[1] if entry else ""
+    if scope == "trait":
+        attribute = ProfileAttribute.objects.filter(path=path).first()
+        return attribute.type if attribute else ""
+    return ""
+
+
+def activity_filter(selector: dict[str, Any]) -> dict[str, Any]:
+    """ORM filter arguments (fixed names) for the activities a selector means."""
+    if selector.get("role"):
+        return {"role": selector["role"]}
+    return {"kind": selector.get("kind", ""), "name": selector.get("name", "")}
+
+
+def property_type(selector: dict[str, Any], path: str) -> str:
+    """The type of an event property of the activities a selector means: pinned on any of
+    them, else the one inferred over the most events."""
+    fields = list(
+        ActivityProperty.objects.filter(
+            path=path,
+            **{f"activity__{key}": value for key, value in activity_filter(selector).items()},
+        ).order_by("-volume")
+    )
+    for found in fields:
+        if found.pinned_type:
+            return found.pinned_type
+    return fields[0].inferred_type if fields else ""
+
+
+# --- checking and normalising -------------------------------------------------------------
+
+
+@dataclass
+class _Checker:
+    segment_id: int | None
+    errors: list[str]
+    conditions: int = 0
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}" if where else message)
+
+    def node(self, node: Any, where: str, depth: int) -> dict[str, Any] | None:
+        if not isinstance(node, dict):
+            self.error(where, "a condition must be an object.")
+            return None
+        kind = node.get("kind")
+        if kind not in KINDS:
+            self.error(where, f"unknown condition kind {str(kind)[:40]!r}.")
+            return None
+        negate = node.get("negate", False)
+        if not isinstance(negate, bool):
+            self.error(where, "`negate` must be true or false.")
+            return None
+        if kind == "group":
+            return self.group(node, where, depth)
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            if self.conditions == MAX_CONDITIONS + 1:
+                self.error("", f"a segment has at most {MAX_CONDITIONS} conditions.")
+            return None
+        clean = getattr(self, kind)(node, where)
+        if clean is None:
+            return None
+        return {"kind": kind, "negate": negate, **clean}
+
+    def group(self, node: dict[str, Any], where: str, depth: int) -> dict[str, Any] | None:
+        if depth > MAX_DEPTH:
+            self.error(where, f"groups nest at most {MAX_DEPTH} deep.")
+            return None
+        match = node.get("match", "all")
+        if match not in ("all", "any"):
+            self.error(where, "a group matches `all` or `any` of its conditions.")
+            return None
+        children = node.get("conditions", [])
+        if not isinstance(children, list):
+            self.error(where, "`conditions` must be a list.")
+            return None
+        clean = []
+        for index, child in enumerate(children, start=1):
+            checked = self.node(
+                child, f"{where}.{index}" if where else f"Condition {index}", depth + 1
+            )
+            if checked is not None:
+                clean.append(checked)
+        if not children and depth > 1:
+            self.error(where, "an empty group; add a condition or remove it.")
+        return {
+            "kind": "group",
+            "match": match,
+            "negate": node.get("negate", False),
+            "conditions": clean,
+        }
+
+    # --- leaves
+
+    def attribute(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+        scope, path = node.get("scope"), node.get("path")
+        if scope not in ("computed", "trait") or not isinstance(path, str) or not path:
+            self.error(where, "choose a profile attribute.")
+            return None
+        kind = field_type(scope, path)
+        if not kind:
+            what = "computed attribute" if scope == "computed" else "trait"
+            self.error(where, f"there is no {what} {path[:200]!r} in the catalog.")
+            return None
+        comparison = self.comparison(node, kind, where, f"{path[:200]!r}")
+        if comparison is None:
+            return None
+        return {"scope": scope, "path": path, **comparison}
+
+    def comparison(
+        self, node: dict[str, Any], kind: str, where: str, name: str
+    ) -> dict[str, Any] | None:
+        if kind not in OPERATORS:
+            self.error(where, f"{name} holds {kind} values; choose one of its fields instead.")
+            return None
+        operator = node.get("operator")
+        allowed = [op for op, _ in OPERATORS[kind]]
+        if operator not in allowed:
+            self.error(where, f"{name} is a {kind}; its operators are {', '.join(allowed)}.")
+            return None
+        clean: dict[str, Any] = {"operator": operator}
+        if operator in NO_VALUE:
+            return clean
+        try:
+            if operator == "one_of":
+                clean["value"] = _text_list(node.get("value"))
+            elif operator in ("in_last_days", "more_than_days_ago"):
+                clean["value"] = _number(node.get("value"), integer=True, minimum=0)
+            elif kind == "number":
+                clean["value"] = _number(node.get("value"))
+                if operator == "between":
+                    clean["value2"] = _number(node.get("value2"))
+                    if clean["value2"] < clean["value"]:
+                        raise ValueError("the second number of `between` must not be smaller.")
+            elif kind == "datetime":
+                clean["value"] = _moment(node.get("value"))
+            else:
+                clean["value"] = _text(node.get("value"))
+        except ValueError as error:
+            self.error(where, f"{name}: {error}")
+            return None
+        return clean
+
+    def activity(self, selector: Any, where: str) -> dict[str, Any] | None:
+        if not isinstance(selector, dict) or not selector:
+            self.error(where, "choose an activity.")
+            return None
+        role = selector.get("role")
+        if role:
+            if role not in CommerceRole.values or role == "":
+                self.error(where, f"unknown commerce role {str(role)[:40]!r}.")
+                return None
+            return {"role": role}
+        kind, name = selector.get("kind"), selector.get("name", "")
+        if kind not in Activity.Kind.values or not isinstance(name, str):
+            self.error(where, "choose an activity.")
+            return None
+        if kind != Activity.Kind.TRACK:
+            name = ""
+        if not Activity.objects.filter(kind=kind, name=name).exists():
+            self.error(where, f"there is no activity {name[:200]!r} in the catalog.")
+            return None
+        return {"kind": kind, "name": name}
+
+    def events(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+        """What behaviour and lifecycle conditions share: activity, filters and sources."""
+        activity = self.activity(node.get("activity"), where)
+        if activity is None:
+            return None
+        filters = node.get("where", [])
+        if not isinstance(filters, list):
+            self.error(where, "`where` must be a list of property filters.")
+            return None
+        clean_filters = []
+        for index, item in enumerate(filters, start=1):
+            at = f"{where}, filter {index}"
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                self.error(at, "choose a property.")
+                continue
+            path = item["path"]
+            try:
+                path_parse(path)
+            except ValueError as error:
+                self.error(at, str(error))
+                continue
+            kind = property_type(activity, path)
+            if not kind:
+                self.error(at, f"the activity has no property {path[:200]!r} in the catalog.")
+                continue
+            comparison = self.comparison(item, kind, at, f"{path[:200]!r}")
+            if comparison is not None:
+                clean_filters.append({"path": path, **comparison})
+        sources = node.get("sources", [])
+        if not isinstance(sources, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in sources
+        ):
+            self.error(where, "`sources` must be a list of source ids.")
+            return None
+        sources = sorted(set(sources))
+        if sources:
+            known = set(Source.objects.filter(pk__in=sources).values_list("pk", flat=True))
+            if missing := [s for s in sources if s not in known]:
+                self.error(where, f"no source with id {missing[0]}.")
+                return None
+        return {"activity": activity, "where": clean_filters, "sources": sources}
+
+    def window(self, window: Any, where: str, *, allow: tuple[str, ...]) -> dict[str, Any] | None:
+        if not isinstance(window, dict) or window.get("type") not in allow:
+            self.error(where, f"the time window must be one of: {', '.join(allow)}.")
+            return None
+        kind = window["type"]
+        if kind == "ever":
+            return {"type": "ever"}
+        if kind == "last":
+            unit = window.get("unit")
+            if unit not in WINDOW_UNITS:
+                self.error(where, "the window's unit is minutes, hours, days or weeks.")
+                return None
+            try:
+                amount = _number(window.get("amount"), integer=True, minimum=1)
+            except ValueError as error:
+                self.error(where, f"the window: {error}")
+                return None
+            if amount * WINDOW_UNITS[unit] > MAX_WINDOW_DAYS:
+                self.error(where, "the window is longer than 100 years.")
+                return None
+            return {"type": "last", "amount": amount, "unit": unit}
+        start, end = (
+            parse_date(str(window.get("start") or "")),
+            parse_date(str(window.get("end") or "")),
+        )
+        if start is None or end is None:
+            self.error(where, "a window between two dates needs both dates (YYYY-MM-DD).")
+            return None
+        if end < start:
+            self.error(where, "the window ends before it starts.")
+            return None
+        return {"type": "between", "start": start.isoformat(), "end": end.isoformat()}
+
+    def behaviour(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+        events = self.events(node, where)
+        window = self.window(node.get("window"), where, allow=("last", "between", "ever"))
+        count = node.get("count", {"operator": "at_least", "value": 1})
+        if not isinstance(count, dict) or count.get("operator") not in COUNT_OPERATORS:
+            self.error(where, "the count is at_least, at_most or exactly a number.")
+            return None
+        try:
+            times = _number(count.get("value"), integer=True, minimum=0, maximum=MAX_COUNT)
+        except ValueError as error:
+            self.error(where, f"the count: {error}")
+            return None
+        if events is None or window is None:
+            return None
+        return {
+            **events,
+            "count": {"operator": count["operator"], "value": times},
+            "window": window,
+        }
+
+    def lifecycle(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+        change = node.get("change")
+        if change not in LIFECYCLE_CHANGES:
+            self.error(where, "a lifecycle condition is `first_time` or `stopped`.")
+            return None
+        allow = ("last", "between") if change == "first_time" else ("last",)
+        events = self.events(node, where)
+        window = self.window(node.get("window"), where, allow=allow)
+        if events is None or window is None:
+            return None
+        return {"change": change, **events, "window": window}
+
+    def segment(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+        from segments.models import Segment
+
+        target = node.get("segment")
+        if isinstance(target, str) and target.isdigit() and len(target) < 19:
+            target = int(target)
+        if not isinstance(target, int) or isinstance(target, bool):
+            self.error(where, "choose a segment.")
+            return None
+        if not Segment.objects.filter(pk=target).exists():
+            self.error(where, f"there is no segment #{target}.")
+            return None
+        if self.segment_id is not None and _references(target, self.segment_id):
+            self.error(where, "a segment cannot contain itself, directly or through others.")
+            return None
+        return {"segment": target}
+
+    def consent(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+        channel, state = node.get("channel"), node.get("state")
+        if channel not in CONSENT_CHANNELS or state not in CONSENT_STATES:
+            self.error(where, "consent needs a channel (email, sms) and a state.")
+            return None
+        return {"channel": channel, "state": state}
+
+
+def definition_clean(tree: Any, *, segment_id: int | None = None) -> dict[str, Any]:
+    """The definition, checked against the catalog and normalised (values of the field's
+    type, defaults filled, unknown keys dropped). Raises DefinitionError."""
+    if not isinstance(tree, dict) or tree.get("kind") != "group":
+        raise DefinitionError(["A definition is a group of conditions."])
+    checker = _Checker(segment_id=segment_id, errors=[])
+    clean = checker.group(tree, "", 1)
+    if checker.errors or clean is None:
+        raise DefinitionError(checker.errors or ["The definition is not valid."])
+    if not isinstance(tree.get("negate", False), bool):
+        raise DefinitionError(["`negate` must be true or false."])
+    return clean
+
+
+def referenced_segments(tree: dict[str, Any]) -> set[int]:
+    """The segments a definition names directly."""
+    found: set[int] = set()
+    for node in walk(tree):
+        if node.get("kind") == "segment" and isinstance(node.get("segment"), int):
+            found.add(node["segment"])
+    return found
+
+
+def walk(tree: dict[str, Any]):
+    """Every node of a tree, depth first."""
+    yield tree
+    if tree.get("kind") == "group":
+        for child in tree.get("conditions", []):
+            if isinstance(child, dict):
+                yield from walk(child)
+
+
+def _references(start: int, target: int) -> bool:
+    """Whether segment `start` is `target` or reaches it through segment conditions."""
+    from segments.models import Segment
+
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        if current == target:
+            return True
+        if current in seen:
+            continue
+        seen.add(current)
+        definition = Segment.objects.filter(pk=current).values_list("definition", flat=True).first()
+        if isinstance(definition, dict):
+            todo.extend(referenced_segments(definition))
+    return False
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        raise ValueError("enter a value.")
+    if isinstance(value, int | float | Decimal):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("enter a text value.")
+    value = value.replace("\x00", "")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"values are at most {MAX_TEXT} characters.")
+    return value
+
+
+def _text_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, list):
+        raise ValueError("enter one or more values, separated by commas.")
+    values = [_text(item) for item in value if item not in ("", None)]
+    if not values:
+        raise ValueError("enter one or more values, separated by commas.")
+    if len(values) > MAX_LIST_VALUES:
+        raise ValueError(f"at most {MAX_LIST_VALUES} values.")
+    return list(dict.fromkeys(values))
+
+
+def _number(
+    value: Any,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> int | float:
+    if isinstance(value, bool) or value is None or value == "":
+        raise ValueError("enter a number.")
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip().replace(",", "."))
+        except InvalidOperation:
+            raise ValueError(f"{value[:40]!r} is not a number.") from None
+    elif isinstance(value, int | float | Decimal):
+        number = Decimal(str(value))
+    else:
+        raise ValueError("enter a number.")
+    if not number.is_finite() or abs(number) > Decimal("1e15"):
+        raise ValueError("enter a finite number below 10^15.")
+    if integer and number != number.to_integral_value():
+        raise ValueError("enter a whole number.")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"enter a number of at least {minimum}.")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"enter a number of at most {maximum}.")
+    if number == number.to_integral_value():
+        return int(number)
+    result = float(number)
+    if not math.isfinite(result):
+        raise ValueError("enter a finite number.")
+    return result
+
+
+def _moment(value: Any) -> str:
+    """A date (`2026-11-25`) or a date-time, kept as ISO text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("enter a date (YYYY-MM-DD).")
+    value = value.strip()
+    try:
+        if parse_date(value):
+            return value
+        if parse_datetime(value.replace("Z", "+00:00")):
+            return value
+    except ValueError:
+        pass
+    raise ValueError(f"{value[:40]!r} is not a date (YYYY-MM-DD) or date-time.")
+
+
+# --- the sentence ----------------------------------------------------------------------------
+
+
+def definition_sentence(tree: dict[str, Any]) -> str:
+    """The definition as one sentence: "People who did Product Added at least once in the
+    last 7 days and did not do Order Completed in the last 7 days"."""
+    labels = SentenceLabels(tree)
+    body = group_sentence(tree, labels, top=True)
+    return f"People who {body}" if body else "Everyone"
+
+
+class SentenceLabels:
+    """Display names for what a definition names, read in a few queries."""
+
+    def __init__(self, tree: dict[str, Any]) -> None:
+        from segments.models import Segment
+
+        nodes = list(walk(tree))
+        names = {
+            (n["activity"].get("kind"), n["activity"].get("name"))
+            for n in nodes
+            if isinstance(n.get("activity"), dict) and n["activity"].get("kind")
+        }
+        self.activities: dict[tuple[str, str], str] = {}
+        for activity in Activity.objects.filter(name__in={name for _, name in names}):
+            self.activities[(activity.kind, activity.name)] = activity.label
+        segment_ids = referenced_segments(tree)
+        self.segments = dict(Segment.objects.filter(pk__in=segment_ids).values_list("pk", "name"))
+        source_ids = {s for n in nodes for s in n.get("sources", []) if isinstance(s, int)}
+        self.sources = dict(Source.objects.filter(pk__in=source_ids).values_list("pk", "name"))
+
+    def activity(self, selector: dict[str, Any]) -> str:
+        if selector.get("role"):
+            return f"any “{CommerceRole(selector['role']).label}” activity"
+        key = (selector.get("kind", ""), selector.get("name", ""))
+        if key in self.activities:
+            return self.activities[key]
+        return {"page": "Page viewed", "screen": "Screen viewed"}.get(key[0], key[1] or "?")
+
+
+def group_sentence(node: dict[str, Any], labels: SentenceLabels, *, top: bool = False) -> str:
+    parts = [node_sentence(child, labels) for child in node.get("conditions", [])]
+    parts = [part for part in parts if part]
+    if not parts:
+        return "" if top else "(no conditions)"
+    joiner = " and " if node.get("match") == "all" else " or "
+    text = joiner.join(parts)
+    if node.get("negate"):
+        return f"are not ({text})" if len(parts) > 1 else f"are not such that {text}"
+    if top or len(parts) == 1:
+        return text
+    return f"({text})"
+
+
+def node_sentence(node: dict[str, Any], labels: SentenceLabels) -> str:
+    kind = node.get("kind")
+    negate = bool(node.get("negate"))
+    if kind == "group":
+        return group_sentence(node, labels)
+    if kind == "attribute":
+        if node.get("scope") == "computed":
+            name = COMPUTED_ATTRIBUTES.get(node.get("path", ""), (node.get("path", ""), ""))[0]
+            name = name[0].lower() + name[1:] if not name.startswith("RFM") else name
+        else:
+            name = node.get("path", "")
+        text = f"have {name} {_comparison_text(node)}"
+        return f"do not {text}" if negate else text
+    if kind in ("behaviour", "lifecycle"):
+        activity = labels.activity(node.get("activity", {}))
+        details = _events_text(node, labels)
+        window = _window_text(node.get("window", {}))
+        if kind == "behaviour":
+            count = node.get("count", {"operator": "at_least", "value": 1})
+            plain = count.get("operator") == "at_least" and count.get("value") == 1
+            times = "" if negate and plain else f" {_times_text(count)}"
+            verb = "did not do" if negate else "did"
+            return f"{verb} {activity}{times} {window}{details}".rstrip(",")
+        if node.get("change") == "first_time":
+            text = f"did {activity} for the first time {window}{details}".rstrip(",")
+        else:
+            window_length = _window_text(node.get("window", {}), bare=True)
+            text = (
+                f"stopped doing {activity}{details.rstrip(',')} (did it in the {window_length} "
+                f"before the last {window_length}, not since)"
+            )
+        return f"not ({text})" if negate else text
+    if kind == "segment":
+        name = labels.segments.get(node.get("segment"), f"segment #{node.get('segment')}")
+        return f"are {'not ' if negate else ''}in {name}"
+    if kind == "consent":
+        channel = CONSENT_CHANNELS.get(node.get("channel", ""), "?")
+        state = node.get("state")
+        if state == "unknown":
+            text = f"have {'' if negate else 'not '}given {channel} consent either way"
+            return text
+        text = f"{CONSENT_STATES.get(state, '?')} {channel}"
+        return f"have not {text}" if negate else f"have {text}"
+    return ""
+
+
+_SENTENCE_OPERATORS = {
+    "equals": "is",
+    "not_equals": "is not",
+    "contains": "contains",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "gt": ">",
+    "gte": "≥",
+    "lt": "<",
+    "lte": "≤",
+    "before": "is before",
+    "after": "is after",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "is_true": "is true",
+    "is_false": "is false",
+}
+
+
+def _comparison_text(node: dict[str, Any]) -> str:
+    operator = node.get("operator", "")
+    if operator == "one_of" and isinstance(node.get("value"), list):
+        return f"is one of {', '.join(str(v) for v in node['value'])}"
+    if operator in NO_VALUE:
+        return _SENTENCE_OPERATORS[operator]
+    if operator == "between":
+        return f"is between {node.get('value')} and {node.get('value2')}"
+    if operator == "in_last_days":
+        return f"is in the last {node.get('value')} days"
+    if operator == "more_than_days_ago":
+        return f"is more than {node.get('value')} days ago"
+    return f"{_SENTENCE_OPERATORS.get(operator, operator)} {node.get('value')}"
+
+
+def _events_text(node: dict[str, Any], labels: SentenceLabels) -> str:
+    """ ", where an item of products has category is Shoes and price > 50, on Shop"."""
+    parts = []
+    plain: list[str] = []
+    arrays: dict[str, list[str]] = {}
+    for item in node.get("where", []):
+        path = str(item.get("path", ""))
+        head, sep, rest = path.partition("[].")
+        if sep and rest:
+            arrays.setdefault(head, []).append(f"{rest} {_comparison_text(item)}")
+        else:
+            plain.append(f"{path} {_comparison_text(item)}")
+    clauses = plain + [
+        f"an item of {head} has {' and '.join(tests)}" for head, tests in arrays.items()
+    ]
+    if clauses:
+        parts.append(", where " + " and ".join(clauses) + ",")
+    sources = node.get("sources", [])
+    if sources:
+        names = ", ".join(labels.sources.get(s, f"#{s}") for s in sources)
+        parts.append(f" on {names}")
+    return "".join(parts)
+
+
+def _times_text(count: dict[str, Any]) -> str:
+    value = count.get("value", 1)
+    word = COUNT_OPERATORS.get(count.get("operator", ""), "")
+    times = "once" if value == 1 else f"{value} times"
+    return f"{word} {times}"
+
+
+def _window_text(window: dict[str, Any], *, bare: bool = False) -> str:
+    kind = window.get("type")
+    if kind == "last":
+        amount, unit = window.get("amount"), window.get("unit", "days")
+        unit_text = unit[:-1] if amount == 1 else unit
+        text = f"{amount} {unit_text}" if amount != 1 else unit_text
+        return text if bare else f"in the last {text}"
+    if kind == "between":
+        return f"between {window.get('start')} and {window.get('end')}"
+    return "ever"
