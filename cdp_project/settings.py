@@ -165,6 +165,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "profiles.engagement_decay",
         "schedule": timedelta(hours=1),
     },
+    "segments-refresh": {
+        "task": "segments.refresh_all",
+        "schedule": timedelta(seconds=env.int("SEGMENTS_REFRESH_SECONDS", default=300)),
+    },
 }
 
 # --- Ingest -----------------------------------------------------------------------------
@@ -234,6 +238,14 @@ CURRENCY_RATES: dict[str, Decimal] = {
 ENGAGEMENT_HALF_LIFE_DAYS = env.float("ENGAGEMENT_HALF_LIFE_DAYS", default=14.0)
 # How many recently viewed products a profile keeps.
 PROFILE_LAST_VIEWED = 10
+
+# --- Segments (docs/segments.md) --------------------------------------------------------------
+# A builder preview (count and samples) gives up after this long, with a message.
+SEGMENTS_PREVIEW_TIMEOUT_SECONDS = env.float("SEGMENTS_PREVIEW_TIMEOUT_SECONDS", default=15)
+# A refresh gives up after this long and leaves the membership as it was.
+SEGMENTS_REFRESH_TIMEOUT_SECONDS = env.float("SEGMENTS_REFRESH_TIMEOUT_SECONDS", default=300)
+# "Refresh now" runs in the request below this size, on a worker above it.
+SEGMENTS_INLINE_REFRESH_MAX = env.int("SEGMENTS_INLINE_REFRESH_MAX", default=100_000)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -15,7 +15,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("activities/", include("ingestion.catalog.urls")),
     path("profiles/", include("profiles.urls")),
-    path("segments/", views.section, {"section": "segments"}, name="segments"),
+    path("segments/", include("segments.urls")),
     path("campaigns/", views.section, {"section": "campaigns"}, name="campaigns"),
     path("sources/", include("ingestion.urls")),
 ]

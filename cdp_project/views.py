@@ -9,7 +9,6 @@ from django.shortcuts import render
 from ingestion import selectors as ingestion_selectors
 
 SECTIONS = {
-    "segments": ("Segments", "The visual segment builder is not built yet."),
     "campaigns": (
         "Campaigns",
         "Triggered campaigns (abandoned browse, abandoned cart, order confirmation) are not "

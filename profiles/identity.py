@@ -364,6 +364,7 @@ def profile_merge(
     attributes; the merge is recorded, and the merged profile is deleted."""
     from ingestion.services import events_move_to_profile
     from profiles.computed import COMPUTED_FIELDS, profile_computed_merge
+    from profiles.signals import profile_merged
 
     # Locked in id order, as the computed-attributes processor locks them: no deadlock.
     locked = {
@@ -389,6 +390,7 @@ def profile_merge(
     profile_computed_merge(survivor=survivor, loser=loser)
     survivor.save(update_fields=["user_id", "email", *COMPUTED_FIELDS])
     ProfileMerge.objects.filter(survivor_id=loser_id).update(survivor_id=survivor_id)
+    profile_merged.send(sender=Profile, loser_id=loser_id, survivor_id=survivor_id)
     record = ProfileMerge.objects.create(
         survivor=survivor,
         merged_profile_id=loser_id,

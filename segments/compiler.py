@@ -35,7 +35,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 from ingestion.catalog.paths import path_parse
 from ingestion.models import Activity, Event
 from profiles.models import Profile
-from segments.definition import COMPUTED_ATTRIBUTES, WINDOW_UNITS, DefinitionError
+from segments.definition import (
+    COMPUTED_ATTRIBUTES,
+    WINDOW_UNITS,
+    DefinitionError,
+    field_type,
+    property_type,
+)
 from segments.sql import Fixed, SqlExpr, json_at
 
 # A number inside a JSON string that counts as a number ("12", "-3.5").
@@ -46,6 +52,8 @@ ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _CONSENT_FIELDS = {"email": "email_consent", "sms": "sms_consent"}
 _CONSENT_STATES = {"granted": "granted", "withdrawn": "withdrawn", "unknown": ""}
 _PREFERENCE_KEYS = {"preferred_categories": "categories", "preferred_brands": "brands"}
+# A condition that holds for everyone and negates to no one (`~Q()` would be everyone too).
+EVERYONE = Q(pk__isnull=False)
 
 
 class Compiler:
@@ -55,6 +63,17 @@ class Compiler:
         self.now = now or timezone.now()
         self.seen = _seen
         self.items = 0  # names array-item aliases: cdp_item1, cdp_item2, …
+        # Field types read from the catalog, once per compile.
+        self.types: dict[tuple, str] = {}
+
+    def type_of(self, key: tuple, read: Any) -> str:
+        if key not in self.types:
+            self.types[key] = read()
+        return self.types[key]
+
+    def property_type(self, selector: dict[str, Any], path: str) -> str:
+        key = ("property", tuple(sorted(selector.items())), path)
+        return self.type_of(key, lambda: property_type(selector, path))
 
     # --- the tree
 
@@ -67,7 +86,7 @@ class Compiler:
         children = [self.node(child) for child in node.get("conditions", [])]
         if not children:
             # An empty group holds everyone; an empty "any" group too (nothing narrows it).
-            return Q()
+            return EVERYONE
         combined = children[0]
         for child in children[1:]:
             combined = combined & child if node.get("match") == "all" else combined | child
@@ -83,7 +102,7 @@ class Compiler:
                 return Q(self.preferences(_PREFERENCE_KEYS[path], node))
             return Q(compare(column_scalar(path, kind), kind, node, self.now))
         steps = path_parse(path)
-        kind = _attribute_type(node)
+        kind = self.type_of(("trait", path), lambda: field_type("trait", path))
         return Q(self.json_condition(F("traits"), [(steps, node, kind)]))
 
     def preferences(self, key: str, node: dict[str, Any]) -> SqlExpr:
@@ -113,6 +132,14 @@ class Compiler:
                 scalar = json_scalar(json_at(base, steps), kind)
                 direct.append(compare(scalar, kind, comparison, self.now))
         for prefix, inner in arrays.items():
+            if len(inner) == 1 and inner[0][1]["operator"] == "is_not_set":
+                # Alone on its array, "is not set" means no item has a value (an empty list
+                # too), not "some item has none".
+                rest, comparison, kind = inner[0]
+                is_set = {**comparison, "operator": "is_set"}
+                found = self.json_condition(base, [([*prefix, None, *rest], is_set, kind)])
+                direct.append(SqlExpr("NOT {0}", [found]))
+                continue
             self.items += 1
             alias = f"cdp_item{self.items}"
             item = Fixed(f"{alias}.value")
@@ -156,7 +183,10 @@ class Compiler:
         if node.get("sources"):
             events = events.filter(source_id__in=node["sources"])
         if node.get("where"):
-            filters = [(path_parse(f["path"]), f, _filter_type(selector, f)) for f in node["where"]]
+            filters = [
+                (path_parse(f["path"]), f, self.property_type(selector, f["path"]))
+                for f in node["where"]
+            ]
             events = events.filter(self.json_condition(F("properties"), filters))
         return events
 
@@ -184,7 +214,7 @@ class Compiler:
         events = self.within(self.events(node), *self.window(node["window"]))
         operator, value = node["count"]["operator"], node["count"]["value"]
         if operator == "at_least" and value <= 1:
-            return Q(Exists(events)) if value == 1 else Q()
+            return Q(Exists(events)) if value == 1 else EVERYONE
         if operator in ("at_most", "exactly") and value == 0:
             return ~Q(Exists(events))
         count = Coalesce(
@@ -230,18 +260,6 @@ class Compiler:
     def consent(self, node: dict[str, Any]) -> Q:
         field = _CONSENT_FIELDS[node["channel"]]
         return Q((field, _CONSENT_STATES[node["state"]]))
-
-
-def _attribute_type(node: dict[str, Any]) -> str:
-    from segments.definition import field_type
-
-    return field_type(node["scope"], node["path"])
-
-
-def _filter_type(selector: dict[str, Any], item: dict[str, Any]) -> str:
-    from segments.definition import property_type
-
-    return property_type(selector, item["path"])
 
 
 # --- scalars and comparisons -----------------------------------------------------------------

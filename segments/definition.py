@@ -283,7 +283,9 @@ class _Checker:
             if operator == "one_of":
                 clean["value"] = _text_list(node.get("value"))
             elif operator in ("in_last_days", "more_than_days_ago"):
-                clean["value"] = _number(node.get("value"), integer=True, minimum=0)
+                clean["value"] = _number(
+                    node.get("value"), integer=True, minimum=0, maximum=MAX_WINDOW_DAYS
+                )
             elif kind == "number":
                 clean["value"] = _number(node.get("value"))
                 if operator == "between":
@@ -371,7 +373,7 @@ class _Checker:
             return {"type": "ever"}
         if kind == "last":
             unit = window.get("unit")
-            if unit not in WINDOW_UNITS:
+            if not _one_of(unit, WINDOW_UNITS):
                 self.error(where, "the window's unit is minutes, hours, days or weeks.")
                 return None
             try:
@@ -383,10 +385,7 @@ class _Checker:
                 self.error(where, "the window is longer than 100 years.")
                 return None
             return {"type": "last", "amount": amount, "unit": unit}
-        start, end = (
-            parse_date(str(window.get("start") or "")),
-            parse_date(str(window.get("end") or "")),
-        )
+        start, end = _day(window.get("start")), _day(window.get("end"))
         if start is None or end is None:
             self.error(where, "a window between two dates needs both dates (YYYY-MM-DD).")
             return None
@@ -399,7 +398,7 @@ class _Checker:
         events = self.events(node, where)
         window = self.window(node.get("window"), where, allow=("last", "between", "ever"))
         count = node.get("count", {"operator": "at_least", "value": 1})
-        if not isinstance(count, dict) or count.get("operator") not in COUNT_OPERATORS:
+        if not isinstance(count, dict) or not _one_of(count.get("operator"), COUNT_OPERATORS):
             self.error(where, "the count is at_least, at_most or exactly a number.")
             return None
         try:
@@ -417,7 +416,7 @@ class _Checker:
 
     def lifecycle(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
         change = node.get("change")
-        if change not in LIFECYCLE_CHANGES:
+        if not _one_of(change, LIFECYCLE_CHANGES):
             self.error(where, "a lifecycle condition is `first_time` or `stopped`.")
             return None
         allow = ("last", "between") if change == "first_time" else ("last",)
@@ -446,7 +445,7 @@ class _Checker:
 
     def consent(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
         channel, state = node.get("channel"), node.get("state")
-        if channel not in CONSENT_CHANNELS or state not in CONSENT_STATES:
+        if not _one_of(channel, CONSENT_CHANNELS) or not _one_of(state, CONSENT_STATES):
             self.error(where, "consent needs a channel (email, sms) and a state.")
             return None
         return {"channel": channel, "state": state}
@@ -455,6 +454,7 @@ class _Checker:
 def definition_clean(tree: Any, *, segment_id: int | None = None) -> dict[str, Any]:
     """The definition, checked against the catalog and normalised (values of the field's
     type, defaults filled, unknown keys dropped). Raises DefinitionError."""
+    tree = _without_nul(tree)
     if not isinstance(tree, dict) or tree.get("kind") != "group":
         raise DefinitionError(["A definition is a group of conditions."])
     checker = _Checker(segment_id=segment_id, errors=[])
@@ -464,6 +464,36 @@ def definition_clean(tree: Any, *, segment_id: int | None = None) -> dict[str, A
     if not isinstance(tree.get("negate", False), bool):
         raise DefinitionError(["`negate` must be true or false."])
     return clean
+
+
+def _without_nul(value: Any, depth: int = 0) -> Any:
+    """The tree with NUL removed from its text (Postgres cannot store or compare it, and
+    nobody means it). Refuses text that is not valid Unicode (lone surrogates) and trees
+    nested past any group limit, before anything reads them."""
+    if depth > MAX_DEPTH * 4:
+        raise DefinitionError([f"Groups nest at most {MAX_DEPTH} deep."])
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise DefinitionError(
+                [f"{value[:40]!r} holds characters that are not valid text."]
+            ) from None
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {
+            _without_nul(key, depth + 1): _without_nul(item, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_nul(item, depth + 1) for item in value]
+    return value
+
+
+def _one_of(value: Any, choices: Any) -> bool:
+    """Whether a value from the tree is one of a fixed set of names (a list or an object
+    given instead is not, rather than an error)."""
+    return isinstance(value, str) and value in choices
 
 
 def referenced_segments(tree: dict[str, Any]) -> set[int]:
@@ -566,21 +596,38 @@ def _number(
     return result
 
 
+# Dates a definition may name: far enough for any business, and never near the edges of what
+# Python and Postgres can add a day to.
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
+def _day(value: Any) -> date | None:
+    """A `YYYY-MM-DD` date within the years a definition may name, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        day = parse_date(value.strip())
+    except ValueError:
+        return None
+    return day if day and FIRST_YEAR <= day.year <= LAST_YEAR else None
+
+
 def _moment(value: Any) -> str:
     """A date (`2026-11-25`) or a date-time, kept as ISO text."""
     if isinstance(value, datetime | date):
-        return value.isoformat()
+        value = value.isoformat()
     if not isinstance(value, str) or not value.strip():
         raise ValueError("enter a date (YYYY-MM-DD).")
     value = value.strip()
     try:
-        if parse_date(value):
-            return value
-        if parse_datetime(value.replace("Z", "+00:00")):
-            return value
+        moment = parse_date(value) or parse_datetime(value.replace("Z", "+00:00"))
     except ValueError:
-        pass
-    raise ValueError(f"{value[:40]!r} is not a date (YYYY-MM-DD) or date-time.")
+        moment = None
+    if moment is None:
+        raise ValueError(f"{value[:40]!r} is not a date (YYYY-MM-DD) or date-time.")
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(f"enter a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
+    return value
 
 
 # --- the sentence ----------------------------------------------------------------------------
@@ -628,6 +675,7 @@ def group_sentence(node: dict[str, Any], labels: SentenceLabels, *, top: bool = 
     parts = [part for part in parts if part]
     if not parts:
         return "" if top else "(no conditions)"
+    parts[-1] = parts[-1].rstrip(",")
     joiner = " and " if node.get("match") == "all" else " or "
     text = joiner.join(parts)
     if node.get("negate"):
@@ -659,7 +707,9 @@ def node_sentence(node: dict[str, Any], labels: SentenceLabels) -> str:
             plain = count.get("operator") == "at_least" and count.get("value") == 1
             times = "" if negate and plain else f" {_times_text(count)}"
             verb = "did not do" if negate else "did"
-            return f"{verb} {activity}{times} {window}{details}".rstrip(",")
+            # A trailing comma closes the filters before the next condition; the group drops
+            # it after its last one.
+            return f"{verb} {activity}{times} {window}{details}"
         if node.get("change") == "first_time":
             text = f"did {activity} for the first time {window}{details}".rstrip(",")
         else:

@@ -65,7 +65,7 @@ class _Explainer:
         return Explained(
             node,
             met.exists(),
-            node_sentence(node, self.labels),
+            node_sentence(node, self.labels).rstrip(","),
             self.detail(node),
         )
 

@@ -49,7 +49,7 @@ def test_pages_need_a_login(client, url):
         ("/activities/attributes/", "Profile attributes"),
         ("/activities/products/", "Import a CSV"),
         ("/profiles/", "Search profiles"),
-        ("/segments/", "segment builder"),
+        ("/segments/", "No segments yet"),
         ("/campaigns/", "abandoned cart"),
     ],
 )

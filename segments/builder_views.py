@@ -1,0 +1,252 @@
+"""The segment builder's pages: new and edit (with live preview and "why is this person in
+or out?"), duplicate and delete.
+
+The builder is one form. Structure changes (add or remove a condition, change its kind,
+field or activity) post the whole form to `segment-builder`, which redraws the tree; typing a
+value only posts it to `segment-preview`, so the input being typed in is never redrawn and
+keeps its focus. Saving posts the same form to the page itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from profiles.selectors import profile_search
+from segments import builder, services
+from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
+from segments.forms import SegmentForm
+from segments.models import Segment
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "segments/builder.html"
+SAMPLE_SIZE = 10
+MAX_PROFILE_SEARCH = 200
+
+
+def _segment_id(request: HttpRequest) -> int | None:
+    """The segment being edited, from the builder form: it is left out of the "member of
+    segment" picker and checked for cycles."""
+    value = request.POST.get("segment_id", "")
+    return int(value) if value.isdigit() and len(value) < 16 else None
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    segment: Segment | None,
+    form: SegmentForm,
+    tree: dict[str, Any],
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        **builder.builder_context(tree, segment_id=segment.pk if segment else None),
+        "segment": segment,
+        "form": form,
+        "definition_errors": errors or [],
+        "page": "builder",
+        "nav": "segments",
+    }
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
+    form = SegmentForm(request.POST)
+    tree = builder.tree_from_form(request.POST)
+    action = request.POST.get("action", "save")
+    if action != "save":
+        # A structure change sent without JavaScript: redraw the page with it, save nothing.
+        tree = builder.tree_apply(tree, action)
+        return _page(request, segment=segment, form=form, tree=tree)
+    errors: list[str] = []
+    if form.is_valid():
+        fields = {
+            "name": form.cleaned_data["name"],
+            "description": form.cleaned_data["description"],
+            "definition": tree,
+        }
+        try:
+            if segment is None:
+                saved = services.segment_create(**fields, created_by=request.user)
+            else:
+                saved = services.segment_update(segment=segment, **fields)
+        except DefinitionError as error:
+            errors = error.errors
+        except Segment.DoesNotExist:
+            raise Http404("This segment was deleted meanwhile.") from None
+        else:
+            messages.success(request, f"Segment “{saved.name}” saved.")
+            return redirect(saved.get_absolute_url())
+    else:
+        # Say everything that stops the save at once, the conditions' problems too.
+        try:
+            definition_clean(tree, segment_id=segment.pk if segment else None)
+        except DefinitionError as error:
+            errors = error.errors
+    return _page(request, segment=segment, form=form, tree=tree, errors=errors, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def segment_new(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _save(request, None)
+    return _page(request, segment=None, form=SegmentForm(), tree=empty_group())
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=pk)
+    if request.method == "POST":
+        return _save(request, segment)
+    form = SegmentForm(initial={"name": segment.name, "description": segment.description})
+    tree = copy.deepcopy(segment.definition) if isinstance(segment.definition, dict) else None
+    if not tree or tree.get("kind") != "group":
+        tree = empty_group()
+    return _page(request, segment=segment, form=form, tree=tree)
+
+
+@login_required
+@require_POST
+def segment_builder(request: HttpRequest) -> HttpResponse:
+    """Redraw the tree after a structure change; the preview follows (`segment-changed`)."""
+    tree = builder.tree_from_form(request.POST)
+    action = request.POST.get("action", "")
+    if action:
+        tree = builder.tree_apply(tree, action)
+    context = builder.builder_context(tree, segment_id=_segment_id(request))
+    response = render(request, f"{TEMPLATE}#builder", context)
+    response["HX-Trigger-After-Settle"] = "segment-changed"
+    return response
+
+
+def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
+    """Count, samples and sentence of the tree, or why it cannot be counted."""
+    from segments.compiler import segment_count, segment_profiles
+
+    try:
+        clean = definition_clean(tree, segment_id=segment_id)
+    except DefinitionError as error:
+        return {"errors": error.errors}
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The marketer waits: past SEGMENTS_PREVIEW_TIMEOUT_SECONDS the preview gives up
+            # and says so (saving still works, and the refresh has a longer budget).
+            timeout_ms = settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS * 1000
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))]
+            )
+            count = segment_count(clean)
+            samples = list(
+                segment_profiles(clean)
+                .defer("traits", "trait_times", "preferences", "last_viewed", "engagement_weeks")
+                .order_by(F("last_seen").desc(nulls_last=True), "-pk")[:SAMPLE_SIZE]
+            )
+    except DatabaseError as error:
+        if getattr(error, "pgcode", None) == "57014":
+            message = (
+                "Counting took too long, so the preview stopped. The segment can still be "
+                "saved: its members are counted in the background."
+            )
+        else:
+            message = "The preview could not be counted; the log has the details."
+        logger.warning("segment_preview_failed error=%s: %s", type(error).__name__, error)
+        return {"errors": [message], "sentence": definition_sentence(clean)}
+    except Exception:  # a checked tree the compiler still refuses: say so, never a 500
+        logger.exception("segment_preview_failed")
+        message = "The preview could not be counted; the log has the details."
+        return {"errors": [message], "sentence": definition_sentence(clean)}
+    return {"count": count, "samples": samples, "sentence": definition_sentence(clean)}
+
+
+@login_required
+@require_POST
+def segment_preview(request: HttpRequest) -> HttpResponse:
+    """The live count, ten sample profiles and the sentence of the tree being edited. An
+    incomplete tree is normal while editing: the panel lists what is missing."""
+    tree = builder.tree_from_form(request.POST)
+    preview = _preview(tree, segment_id=_segment_id(request))
+    return render(request, f"{TEMPLATE}#preview", {"preview": preview})
+
+
+@login_required
+@require_POST
+def segment_explain(request: HttpRequest) -> HttpResponse:
+    """Why one profile (email, user id, name or #id) is in or out of the tree being edited."""
+    from segments.explain import explain
+
+    search = request.POST.get("explain_profile", "").replace("\x00", "").strip()
+    context: dict[str, Any] = {"search": search[:MAX_PROFILE_SEARCH]}
+    if not search:
+        context["problem"] = "Enter an email, a user id, a name or a profile number (#42)."
+    elif len(search) > MAX_PROFILE_SEARCH:
+        context["problem"] = "That is too long to be an email or an id."
+    else:
+        found = profile_search(search=search, limit=2)
+        if not found:
+            context["problem"] = f"No profile matches “{search}”."
+        else:
+            profile = found[0]
+            context.update(profile=profile, more=len(found) > 1)
+            try:
+                clean = definition_clean(
+                    builder.tree_from_form(request.POST), segment_id=_segment_id(request)
+                )
+            except DefinitionError as error:
+                context["errors"] = error.errors
+            else:
+                try:
+                    with transaction.atomic():
+                        context["explained"] = explain(clean, profile)
+                except Exception:  # the panel says so; the page and the draft stay usable
+                    logger.exception("segment_explain_failed profile_id=%s", profile.pk)
+                    context["problem"] = "The conditions could not be checked for this profile."
+    return render(request, f"{TEMPLATE}#explain", context)
+
+
+@login_required
+@require_POST
+def segment_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=pk)
+    try:
+        copy_ = services.segment_duplicate(segment=segment, created_by=request.user)
+    except DefinitionError as error:
+        messages.error(
+            request,
+            "This segment cannot be copied until its conditions are fixed: "
+            + "; ".join(error.errors),
+        )
+        return redirect(segment.get_absolute_url())
+    messages.success(request, f"Copied “{segment.name}”. Rename it and change what you need.")
+    return redirect("segment-edit", pk=copy_.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = get_object_or_404(Segment, pk=pk)
+    referencing = services.segment_referenced_by(segment_id=segment.pk)
+    context = {"segment": segment, "referencing": referencing, "page": "delete", "nav": "segments"}
+    if request.method == "GET":
+        return render(request, TEMPLATE, context)
+    try:
+        services.segment_delete(segment=segment)
+    except services.SegmentInUse as error:
+        context.update(referencing=error.segments, protected=error.others)
+        return render(request, TEMPLATE, context, status=400)
+    messages.success(request, f"Segment “{segment.name}” deleted.")
+    return redirect(reverse("segments"))

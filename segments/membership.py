@@ -1,0 +1,268 @@
+"""Materialised membership: who is in each segment, since when, who entered and who left.
+
+A refresh evaluates a segment's definition over every profile and applies the difference to
+`Membership` set-based, in one transaction and one statement: the members who no longer match
+are deleted, the profiles that newly match are inserted, and each entry and exit is recorded
+as a `MembershipChange` (what campaigns trigger on). A `SizeSnapshot` is added when the size or
+the members changed, so the size over time reads as a step line.
+
+Decisions that matter:
+- The segment row is locked (`FOR NO KEY UPDATE`) for the refresh: a second refresh of the
+  same segment waits for the first and then finds nothing to change, so nothing is recorded
+  twice. The scheduled refresh skips a segment another refresh holds instead of queueing up
+  behind it. NO KEY UPDATE, not UPDATE: rows that reference the segment (campaigns,
+  snapshots) can still be inserted while it runs.
+- The compiled definition (`compiler.segment_sql`) comes with its parameters and is embedded
+  in fixed SQL; nothing a marketer typed becomes SQL text.
+- A definition that fails to check, compile or run (or takes longer than
+  SEGMENTS_REFRESH_TIMEOUT_SECONDS) rolls back to a savepoint: the membership stays as it
+  was, never half-applied, and the segment records the error for its page.
+- The profiles that enter are locked `FOR KEY SHARE` as they are inserted: a profile merge
+  in flight (which deletes the merged profile and its memberships) finishes first and its
+  profile is skipped, so a refresh never makes a merge fail on a membership it did not see.
+  Only entering profiles are locked: existing members are not written to, so a member
+  merged away while the refresh runs can still fail its commit (the exit row names a deleted
+  profile); the refresh then runs once more.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import EmptyResultSet
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from profiles.models import Profile
+from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
+
+logger = logging.getLogger(__name__)
+
+# Reported on the segment's page; the log has the details.
+MAX_ERROR_LENGTH = 2000
+# Postgres' code for a statement stopped by statement_timeout.
+QUERY_CANCELED = "57014"
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a refresh found: the size after it, who entered and left, how long it took.
+    `error` is set when the definition could not be evaluated (membership unchanged)."""
+
+    size: int
+    entered: int
+    exited: int
+    ms: int
+    error: str = ""
+
+
+def _table(model: type[Model]) -> str:
+    return model._meta.db_table
+
+
+# The difference between the members and the profiles that match, applied in one statement:
+# every CTE sees the same snapshot, and the deletes and inserts touch disjoint profiles.
+# `{matching}` is the compiled definition: a SELECT of one column of profile ids.
+_APPLY = f"""
+WITH matching AS MATERIALIZED (
+    SELECT m.profile_id FROM ({{matching}}) AS m(profile_id)
+),
+exited AS (
+    DELETE FROM {_table(Membership)} AS ms
+    WHERE ms.segment_id = %(segment)s
+      AND NOT EXISTS (SELECT 1 FROM matching WHERE matching.profile_id = ms.profile_id)
+    RETURNING ms.profile_id
+),
+joining AS MATERIALIZED (
+    SELECT DISTINCT matching.profile_id FROM matching
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {_table(Membership)} AS ms
+        WHERE ms.segment_id = %(segment)s AND ms.profile_id = matching.profile_id
+    )
+),
+entering AS (
+    SELECT p.id FROM {_table(Profile)} AS p JOIN joining ON joining.profile_id = p.id
+    FOR KEY SHARE OF p
+),
+entered AS (
+    INSERT INTO {_table(Membership)} (segment_id, profile_id, entered_at)
+    SELECT %(segment)s, entering.id, %(now)s FROM entering
+    ON CONFLICT (segment_id, profile_id) DO NOTHING
+    RETURNING profile_id
+),
+changes AS (
+    INSERT INTO {_table(MembershipChange)} (segment_id, profile_id, kind, at)
+    SELECT %(segment)s, profile_id, %(entered_kind)s, %(now)s FROM entered
+    UNION ALL
+    SELECT %(segment)s, profile_id, %(exited_kind)s, %(now)s FROM exited
+    RETURNING kind
+)
+SELECT
+    count(*) FILTER (WHERE kind = %(entered_kind)s),
+    count(*) FILTER (WHERE kind = %(exited_kind)s)
+FROM changes
+"""  # noqa: S608 - table names come from the models; values are parameters
+
+_SIZE = f"SELECT count(*) FROM {_table(Membership)} WHERE segment_id = %s"  # noqa: S608
+
+
+_NOBODY = f"SELECT id FROM {_table(Profile)} WHERE false"  # noqa: S608
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _named(sql: str, params: list | tuple) -> tuple[str, dict]:
+    """The compiled SQL with its positional `%s` parameters turned into named ones, so it
+    can sit in a statement whose own parameters are named (`%%` stays an escaped percent)."""
+    count = 0
+
+    def name(match: re.Match) -> str:
+        nonlocal count
+        if match.group() == "%%":
+            return "%%"
+        count += 1
+        return f"%(d{count - 1})s"
+
+    text = _PLACEHOLDER.sub(name, sql)
+    if count != len(params):
+        raise ValueError("The compiled definition and its parameters do not match.")
+    return text, {f"d{index}": value for index, value in enumerate(params)}
+
+
+def _timeout_ms() -> int:
+    return int(settings.SEGMENTS_REFRESH_TIMEOUT_SECONDS * 1000)
+
+
+def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
+    """Evaluate the definition and apply the difference; returns (size, entered, exited)."""
+    from segments.compiler import segment_sql
+    from segments.definition import definition_clean
+
+    tree = definition_clean(segment.definition, segment_id=segment.pk)
+    try:
+        compiled, compiled_params = segment_sql(tree, now=now)
+    except EmptyResultSet:
+        # A definition that can hold no one (it names a deleted segment, say).
+        compiled, compiled_params = _NOBODY, []
+    matching, params = _named(compiled, compiled_params)
+    params.update(
+        segment=segment.pk,
+        now=now,
+        entered_kind=MembershipChange.Kind.ENTERED.value,
+        exited_kind=MembershipChange.Kind.EXITED.value,
+    )
+    with connection.cursor() as cursor:
+        # Lasts to the end of the transaction: a definition that scans too much fails here,
+        # with a message, rather than holding the segment's lock for ever.
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(_timeout_ms())])
+        cursor.execute(_APPLY.replace("{matching}", matching), params)
+        entered, exited = cursor.fetchone()
+        cursor.execute(_SIZE, [segment.pk])
+        (size,) = cursor.fetchone()
+    return size, entered, exited
+
+
+def _sqlstate(exc: DatabaseError) -> str:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
+
+
+def _error_text(exc: Exception) -> str:
+    from segments.definition import DefinitionError
+
+    if isinstance(exc, DefinitionError):
+        text = "The definition is not valid any more: " + "; ".join(exc.errors)
+    elif isinstance(exc, DatabaseError) and _sqlstate(exc) == QUERY_CANCELED:
+        seconds = _timeout_ms() / 1000
+        text = f"The definition took longer than {seconds:g} s to evaluate; it was stopped."
+    elif isinstance(exc, DatabaseError):
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = f"The database could not evaluate the definition: {first_line}"
+    else:
+        text = f"The definition could not be evaluated: {exc or type(exc).__name__}"
+    return text[:MAX_ERROR_LENGTH]
+
+
+def segment_refresh(segment: Segment | int, *, skip_locked: bool = False) -> RefreshResult | None:
+    """Bring a segment's membership up to date with its definition, now.
+
+    Waits for a refresh of the same segment that is running; with `skip_locked`, returns
+    None at once instead. A definition that cannot be evaluated leaves the membership as it
+    was and is reported in the result's `error` and on the segment (`refresh_error`)."""
+    segment_id = segment.pk if isinstance(segment, Segment) else segment
+    try:
+        return _refresh(segment_id, skip_locked=skip_locked)
+    except IntegrityError:
+        # A member who left was merged or deleted while the refresh ran: its exit row names
+        # a profile gone at commit. Once more, from the state after that change.
+        logger.info("segment_refresh_retried segment_id=%s", segment_id)
+        return _refresh(segment_id, skip_locked=skip_locked)
+
+
+def _refresh(segment_id: int, *, skip_locked: bool) -> RefreshResult | None:
+    started = time.monotonic()
+    with transaction.atomic():
+        locked = (
+            Segment.objects.select_for_update(no_key=True, skip_locked=skip_locked)
+            .filter(pk=segment_id)
+            .first()
+        )
+        if locked is None:
+            if skip_locked and Segment.objects.filter(pk=segment_id).exists():
+                logger.info("segment_refresh_skipped_busy segment_id=%s", segment_id)
+            return None
+        now = timezone.now()
+        try:
+            with transaction.atomic():  # a savepoint: an error undoes the partial work
+                size, entered, exited = _apply(locked, now)
+        except Exception as exc:  # any failure of this definition; recorded, not raised
+            error = _error_text(exc)
+            logger.warning(
+                "segment_refresh_failed segment_id=%s error=%s: %s",
+                segment_id,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, ValueError | DatabaseError),
+            )
+            Segment.objects.filter(pk=segment_id).update(refresh_error=error)
+            ms = round((time.monotonic() - started) * 1000)
+            return RefreshResult(size=locked.size or 0, entered=0, exited=0, ms=ms, error=error)
+        if entered or exited or size != locked.size:
+            SizeSnapshot.objects.create(
+                segment_id=segment_id, at=now, size=size, entered=entered, exited=exited
+            )
+        ms = round((time.monotonic() - started) * 1000)
+        Segment.objects.filter(pk=segment_id).update(
+            size=size, refreshed_at=now, refresh_ms=ms, refresh_error=""
+        )
+    logger.info(
+        "segment_refreshed segment_id=%s size=%s entered=%s exited=%s ms=%s",
+        segment_id,
+        size,
+        entered,
+        exited,
+        ms,
+    )
+    return RefreshResult(size=size, entered=entered, exited=exited, ms=ms)
+
+
+def segments_refresh_all() -> int:
+    """Refresh every segment, one transaction each; a segment whose refresh fails is logged
+    and the others still run. Segments another refresh holds are skipped (it is doing the
+    work). Returns how many segments were refreshed without error."""
+    refreshed = 0
+    for segment_id in Segment.objects.order_by("pk").values_list("pk", flat=True):
+        try:
+            result = segment_refresh(segment_id, skip_locked=True)
+        except Exception:  # e.g. the connection dropped: the next segment may still work
+            logger.exception("segment_refresh_crashed segment_id=%s", segment_id)
+            continue
+        if result is not None and not result.error:
+            refreshed += 1
+    return refreshed

@@ -1,0 +1,302 @@
+"""Reads of materialised membership: the segment list with its trend, a segment's page (size
+over time, recent entries and exits, a page of members), one person's segments, and the
+members as CSV."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from profiles.models import Profile
+from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
+
+TREND_DAYS = 7
+HISTORY_DAYS = 30
+MEMBERS_PER_PAGE = 50
+RECENT_CHANGES = 20
+# A person's exits stay on their profile page this long.
+RECENT_EXIT_DAYS = 30
+MAX_RECENT_EXITS = 10
+
+# Profile columns read for member lists: not the JSON blobs.
+_MEMBER_FIELDS = ("id", "user_id", "email", "name")
+
+
+# --- the list --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How much a segment grew (or shrank) over the last days; `since` is set when it is
+    younger than that, and the change counts from its first refresh."""
+
+    change: int
+    since: datetime | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.change:+,}" if self.change else "±0"
+
+
+def segment_list() -> list[Segment]:
+    """Every segment, by name, each with `trend` (a Trend, or None before its first
+    refresh). Two index probes per segment (`segment_size_latest`), however long the
+    history."""
+    cutoff = timezone.now() - timedelta(days=TREND_DAYS)
+    snapshots = SizeSnapshot.objects.filter(segment=OuterRef("pk"))
+    before = snapshots.filter(at__lte=cutoff).order_by("-at", "-id")
+    first = snapshots.filter(at__gt=cutoff).order_by("at", "id")
+    segments = list(
+        Segment.objects.defer("definition")
+        .annotate(
+            size_then=Subquery(before.values("size")[:1]),
+            first_size=Subquery(first.values("size")[:1]),
+            first_at=Subquery(first.values("at")[:1]),
+        )
+        .order_by("name", "pk")
+    )
+    for segment in segments:
+        segment.trend = _trend(segment)
+    return segments
+
+
+def _trend(segment: Segment) -> Trend | None:
+    if segment.size is None:
+        return None
+    if segment.size_then is not None:
+        return Trend(segment.size - segment.size_then)
+    if segment.first_size is not None:
+        return Trend(segment.size - segment.first_size, since=segment.first_at)
+    return None
+
+
+# --- a segment's page ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    at: datetime
+    size: int
+
+
+def size_history(*, segment: Segment, days: int = HISTORY_DAYS) -> list[SizePoint]:
+    """The size over the last `days`, oldest first, for a step chart: the size at the
+    window's start (the last snapshot before it), then the last snapshot of each hour, then
+    the size now. Empty before the first refresh."""
+    now = timezone.now()
+    start = now - timedelta(days=days)
+    snapshots = SizeSnapshot.objects.filter(segment=segment)
+    points: list[SizePoint] = []
+    before = snapshots.filter(at__lte=start).order_by("-at", "-id").values("size").first()
+    if before is not None:
+        points.append(SizePoint(start, before["size"]))
+    # The last snapshot of each hour: a refresh every few minutes draws no finer than that.
+    hourly: dict[datetime, SizePoint] = {}
+    for at, size in snapshots.filter(at__gt=start).order_by("at", "id").values_list("at", "size"):
+        hourly[at.replace(minute=0, second=0, microsecond=0)] = SizePoint(at, size)
+    points.extend(hourly.values())
+    if points and segment.size is not None:
+        points.append(SizePoint(max(now, points[-1].at), segment.size))
+    return points
+
+
+def recent_changes(*, segment: Segment, limit: int = RECENT_CHANGES) -> list[MembershipChange]:
+    """The latest entries and exits, newest first (`segment_change_latest`)."""
+    return list(
+        MembershipChange.objects.filter(segment=segment)
+        .select_related("profile")
+        .only("kind", "at", "segment_id", *(f"profile__{f}" for f in _MEMBER_FIELDS))
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class MemberCursor:
+    """Where a page of members ends: the last one's (entered at, membership id)."""
+
+    entered_at: datetime
+    pk: int
+
+    def token(self) -> str:
+        delta = self.entered_at - datetime(1970, 1, 1, tzinfo=UTC)
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return f"{micros}.{self.pk}"
+
+    @classmethod
+    def parse(cls, token: str | None) -> MemberCursor | None:
+        match = re.fullmatch(r"(-?\d{1,20})\.(\d{1,19})", token or "")
+        if not match:
+            return None
+        try:
+            at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match.group(1)))
+        except OverflowError:
+            return None
+        return cls(at, int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    members: list[Membership]
+    next_cursor: MemberCursor | None
+
+
+def member_page(
+    *, segment: Segment, before: MemberCursor | None = None, limit: int = MEMBERS_PER_PAGE
+) -> MemberPage:
+    """Members, newest entered first; keyset paging from `before`."""
+    members = (
+        Membership.objects.filter(segment=segment)
+        .select_related("profile")
+        .only("entered_at", "segment_id", *(f"profile__{f}" for f in _MEMBER_FIELDS))
+        .order_by("-entered_at", "-id")
+    )
+    if before is not None:
+        members = members.filter(
+            Q(entered_at__lt=before.entered_at) | Q(entered_at=before.entered_at, id__lt=before.pk)
+        )
+    found = list(members[: limit + 1])
+    more = len(found) > limit
+    found = found[:limit]
+    cursor = MemberCursor(found[-1].entered_at, found[-1].pk) if more else None
+    return MemberPage(found, cursor)
+
+
+# --- one person ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    """Whether a person is in a segment as of its last refresh: since when, or when they
+    last left."""
+
+    membership: Membership | None
+    last_exit: MembershipChange | None
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None
+
+
+def member_status(*, segment: Segment, profile: Profile) -> MemberStatus:
+    membership = Membership.objects.filter(segment=segment, profile=profile).first()
+    last_exit = (
+        MembershipChange.objects.filter(
+            segment=segment, profile=profile, kind=MembershipChange.Kind.EXITED
+        )
+        .order_by("-at", "-id")
+        .first()
+    )
+    return MemberStatus(membership, last_exit)
+
+
+@dataclass(frozen=True)
+class ProfileSegments:
+    """The segments a person is in (since when), and those they left recently."""
+
+    current: list[Membership]
+    left: list[MembershipChange]
+
+
+def profile_segments(*, profile: Profile) -> ProfileSegments:
+    """Two indexed reads: memberships by profile (`membership_profile`), and recent changes
+    by profile (`segment_change_profile`)."""
+    current = list(
+        Membership.objects.filter(profile=profile)
+        .select_related("segment")
+        .only("entered_at", "profile_id", "segment__name", "segment__sentence")
+        .order_by("-entered_at", "-id")
+    )
+    inside = {membership.segment_id for membership in current}
+    since = timezone.now() - timedelta(days=RECENT_EXIT_DAYS)
+    exits = (
+        MembershipChange.objects.filter(
+            profile=profile, kind=MembershipChange.Kind.EXITED, at__gte=since
+        )
+        .select_related("segment")
+        .only("at", "kind", "profile_id", "segment__name", "segment__sentence")
+        .order_by("-at", "-id")
+    )
+    left: list[MembershipChange] = []
+    seen: set[int] = set()
+    for change in exits[: MAX_RECENT_EXITS * 4]:
+        if change.segment_id in inside or change.segment_id in seen:
+            continue
+        seen.add(change.segment_id)
+        left.append(change)
+        if len(left) == MAX_RECENT_EXITS:
+            break
+    return ProfileSegments(current, left)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    ("profile_id", "profile_id"),
+    ("user_id", "profile__user_id"),
+    ("email", "profile__email"),
+    ("name", "profile__name"),
+    ("entered_at", "entered_at"),
+    ("email_consent", "profile__email_consent"),
+    ("last_seen", "profile__last_seen"),
+    ("orders_count", "profile__orders_count"),
+    ("revenue", "profile__revenue"),
+    ("last_order_at", "profile__last_order_at"),
+    ("rfm_score", "profile__rfm_score"),
+]
+# Characters that make a spreadsheet read a cell as a formula (OWASP's list: tab and
+# carriage return too).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CHUNK = 64 * 1024
+
+
+def csv_cell(value: Any) -> str:
+    """A value as spreadsheet-safe CSV text: text that a spreadsheet would run as a formula
+    ("=HYPERLINK(…)" as a name) gets a leading apostrophe; times are ISO 8601 in UTC."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, bool | int | float | Decimal):
+        return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+class _Line:
+    """A file-like object that hands back what csv.writer writes to it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def members_csv(*, segment: Segment) -> Iterator[str]:
+    """The segment's current members as CSV text, in pieces, read with a server-side cursor:
+    memory stays flat however many members it has. By profile id, the order of the
+    `membership_unique` index, so the first rows leave before the last are read."""
+    writer = csv.writer(_Line())
+    yield writer.writerow([header for header, _ in EXPORT_COLUMNS])
+    rows = (
+        Membership.objects.filter(segment=segment)
+        .order_by("profile_id")
+        .values_list(*(field for _, field in EXPORT_COLUMNS))
+        .iterator(chunk_size=2000)
+    )
+    buffer: list[str] = []
+    size = 0
+    for row in rows:
+        line = writer.writerow([csv_cell(value) for value in row])
+        buffer.append(line)
+        size += len(line)
+        if size >= _CHUNK:
+            yield "".join(buffer)
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer)

@@ -1,0 +1,92 @@
+"""Template helpers of the segment pages: the size-over-time chart, and the segments section
+of a profile's page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import localtime
+
+from segments import selectors
+
+register = template.Library()
+
+
+@register.inclusion_tag("segments/_profile_segments.html")
+def profile_segments(profile: Any) -> dict[str, Any]:
+    """The segments a person is in and those they left recently, each with a "why" link:
+    `{% profile_segments profile %}` on the profile page."""
+    found = selectors.profile_segments(profile=profile)
+    return {"profile": profile, "current": found.current, "left": found.left}
+
+
+def _scale(value: float, low: float, high: float, start: float, end: float) -> float:
+    if high == low:
+        return (start + end) / 2
+    return start + (value - low) / (high - low) * (end - start)
+
+
+@register.simple_tag
+def size_chart(
+    points: list[selectors.SizePoint], width: int = 640, height: int = 160
+) -> SafeString:
+    """The size over time as an inline SVG step line (the size holds until the next
+    refresh changes it), with the largest size and the dates as labels and each change
+    titled with its time and size."""
+    if not points:
+        return mark_safe("")
+    left, right, top, bottom = 44.0, width - 8.0, 10.0, height - 22.0
+    first, last = points[0].at.timestamp(), points[-1].at.timestamp()
+    peak = max(point.size for point in points) or 1
+    xs = [_scale(point.at.timestamp(), first, last, left, right) for point in points]
+    ys = [_scale(point.size, 0, peak, bottom, top) for point in points]
+    if len(points) == 1:
+        xs, ys = [left, right], [ys[0], ys[0]]
+    steps = [f"M{xs[0]:.1f},{ys[0]:.1f}"]
+    for x, y in zip(xs[1:], ys[1:], strict=True):
+        steps.append(f"H{x:.1f}V{y:.1f}")
+    line = "".join(steps)
+    area = f"{line}V{bottom:.1f}H{xs[0]:.1f}Z"
+    dots = format_html_join(
+        "",
+        '<circle cx="{}" cy="{}" r="2.5"><title>{}: {} people</title></circle>',
+        (
+            (f"{x:.1f}", f"{y:.1f}", f"{localtime(point.at):%Y-%m-%d %H:%M}", f"{point.size:,}")
+            for x, y, point in zip(xs, ys, points, strict=False)
+        ),
+    )
+    summary = (
+        f"Size from {localtime(points[0].at):%d %b %Y} to now: {points[0].size:,} then "
+        f"{points[-1].size:,} people, at most {peak:,}"
+    )
+    return format_html(
+        '<svg class="size-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+        'aria-label="{summary}"><title>{summary}</title>'
+        '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
+        '<line class="grid" x1="{left}" y1="{top}" x2="{right}" y2="{top}"/>'
+        '<text class="label" x="{label_x}" y="{top_label}" text-anchor="end">{peak}</text>'
+        '<text class="label" x="{label_x}" y="{bottom_label}" text-anchor="end">0</text>'
+        '<text class="label" x="{left}" y="{date_y}">{start}</text>'
+        '<text class="label" x="{right}" y="{date_y}" text-anchor="end">now</text>'
+        '<path class="area" d="{area}"/><path class="line" d="{line}"/>'
+        '<g class="dots">{dots}</g></svg>',
+        w=width,
+        h=height,
+        summary=summary,
+        left=f"{left:.0f}",
+        right=f"{right:.0f}",
+        top=f"{top:.0f}",
+        bottom=f"{bottom:.0f}",
+        label_x=f"{left - 6:.0f}",
+        top_label=f"{top + 4:.0f}",
+        bottom_label=f"{bottom:.0f}",
+        date_y=f"{height - 6:.0f}",
+        peak=f"{peak:,}",
+        start=f"{localtime(points[0].at):%d %b}",
+        area=area,
+        line=line,
+        dots=dots,
+    )
