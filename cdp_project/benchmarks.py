@@ -61,6 +61,8 @@ class Report:
     machine: str
     load: str = ""
     figures: list[Figure] = field(default_factory=list)
+    # EXPLAIN ANALYZE of the slowest queries, by name.
+    plans: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -419,3 +421,134 @@ def copy_rate(*, bodies: list[bytes], source_id: int) -> float:
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# --- Segments ---------------------------------------------------------------------------------
+
+SEGMENT_ACTIVITIES = ["Product Viewed", "Product Added", "Order Completed", "Product Removed"]
+CITIES = ["Lyon", "Paris", "Berlin", "Madrid", "Milan"]
+
+
+def segment_store_generate(*, events: int, source: Source) -> int:
+    """`events` events over every generated profile (one `INSERT … SELECT` in Postgres), spread
+    over 90 days and stored in time order as live events arrive, each with a one- to
+    three-item `products` array; every profile gets a `city` trait; and the catalog entries a
+    segment definition is checked against. Answers the number of profiles."""
+    from ingestion.models import Activity, ActivityProperty, ProfileAttribute
+
+    now = datetime.now(UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE profiles_profile SET traits = traits || jsonb_build_object('city', "
+            "(%s::text[])[1 + id %% 5])",
+            [CITIES],
+        )
+        cursor.execute("SELECT array_agg(id ORDER BY id) FROM profiles_profile")
+        ids = cursor.fetchone()[0] or []
+        # Each event: a profile picked by a hash of its number, an activity, a time in the last
+        # 90 days, and 1-3 items whose category and price vary independently.
+        cursor.execute(
+            """
+            INSERT INTO ingestion_event (
+                source_id, message_id, type, name, user_id, anonymous_id, timestamp,
+                original_timestamp, received_at, properties, traits, context, extra, flags,
+                processed_at, profile_id)
+            SELECT %(source)s, 'bench-seg-' || g, 'track', (%(names)s::text[])[1 + g %% 4], '',
+                   'anon', t, t, t,
+                   jsonb_build_object('products', (
+                       SELECT jsonb_agg(jsonb_build_object(
+                           'sku', 'SKU-' || ((g * 7 + i) %% 500),
+                           'category', (%(categories)s::text[])[1 + ((g / 3 + i * 7) %% 5)],
+                           'price', ((g * 13 + i * 29) %% 120) + 0.5))
+                       FROM generate_series(1, 1 + g %% 3) AS i)),
+                   '{}'::jsonb, '{}'::jsonb, '{}'::jsonb, '[]'::jsonb, t,
+                   (%(ids)s::bigint[])[1 + (hashint4(g) & 2147483647) %% %(count)s]
+            FROM generate_series(1, %(events)s) AS g,
+                 LATERAL (SELECT %(now)s::timestamptz - make_interval(
+                     secs => (hashint4(g + 1) & 2147483647) %% 7776000)) AS w(t)
+            ORDER BY t
+            """,
+            {
+                "source": source.pk,
+                "names": SEGMENT_ACTIVITIES,
+                "categories": CATEGORIES,
+                "ids": ids,
+                "count": len(ids),
+                "events": events,
+                "now": now,
+            },
+        )
+        cursor.execute("ANALYZE ingestion_event")
+        cursor.execute("ANALYZE profiles_profile")
+    for name in SEGMENT_ACTIVITIES:
+        activity, _ = Activity.objects.get_or_create(
+            kind="track", name=name, defaults={"volume": events // 4, "last_seen": now}
+        )
+        for path, kind in [
+            ("products", "array"),
+            ("products[].sku", "string"),
+            ("products[].category", "string"),
+            ("products[].price", "number"),
+        ]:
+            ActivityProperty.objects.get_or_create(
+                activity=activity, path=path, defaults={f"{kind}_count": 1, "volume": 1}
+            )
+    ProfileAttribute.objects.get_or_create(
+        path="city", defaults={"string_count": len(ids), "volume": len(ids)}
+    )
+    return len(ids)
+
+
+# The benchmark's segment: a trait, a behaviour in a window, and an array-item filter.
+BENCH_SEGMENT = {
+    "kind": "group",
+    "match": "all",
+    "conditions": [
+        {
+            "kind": "attribute",
+            "scope": "trait",
+            "path": "city",
+            "operator": "equals",
+            "value": "Lyon",
+        },
+        {
+            "kind": "behaviour",
+            "activity": {"kind": "track", "name": "Product Added"},
+            "count": {"operator": "at_least", "value": 1},
+            "window": {"type": "last", "amount": 7, "unit": "days"},
+            "where": [
+                {"path": "products[].category", "operator": "equals", "value": "Shoes"},
+                {"path": "products[].price", "operator": "gt", "value": 50},
+            ],
+        },
+        {
+            "kind": "behaviour",
+            "negate": True,
+            "activity": {"kind": "track", "name": "Order Completed"},
+            "count": {"operator": "at_least", "value": 1},
+            "window": {"type": "last", "amount": 7, "unit": "days"},
+        },
+    ],
+}
+
+
+# A segment most people are in: what a refresh costs when tens of thousands enter at once.
+BENCH_WIDE_SEGMENT = {
+    "kind": "group",
+    "match": "all",
+    "conditions": [
+        {
+            "kind": "behaviour",
+            "activity": {"kind": "track", "name": "Product Viewed"},
+            "count": {"operator": "at_least", "value": 1},
+            "window": {"type": "last", "amount": 30, "unit": "days"},
+        }
+    ],
+}
+
+
+def explain_analyze(sql: str, params: list) -> str:
+    """The plan Postgres chose for a query, with its actual times."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())

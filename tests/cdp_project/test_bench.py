@@ -14,7 +14,8 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     results = tmp_path / "results.json"
     command = [
         sys.executable, "manage.py", "bench", "--profiles", "300", "--timeline-events", "120",
-        "--ingest-events", "300", "--runs", "1", "--json", str(results),
+        "--ingest-events", "300", "--segment-events", "3000", "--runs", "1",
+        "--json", str(results),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -26,5 +27,9 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     assert figures["Single event latency, p99"]["value"] > 0
     assert 0 < figures["Catalog lag"]["value"] < 120
     assert figures["Profile page with its timeline"]["value"] > 0
+    assert figures["Segment preview: count and ten samples"]["value"] > 0
+    refresh = figures["Segment refresh, everyone entering"]
+    assert refresh["value"] > 0 and "members" in refresh["detail"]
+    assert "Execution Time" in report["plans"]["Segment preview count"]
     assert "PostgreSQL" in report["database"] and report["load"]
     assert "Ingest throughput" in done.stdout and "events/s" in done.stdout

@@ -23,6 +23,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--profiles", type=int, default=100_000)
         parser.add_argument("--timeline-events", type=int, default=10_000)
+        parser.add_argument(
+            "--segment-events", type=int, default=1_000_000, help="events for the segment figures"
+        )
         parser.add_argument("--runs", type=int, default=7, help="runs per figure (median)")
         parser.add_argument(
             "--ingest-events", type=int, default=30_000, help="events per ingest run"
@@ -30,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=8, help="concurrent ingest clients")
         parser.add_argument(
             "--only",
-            choices=["ingest", "profiles"],
+            choices=["ingest", "profiles", "segments"],
             default="",
             help="run one part of the benchmark",
         )
@@ -65,8 +68,11 @@ class Command(BaseCommand):
         )
         if options["only"] in ("", "ingest"):
             self._ingest(report, options)
-        if options["only"] in ("", "profiles"):
+        if options["only"] in ("", "profiles", "segments"):
+            # The segment figures run on the profiles this part generates.
             self._profiles(report, options)
+        if options["only"] in ("", "segments"):
+            self._segments(report, options)
         return report
 
     def _ingest(self, report: benchmarks.Report, options: dict) -> None:
@@ -248,6 +254,82 @@ class Command(BaseCommand):
             )
         )
 
+    def _segments(self, report: benchmarks.Report, options: dict) -> None:
+        from segments.compiler import segment_count, segment_profiles, segment_sql
+        from segments.definition import definition_clean
+        from segments.membership import segment_refresh
+        from segments.models import Membership, Segment
+
+        events = options["segment_events"]
+        source = services.source_create(name="Bench segments")
+        self.stdout.write(f"Generating {events:,} events for the segment figures …")
+        count = benchmarks.segment_store_generate(events=events, source=source)
+        at = f"{count:,} profiles, {events:,} events"
+        runs = options["runs"]
+
+        def preview() -> object:
+            tree = definition_clean(benchmarks.BENCH_SEGMENT)
+            size = segment_count(tree)
+            list(segment_profiles(tree).order_by("-last_seen")[:10])
+            return size
+
+        report.figures.append(
+            benchmarks.timed(
+                "Segment preview: count and ten samples",
+                preview,
+                runs=runs,
+                detail=f"trait, behaviour in a window with an array-item filter; {at}",
+            )
+        )
+        segment = Segment.objects.create(
+            name="Bench", definition=definition_clean(benchmarks.BENCH_SEGMENT)
+        )
+
+        def refresh_from_empty() -> object:
+            Membership.objects.filter(segment=segment).delete()
+            return segment_refresh(segment)
+
+        first = benchmarks.timed(
+            "Segment refresh, everyone entering",
+            refresh_from_empty,
+            runs=max(3, runs // 2),
+            detail=at,
+        )
+        size = Membership.objects.filter(segment=segment).count()
+        first.detail = f"{size:,} members; {at}"
+        report.figures.append(first)
+        report.figures.append(
+            benchmarks.timed(
+                "Segment refresh, nothing changed",
+                lambda: segment_refresh(segment),
+                runs=max(3, runs // 2),
+                detail=f"{size:,} members; {at}",
+            )
+        )
+        # A wide segment: many people enter at once.
+        wide = Segment.objects.create(
+            name="Bench wide", definition=definition_clean(benchmarks.BENCH_WIDE_SEGMENT)
+        )
+
+        def refresh_wide_from_empty() -> object:
+            Membership.objects.filter(segment=wide).delete()
+            return segment_refresh(wide)
+
+        figure = benchmarks.timed(
+            "Segment refresh, a wide segment entering",
+            refresh_wide_from_empty,
+            runs=3,
+            detail=at,
+        )
+        wide_size = Membership.objects.filter(segment=wide).count()
+        figure.detail = f"{wide_size:,} members (viewed a product in 30 days); {at}"
+        report.figures.append(figure)
+
+        # The compiled query (Django's SQL text, the values as parameters) under a count.
+        sql, params = segment_sql(segment.definition)
+        counted = f"SELECT count(*) FROM ({sql}) AS members"  # noqa: S608
+        report.plans["Segment preview count"] = benchmarks.explain_analyze(counted, params)
+
     def _print(self, report: benchmarks.Report) -> None:
         self.stdout.write("")
         self.stdout.write(f"Database: {report.database}")
@@ -256,6 +338,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Load:     {report.load}")
         self.stdout.write("Pages are timed in-process (Django test client): server work only.")
         self.stdout.write("")
+        for name, plan in report.plans.items():
+            self.stdout.write(f"Plan of the slowest query ({name}), EXPLAIN ANALYZE:")
+            self.stdout.write(plan)
+            self.stdout.write("")
         width = max(len(f.name) for f in report.figures)
         self.stdout.write(f"{'figure'.ljust(width)}  {'median':>18}  {'ratio':>6}  runs  data")
         for figure in report.figures:
