@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from campaigns.signals import enrollments_merge
+        from profiles.signals import profile_merged
+
+        profile_merged.connect(enrollments_merge, dispatch_uid="campaigns-enrollments-merge")

@@ -169,6 +169,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "segments.refresh_all",
         "schedule": timedelta(seconds=env.int("SEGMENTS_REFRESH_SECONDS", default=300)),
     },
+    "campaigns-run-due": {
+        "task": "campaigns.run_due",
+        "schedule": timedelta(seconds=env.int("CAMPAIGNS_TICK_SECONDS", default=10)),
+    },
 }
 
 # --- Ingest -----------------------------------------------------------------------------
@@ -193,6 +197,8 @@ INGEST_EVENT_PROCESSORS: list[str] = [
     "ingestion.catalog.discovery.catalog_discover",
     # After discovery, so that a new activity already has its commerce role.
     "profiles.computed.profiles_update",
+    # Last: campaign triggers and exits read the commerce roles and the profiles' state.
+    "campaigns.engine.campaigns_enroll",
 ]
 # Django reads the body itself; allow room for the limit above plus gzip headers.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_REQUEST_BYTES + 64 * 1024
@@ -246,6 +252,26 @@ SEGMENTS_PREVIEW_TIMEOUT_SECONDS = env.float("SEGMENTS_PREVIEW_TIMEOUT_SECONDS",
 SEGMENTS_REFRESH_TIMEOUT_SECONDS = env.float("SEGMENTS_REFRESH_TIMEOUT_SECONDS", default=300)
 # "Refresh now" runs in the request below this size, on a worker above it.
 SEGMENTS_INLINE_REFRESH_MAX = env.int("SEGMENTS_INLINE_REFRESH_MAX", default=100_000)
+
+# --- Campaigns (docs/campaigns.md) -----------------------------------------------------------
+# How often beat sends what is due (a message is never more than this late).
+CAMPAIGNS_TICK_SECONDS = env.int("CAMPAIGNS_TICK_SECONDS", default=10)
+# Events whose time is older than this when processed (back-filled, delayed) never trigger.
+CAMPAIGNS_MAX_EVENT_AGE_HOURS = env.float("CAMPAIGNS_MAX_EVENT_AGE_HOURS", default=24)
+# At most this many marketing messages per person per 24 hours, all campaigns together;
+# 0 = no limit. Transactional messages (order confirmations) do not count.
+CAMPAIGNS_MARKETING_CAP_PER_DAY = env.int("CAMPAIGNS_MARKETING_CAP_PER_DAY", default=2)
+# The public address of this app, for unsubscribe links in emails.
+CAMPAIGNS_SITE_URL = env.str("CAMPAIGNS_SITE_URL", default="http://localhost:8000")
+# A channel failure is retried after 1, 2, 4, … times this; the message fails after
+# CAMPAIGNS_MAX_ATTEMPTS tries, with the error kept.
+CAMPAIGNS_RETRY_SECONDS = env.int("CAMPAIGNS_RETRY_SECONDS", default=60)
+CAMPAIGNS_MAX_ATTEMPTS = env.int("CAMPAIGNS_MAX_ATTEMPTS", default=5)
+# A template that takes longer than this to render fails (and is not sent).
+CAMPAIGNS_RENDER_SECONDS = env.float("CAMPAIGNS_RENDER_SECONDS", default=2)
+# Webhooks to loopback, private and link-local addresses are refused unless this is set
+# (local development and tests).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -11,8 +11,9 @@ from ingestion import selectors as ingestion_selectors
 SECTIONS = {
     "campaigns": (
         "Campaigns",
-        "Triggered campaigns (abandoned browse, abandoned cart, order confirmation) are not "
-        "built yet.",
+        "Triggered campaigns (abandoned browse, abandoned cart, order confirmation) are set "
+        "up as drafts and can be edited and activated in Django admin; their own pages, the "
+        "Outbox and statistics are not built yet.",
     ),
 }
 

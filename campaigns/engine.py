@@ -1,0 +1,581 @@
+"""The campaign engine: enrollments from events, and the due work beat runs.
+
+`campaigns_enroll` is an ingest processor (last in INGEST_EVENT_PROCESSORS): per batch it
+exits waiting enrollments whose exit events arrived, and creates enrollments for trigger
+events, due at the event's time plus the campaign's wait. Nothing is scheduled on the broker.
+
+`campaigns_run_due`, run by Celery beat every CAMPAIGNS_TICK_SECONDS, claims due enrollments
+in small batches (profiles, then enrollments, locked with SKIP LOCKED, so several workers
+share the work and never wait for each other), checks every rule again, renders the message
+and records it as claimed in the same transaction. Only after commit is the channel called;
+a success marks it sent, a failure is retried with backoff and ends failed with the error
+kept. docs/campaigns.md tells the rules in the marketer's words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from campaigns import channels, content, rendering
+from campaigns.models import Campaign, Enrollment, Message
+from ingestion.models import CommerceRole, Event
+from profiles.computed import activity_meanings
+from profiles.identity import profiles_lock
+from profiles.models import Consent, Profile
+
+logger = logging.getLogger(__name__)
+
+State = Enrollment.State
+UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
+CLAIM_BATCH = 50
+
+
+# --- Reasons a marketer reads ----------------------------------------------------------------
+
+
+class Reason:
+    NO_EMAIL = "no email"
+    NO_CONSENT = "no consent"
+    NOT_IN_AUDIENCE = "not in the audience"
+    AUDIENCE_BROKEN = "the audience could not be checked"
+    CAPPED = "capped: this campaign's limit per person"
+    CAPPED_MARKETING = "capped: the daily limit across marketing campaigns"
+    CONTROL = "control group"
+    CART_PENDING = "stood down: a cart reminder is waiting or was sent"
+    PROFILE_GONE = "the person was deleted"
+    MERGED = "already waiting on the merged profile"
+
+    @staticmethod
+    def exited(role: str) -> str:
+        label = CommerceRole(role).label.lower() if role in CommerceRole.values else role
+        return f"converted: {label}"
+
+
+# --- Enrollment ------------------------------------------------------------------------------
+
+
+def _max_age() -> timedelta:
+    return timedelta(hours=float(settings.CAMPAIGNS_MAX_EVENT_AGE_HOURS))
+
+
+def campaigns_enroll(events: Sequence[Event]) -> None:
+    """The ingest processor: exits, then new enrollments, for a batch of stored events."""
+    events = [e for e in events if e.profile_id is not None and e.type == "track"]
+    if not events:
+        return
+    campaigns = list(Campaign.objects.filter(status=Campaign.Status.ACTIVE))
+    if not campaigns:
+        return
+    meanings = activity_meanings(events)
+    roled = []
+    for event in sorted(events, key=lambda e: (e.timestamp, e.pk)):
+        meaning = meanings.get(("track", event.name))
+        if meaning and meaning.role:
+            roled.append((event, meaning.role))
+    if not roled:
+        return
+    # The batch's people, in the order every writer of profiles locks them, so that a merge
+    # cannot move enrollments while they are decided.
+    profiles_lock(profile_ids={event.profile_id for event, _ in roled})
+    _exits(campaigns, roled)
+    created = _enrollments(campaigns, roled)
+    # Exits again: a purchase later in the same batch exits what this batch created.
+    _exits(campaigns, roled)
+    if created and any(c.wait_seconds == 0 for c in campaigns):
+        transaction.on_commit(_publish_run_due)
+
+
+def _exits(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> None:
+    for campaign in campaigns:
+        if not campaign.exit_roles:
+            continue
+        latest: dict[int, tuple[datetime, str]] = {}
+        for event, role in roled:
+            if role in campaign.exit_roles:
+                latest[event.profile_id] = (event.timestamp, role)
+        for profile_id, (at, role) in latest.items():
+            Enrollment.objects.filter(
+                campaign=campaign, profile_id=profile_id, state=State.PENDING, trigger_at__lte=at
+            ).update(state=State.EXITED, reason=Reason.exited(role), updated_at=timezone.now())
+
+
+def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> int:
+    now = timezone.now()
+    oldest = now - _max_age()
+    new: list[Enrollment] = []
+    for campaign in campaigns:
+        triggers = [
+            event
+            for event, role in roled
+            if role == campaign.trigger_role and event.timestamp >= oldest
+        ]
+        if not triggers:
+            continue
+        blocked = _blocked_profiles(campaign, {e.profile_id for e in triggers})
+        for event in triggers:
+            properties = event.properties if isinstance(event.properties, dict) else {}
+            key = ""
+            if campaign.trigger_role == CommerceRole.ORDER_COMPLETED:
+                key = content.order_id_of(properties) or f"message:{event.message_id}"
+            elif event.profile_id in blocked:
+                continue
+            cart_id = properties.get("cart_id")
+            due = event.timestamp + timedelta(seconds=campaign.wait_seconds)
+            new.append(
+                Enrollment(
+                    campaign=campaign,
+                    profile_id=event.profile_id,
+                    event=event,
+                    trigger={
+                        "name": event.name,
+                        "at": event.timestamp.isoformat(),
+                        "properties": properties,
+                    },
+                    trigger_at=event.timestamp,
+                    key=key[:255],
+                    cart_id=str(cart_id)[:255] if isinstance(cart_id, str | int) else "",
+                    due_at=max(due, now) if campaign.wait_seconds == 0 else due,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if campaign.reentry != Campaign.Reentry.ALWAYS:
+                blocked.add(event.profile_id)
+    if new:
+        # An order id seen before (sent twice, or by two sources) enrolls once.
+        Enrollment.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def _blocked_profiles(campaign: Campaign, profile_ids: set[int]) -> set[int]:
+    """The people the re-entry rule keeps out of this campaign now."""
+    if campaign.reentry == Campaign.Reentry.ALWAYS:
+        return set()
+    enrollments = Enrollment.objects.filter(campaign=campaign, profile_id__in=profile_ids)
+    if campaign.reentry == Campaign.Reentry.WHILE_PENDING:
+        enrollments = enrollments.filter(state=State.PENDING)
+    return set(enrollments.values_list("profile_id", flat=True))
+
+
+def _publish_run_due() -> None:
+    """Ask a worker to run due work now (an order confirmation is due at once); beat runs
+    it anyway within CAMPAIGNS_TICK_SECONDS should publishing fail."""
+    try:
+        from campaigns.tasks import run_due
+
+        run_due.delay()
+    except Exception:
+        logger.warning("campaigns_run_due publish failed; beat will pick the work up")
+
+
+def enrollments_merge(sender: Any, *, loser_id: int, survivor_id: int, **kwargs: Any) -> None:
+    """Receiver of `profiles.signals.profile_merged`: the merged profile's enrollments and
+    messages move to the survivor; where both wait in one campaign (not an every-time one),
+    the earlier-due enrollment stays and the other exits."""
+    Enrollment.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
+    Message.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
+    waiting = (
+        Enrollment.objects.filter(profile_id=survivor_id, state=State.PENDING)
+        .exclude(campaign__reentry=Campaign.Reentry.ALWAYS)
+        .order_by("campaign_id", "due_at", "id")
+    )
+    kept: set[int] = set()
+    duplicates = []
+    for enrollment in waiting:
+        if enrollment.campaign_id in kept:
+            duplicates.append(enrollment.pk)
+        kept.add(enrollment.campaign_id)
+    if duplicates:
+        Enrollment.objects.filter(pk__in=duplicates).update(
+            state=State.EXITED, reason=Reason.MERGED, updated_at=timezone.now()
+        )
+
+
+# --- Due work ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    decided: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+
+
+def campaigns_run_due(*, batch_size: int = CLAIM_BATCH, max_batches: int = 20) -> RunResult:
+    """Decide and send what is due: what beat runs every CAMPAIGNS_TICK_SECONDS."""
+    result = RunResult()
+    for _ in range(max_batches):
+        claimed = _claim_batch(batch_size, result)
+        messages_deliver(result=result)
+        if claimed < batch_size:
+            break
+    messages_deliver(result=result)
+    return result
+
+
+def _claim_batch(batch_size: int, result: RunResult) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        candidates = list(
+            Enrollment.objects.filter(
+                state=State.PENDING, due_at__lte=now, campaign__status=Campaign.Status.ACTIVE
+            )
+            .order_by("due_at", "id")
+            .values_list("pk", "profile_id")[:batch_size]
+        )
+        if not candidates:
+            return 0
+        # Profiles first, as the ingest processor takes them, then their enrollments; both
+        # skip what another worker holds, so nobody waits and nothing is decided twice.
+        locked_profiles = list(
+            Profile.objects.select_for_update(skip_locked=True, no_key=True)
+            .filter(pk__in=sorted({p for _, p in candidates}))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        enrollments = list(
+            Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("campaign", "profile", "campaign__audience")
+            .filter(
+                pk__in=[pk for pk, _ in candidates],
+                profile_id__in=locked_profiles,
+                state=State.PENDING,
+                due_at__lte=now,
+            )
+            .order_by("due_at", "id")
+        )
+        for enrollment in enrollments:
+            outcome = _decide_and_claim(enrollment, now)
+            result.decided[outcome] = result.decided.get(outcome, 0) + 1
+    return len(candidates)
+
+
+def _decide_and_claim(enrollment: Enrollment, now: datetime) -> str:
+    """Check the rules for one due enrollment; record its message or why there is none."""
+    campaign = enrollment.campaign
+    profile = enrollment.profile
+    if campaign.status != Campaign.Status.ACTIVE:
+        return "paused"  # paused since it was picked: it waits for the campaign's return
+    exit_reason = _exit_reason(enrollment, now)
+    if exit_reason:
+        return _close(enrollment, State.EXITED, exit_reason, now)
+    if campaign.channel == Campaign.Channel.EMAIL and not profile.email:
+        return _close(enrollment, State.SUPPRESSED, Reason.NO_EMAIL, now)
+    if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
+        return _close(enrollment, State.SUPPRESSED, Reason.NO_CONSENT, now)
+    audience_reason = _audience_reason(campaign, profile)
+    if audience_reason:
+        return _close(enrollment, State.SUPPRESSED, audience_reason, now)
+    if campaign.is_marketing:
+        quiet_until = quiet_hours_end(campaign, profile, now)
+        if quiet_until is not None:
+            enrollment.due_at = quiet_until
+            enrollment.updated_at = now
+            enrollment.save(update_fields=["due_at", "updated_at"])
+            return "held"
+        cap_reason = _cap_reason(campaign, profile, now)
+        if cap_reason:
+            return _close(enrollment, State.SUPPRESSED, cap_reason, now)
+    if in_control_group(enrollment.pk, campaign.control_percent):
+        return _close(enrollment, State.CONTROL, Reason.CONTROL, now)
+    message = message_build(campaign, profile, enrollment=enrollment, now=now)
+    if message.status == Message.Status.FAILED:
+        message.save()
+        return _close(enrollment, State.FAILED, message.error, now)
+    message.save()
+    enrollment.state = State.SENDING
+    enrollment.updated_at = now
+    enrollment.save(update_fields=["state", "updated_at"])
+    return "claimed"
+
+
+def _close(enrollment: Enrollment, state: str, reason: str, now: datetime) -> str:
+    enrollment.state = state
+    enrollment.reason = reason[:500]
+    enrollment.updated_at = now
+    enrollment.save(update_fields=["state", "reason", "updated_at"])
+    return state
+
+
+def _exit_reason(enrollment: Enrollment, now: datetime) -> str:
+    campaign = enrollment.campaign
+    if campaign.exit_roles:
+        for role in campaign.exit_roles:
+            names = content.role_names([role])
+            if (
+                names
+                and Event.objects.filter(
+                    profile_id=enrollment.profile_id,
+                    type="track",
+                    name__in=names,
+                    timestamp__gte=enrollment.trigger_at,
+                    timestamp__lte=now,
+                ).exists()
+            ):
+                return Reason.exited(role)
+    if campaign.kind == Campaign.Kind.ABANDONED_BROWSE:
+        # A cart reminder waiting, or sent since this person browsed, says it better.
+        cart = Enrollment.objects.filter(
+            Q(state__in=[State.PENDING, State.SENDING])
+            | Q(state=State.SENT, updated_at__gte=enrollment.trigger_at),
+            profile_id=enrollment.profile_id,
+            campaign__kind=Campaign.Kind.ABANDONED_CART,
+            campaign__status=Campaign.Status.ACTIVE,
+        )
+        if cart.exists():
+            return Reason.CART_PENDING
+    return ""
+
+
+def _audience_reason(campaign: Campaign, profile: Profile) -> str:
+    if campaign.audience is None:
+        return ""
+    from segments.compiler import segment_q
+
+    try:
+        with transaction.atomic():
+            inside = (
+                Profile.objects.filter(pk=profile.pk)
+                .filter(segment_q(campaign.audience.definition))
+                .exists()
+            )
+    except Exception:
+        logger.exception("campaign audience check failed campaign_id=%s", campaign.pk)
+        return Reason.AUDIENCE_BROKEN
+    return "" if inside else Reason.NOT_IN_AUDIENCE
+
+
+def _cap_reason(campaign: Campaign, profile: Profile, now: datetime) -> str:
+    mine = Message.objects.filter(profile=profile).exclude(status=Message.Status.FAILED)
+    if campaign.cap_count:
+        count = mine.filter(
+            campaign=campaign, created_at__gt=now - timedelta(hours=campaign.cap_hours)
+        ).count()
+        if count >= campaign.cap_count:
+            return Reason.CAPPED
+    per_day = settings.CAMPAIGNS_MARKETING_CAP_PER_DAY
+    if per_day:
+        count = mine.filter(transactional=False, created_at__gt=now - timedelta(days=1)).count()
+        if count >= per_day:
+            return Reason.CAPPED_MARKETING
+    return ""
+
+
+def zone_of(campaign: Campaign, profile: Profile) -> zoneinfo.ZoneInfo:
+    """The time zone quiet hours are read in: the person's `timezone` trait, else the
+    site's TIME_ZONE."""
+    if campaign.quiet_in_profile_zone and isinstance(profile.traits, dict):
+        for name in ("timezone", "time_zone", "timeZone"):
+            value = profile.traits.get(name)
+            if isinstance(value, str) and value:
+                try:
+                    return zoneinfo.ZoneInfo(value)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    break
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def quiet_hours_end(campaign: Campaign, profile: Profile, now: datetime) -> datetime | None:
+    """When the quiet hours `now` falls in end, or None outside them."""
+    start, end = campaign.quiet_start, campaign.quiet_end
+    if start is None or end is None or start == end:
+        return None
+    local = now.astimezone(zone_of(campaign, profile))
+    current = local.time()
+    if start < end:
+        inside = start <= current < end
+        end_day = local.date()
+    else:  # across midnight, 21:00 to 08:00
+        inside = current >= start or current < end
+        end_day = local.date() + timedelta(days=1) if current >= start else local.date()
+    if not inside:
+        return None
+    ends = datetime.combine(end_day, end, tzinfo=local.tzinfo)
+    return ends.astimezone(zoneinfo.ZoneInfo("UTC"))
+
+
+def in_control_group(enrollment_id: int, percent: int) -> bool:
+    """Deterministic: the same enrollment is always in or out of the control group."""
+    if percent <= 0:
+        return False
+    digest = hashlib.sha256(f"campaign-control:{enrollment_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < percent
+
+
+# --- Messages ----------------------------------------------------------------------------------
+
+
+def unsubscribe_token(profile: Profile) -> str:
+    return signing.dumps({"p": profile.pk, "e": profile.email}, salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_url(profile: Profile) -> str:
+    token = unsubscribe_token(profile)
+    try:
+        path = reverse("campaign-unsubscribe", args=[token])
+    except NoReverseMatch:
+        path = f"/campaigns/unsubscribe/{token}/"
+    return settings.CAMPAIGNS_SITE_URL.rstrip("/") + path
+
+
+def message_build(
+    campaign: Campaign,
+    profile: Profile,
+    *,
+    enrollment: Enrollment | None = None,
+    trigger: dict[str, Any] | None = None,
+    recipient: str = "",
+    now: datetime | None = None,
+) -> Message:
+    """Render a campaign's message for a person (unsaved). A template that fails gives a
+    message with status failed and the error; nothing is raised."""
+    now = now or timezone.now()
+    key = uuid.uuid4().hex
+    marketing = campaign.is_marketing
+    unsubscribe = unsubscribe_url(profile) if marketing else ""
+    if campaign.channel == Campaign.Channel.WEBHOOK:
+        recipient = campaign.webhook_url
+    message = Message(
+        enrollment=enrollment,
+        campaign=campaign,
+        profile=profile,
+        channel=campaign.channel,
+        recipient=recipient or profile.email,
+        sender=channels.sender_of(campaign),
+        transactional=campaign.transactional,
+        idempotency_key=key,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    domain = (settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost").strip(">")
+    headers = {"Message-ID": f"<{key}@{domain}>", "X-Idempotency-Key": key}
+    if marketing:
+        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.headers = headers
+    try:
+        context = content.message_context(
+            campaign=campaign,
+            profile=profile,
+            trigger=trigger if trigger is not None else (enrollment.trigger if enrollment else {}),
+            cart_id=enrollment.cart_id if enrollment else "",
+            unsubscribe_url=unsubscribe,
+            now=now,
+        )
+        message.subject = " ".join(rendering.render(campaign.subject_template, context).split())
+        message.html = rendering.render(campaign.html_template, context, html=True)
+        message.text = rendering.render(campaign.text_template, context)
+    except rendering.TemplateError as exc:
+        message.status = Message.Status.FAILED
+        message.error = f"template error: {exc}"
+        message.next_attempt_at = None
+    return message
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = float(settings.CAMPAIGNS_RETRY_SECONDS)
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+def messages_deliver(*, result: RunResult | None = None, limit: int = CLAIM_BATCH) -> RunResult:
+    """Call the channel for claimed messages whose time came, each once per lease.
+
+    A short transaction takes the message (SKIP LOCKED), counts the attempt and moves its
+    next attempt to after the backoff: that is the lease no other worker takes it under.
+    The channel is called after commit; success marks it sent. A crash between the
+    channel's accept and our commit sends it again after the lease (at-least-once in that
+    window only), with the same idempotency key."""
+    result = result or RunResult()
+    now = timezone.now()
+    with transaction.atomic():
+        taken = list(
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("campaign")
+            .filter(status=Message.Status.CLAIMED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")[:limit]
+        )
+        for message in taken:
+            message.attempts += 1
+            message.next_attempt_at = now + _backoff(message.attempts)
+            message.save(update_fields=["attempts", "next_attempt_at"])
+    for message in taken:
+        _deliver_one(message, result)
+    return result
+
+
+def _deliver_one(message: Message, result: RunResult) -> None:
+    try:
+        channels.deliver(message)
+    except channels.ChannelError as exc:
+        final = message.attempts >= settings.CAMPAIGNS_MAX_ATTEMPTS
+        error = str(exc)[:2000]
+        with transaction.atomic():
+            if final:
+                Message.objects.filter(pk=message.pk).update(
+                    status=Message.Status.FAILED, error=error, next_attempt_at=None
+                )
+                if message.enrollment_id:
+                    Enrollment.objects.filter(pk=message.enrollment_id).update(
+                        state=State.FAILED, reason=error[:500], updated_at=timezone.now()
+                    )
+            else:
+                Message.objects.filter(pk=message.pk).update(error=error)
+        logger.warning(
+            "campaign message failed message_id=%s attempt=%s final=%s: %s",
+            message.pk,
+            message.attempts,
+            final,
+            error,
+        )
+        if final:
+            result.failed += 1
+        else:
+            result.retried += 1
+        return
+    sent_at = timezone.now()
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.SENT, sent_at=sent_at, error="", next_attempt_at=None
+        )
+        if message.enrollment_id:
+            Enrollment.objects.filter(pk=message.enrollment_id).update(
+                state=State.SENT, reason="", updated_at=sent_at
+            )
+    result.sent += 1
+
+
+def campaign_preview(
+    campaign: Campaign, profile: Profile, *, trigger: dict[str, Any] | None = None
+) -> Message:
+    """The message a person would get now, rendered and not saved: for the editor. Without a
+    trigger, the person's latest event of the campaign's trigger role is used."""
+    if trigger is None:
+        trigger = {}
+        names = content.role_names([campaign.trigger_role])
+        event = (
+            Event.objects.filter(profile=profile, type="track", name__in=names)
+            .order_by("-timestamp")
+            .first()
+        )
+        if event is not None:
+            trigger = {
+                "name": event.name,
+                "at": event.timestamp.isoformat(),
+                "properties": event.properties,
+            }
+    return message_build(campaign, profile, trigger=trigger)

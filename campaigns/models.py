@@ -1,0 +1,220 @@
+"""Triggered campaigns: what a campaign is, who entered it, and every message it sent.
+
+docs/campaigns.md gives the rules in the marketer's words. A matching event creates an
+`Enrollment` with a due time; Celery beat picks up what is due, checks the rules again and
+records a `Message` as claimed before any channel is called.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ingestion.models import CommerceRole
+
+
+def generate_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Campaign(models.Model):
+    """A message sent when a person does something (the trigger) and, within the wait, does
+    not do something else (the exit events)."""
+
+    class Kind(models.TextChoices):
+        ABANDONED_BROWSE = "abandoned_browse", "Abandoned browse"
+        ABANDONED_CART = "abandoned_cart", "Abandoned cart"
+        ORDER_CONFIRMATION = "order_confirmation", "Order confirmation"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Reentry(models.TextChoices):
+        # No new enrollment while one is waiting for the same person.
+        WHILE_PENDING = "while_pending", "Again, but not while one is waiting"
+        ONCE = "once", "Only once per person"
+        # Every trigger enrolls (order confirmations: one per order id all the same).
+        ALWAYS = "always", "Every time"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    trigger_role = models.CharField(max_length=32, choices=CommerceRole.choices)
+    wait_seconds = models.PositiveIntegerField(default=3600)
+    # Commerce roles that take a waiting person out of the campaign.
+    exit_roles = models.JSONField(default=list, blank=True)
+    audience = models.ForeignKey(
+        "segments.Segment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    webhook_url = models.URLField(max_length=2000, blank=True, default="")
+    # The key the webhook's body is signed with (HMAC-SHA256).
+    webhook_secret = models.CharField(max_length=100, default=generate_webhook_secret)
+    sender_name = models.CharField(max_length=200, blank=True, default="")
+    sender_email = models.EmailField(max_length=320, blank=True, default="")
+    subject_template = models.TextField(blank=True, default="")
+    html_template = models.TextField(blank=True, default="")
+    text_template = models.TextField(blank=True, default="")
+    # At most `cap_count` messages of this campaign per person per `cap_hours`; 0 = no cap.
+    cap_count = models.PositiveIntegerField(default=1)
+    cap_hours = models.PositiveIntegerField(default=24)
+    reentry = models.CharField(
+        max_length=16, choices=Reentry.choices, default=Reentry.WHILE_PENDING
+    )
+    # No marketing message between these local times (both empty: no quiet hours).
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    # Quiet hours in the person's time zone (their `timezone` trait) or the site's.
+    quiet_in_profile_zone = models.BooleanField(default=True)
+    # This share of enrollments is deliberately not sent, to measure lift.
+    control_percent = models.PositiveSmallIntegerField(default=0)
+    conversion_days = models.PositiveSmallIntegerField(default=3)
+    # Transactional messages need no marketing consent and skip caps and quiet hours.
+    transactional = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_marketing(self) -> bool:
+        return not self.transactional
+
+
+class Enrollment(models.Model):
+    """One person entering a campaign on one trigger event, and what became of it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        # A message was recorded and is being handed to the channel.
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        EXITED = "exited", "Exited before sending"
+        SUPPRESSED = "suppressed", "Not sent"
+        FAILED = "failed", "Failed"
+        CONTROL = "control", "Control group"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="enrollments")
+    profile = models.ForeignKey(
+        "profiles.Profile", on_delete=models.CASCADE, related_name="campaign_enrollments"
+    )
+    # The trigger event; kept as a copy too (`trigger`), since events can be deleted.
+    event = models.ForeignKey(
+        "ingestion.Event",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    # {"name", "timestamp", "properties"} of the trigger event.
+    trigger = models.JSONField(default=dict, blank=True)
+    trigger_at = models.DateTimeField()
+    # The order id for order-triggered campaigns: one enrollment per order id and campaign,
+    # whichever source sent the order and however often. Empty otherwise.
+    key = models.CharField(max_length=255, blank=True, default="")
+    # The cart the trigger named (`cart_id`), when the site sends one.
+    cart_id = models.CharField(max_length=255, blank=True, default="")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    # Why it exited, was not sent or failed, in words a marketer reads.
+    reason = models.CharField(max_length=500, blank=True, default="")
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "key"], condition=~Q(key=""), name="enrollment_key_unique"
+            )
+        ]
+        indexes = [
+            # The due work beat picks up: holds only waiting enrollments.
+            models.Index(fields=["due_at"], name="enrollment_due", condition=Q(state="pending")),
+            models.Index(fields=["profile", "campaign"], name="enrollment_profile"),
+            models.Index(fields=["campaign", "-created_at"], name="enrollment_campaign_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.profile_id} · {self.state}"
+
+
+class Message(models.Model):
+    """A message the app sent or tried to send, whatever the channel: the Outbox.
+
+    Recorded as claimed before the channel is called, so a retried task never sends a second
+    one; the idempotency key goes to the channel with it."""
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    enrollment = models.OneToOneField(
+        Enrollment, on_delete=models.CASCADE, null=True, blank=True, related_name="message"
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    # Deleting a person (data rights) deletes their messages: they hold the address and
+    # content. Empty for a test send to an address.
+    profile = models.ForeignKey(
+        "profiles.Profile",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="campaign_messages",
+        db_index=False,
+    )
+    channel = models.CharField(max_length=10, choices=Campaign.Channel.choices)
+    # An email address, or the webhook's URL.
+    recipient = models.CharField(max_length=2000)
+    sender = models.CharField(max_length=600, blank=True, default="")
+    subject = models.TextField(blank=True, default="")
+    html = models.TextField(blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    headers = models.JSONField(default=dict, blank=True)
+    # Marketing messages count towards caps; transactional ones do not.
+    transactional = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLAIMED)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    # When the channel is called next: the first try, a retry, or the end of a try's lease.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A profile's messages, newest first (the timeline; caps).
+            models.Index(fields=["profile", "-created_at"], name="message_profile_latest"),
+            # Messages waiting for the channel.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="message_due",
+                condition=Q(status="claimed"),
+            ),
+            models.Index(fields=["-created_at", "-id"], name="message_outbox"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject or self.channel} → {self.recipient}"
