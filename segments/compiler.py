@@ -10,7 +10,7 @@ drifted value is "no value", never an error (docs/segments.md).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import connection
@@ -21,14 +21,11 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     TextField,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -37,15 +34,17 @@ from ingestion.models import Activity, Event
 from profiles.models import Profile
 from segments.definition import (
     COMPUTED_ATTRIBUTES,
+    OPERATORS,
     WINDOW_UNITS,
     DefinitionError,
+    definition_clean,
     field_type,
     property_type,
 )
 from segments.sql import Fixed, SqlExpr, json_at
 
 # A number inside a JSON string that counts as a number ("12", "-3.5").
-NUMERIC_TEXT = r"^\s*[-+]?[0-9]+(\.[0-9]+)?\s*$"
+NUMERIC_TEXT = r"^[ \t\r\n]*[-+]?[0-9]+(\.[0-9]+)?[ \t\r\n]*$"
 # The start of an ISO date; the cast itself is `cdp_try_timestamptz` (NULL when invalid).
 ISO_DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
@@ -114,8 +113,9 @@ class Compiler:
         weights = json_at(F("preferences"), [key])
         operator = node["operator"]
         if operator == "one_of":
-            wanted = [value.lower() for value in node["value"]]
-            return SqlExpr(f"EXISTS ({keys} WHERE lower(k) = ANY(%s))", [weights], [wanted])
+            wanted = [str(value) for value in node["value"]]
+            wanted_keys = "lower(k) = ANY(ARRAY(SELECT lower(x) FROM unnest(%s::text[]) AS x))"
+            return SqlExpr(f"EXISTS ({keys} WHERE {wanted_keys})", [weights], [wanted])
         found = SqlExpr(f"EXISTS ({keys})", [weights])
         return found if operator == "is_set" else SqlExpr("NOT {0}", [found])
 
@@ -217,15 +217,22 @@ class Compiler:
             return Q(Exists(events)) if value == 1 else EVERYONE
         if operator in ("at_most", "exactly") and value == 0:
             return ~Q(Exists(events))
-        count = Coalesce(
-            Subquery(
-                events.order_by().values("profile_id").annotate(n=Count("*")).values("n"),
-                output_field=IntegerField(),
-            ),
-            0,
+        # People by their number of matching events: one grouped pass over the events (an
+        # activity in a window is what `event_name_time` serves), not a count per profile.
+        counted = (
+            self.within(
+                self.event_filter(Event.objects.filter(profile_id__isnull=False), node),
+                *self.window(node["window"]),
+            )
+            .order_by()
+            .values("profile_id")
+            .annotate(matching=Count("id"))
         )
-        template = {"at_least": "{0} >= %s", "at_most": "{0} <= %s", "exactly": "{0} = %s"}
-        return Q(SqlExpr(template[operator], [count], [value]))
+        if operator == "at_least":
+            return Q(pk__in=counted.filter(matching__gte=value).values("profile_id"))
+        if operator == "exactly":
+            return Q(pk__in=counted.filter(matching=value).values("profile_id"))
+        return ~Q(pk__in=counted.filter(matching__gt=value).values("profile_id"))
 
     def lifecycle(self, node: dict[str, Any]) -> Q:
         events = self.events(node)
@@ -247,10 +254,16 @@ class Compiler:
         target = node["segment"]
         if target in self.seen:
             raise DefinitionError(["A segment cannot contain itself."])
-        definition = Segment.objects.filter(pk=target).values_list("definition", flat=True).first()
-        if definition is None:
+        found = Segment.objects.filter(pk=target).values_list("name", "definition").first()
+        if found is None:
             # A deleted segment holds no one.
             return Q(pk__in=[])
+        name, stored = found
+        # Checked again: the catalog may have changed since that segment was saved.
+        try:
+            definition = definition_clean(stored, segment_id=target)
+        except DefinitionError as error:
+            raise DefinitionError([f"In segment {name!r}: {e}" for e in error.errors]) from None
         inner = Compiler(self.now, self.seen | {target})
         inner.items = self.items + 100
         q = inner.node(definition)
@@ -298,9 +311,10 @@ def json_scalar(value: Any, kind: str) -> SqlExpr:
         return SqlExpr(template, [value], output_field=BooleanField())
     template = (
         "CASE WHEN jsonb_typeof({0}) = 'string' AND ({0} #>> '{}') ~ %s "
-        "THEN cdp_try_timestamptz({0} #>> '{}') END"
+        "THEN cdp_try_timestamptz({0} #>> '{}', %s) END"
     )
-    return SqlExpr(template, [value], [ISO_DATE_TEXT], output_field=DateTimeField())
+    zone = timezone.get_current_timezone_name()
+    return SqlExpr(template, [value], [ISO_DATE_TEXT, zone], output_field=DateTimeField())
 
 
 def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlExpr:
@@ -308,6 +322,10 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
     that is never NULL, so that negating it keeps the people with no value."""
     operator = node["operator"]
     value = node.get("value")
+    if operator not in {op for op, _ in OPERATORS.get(kind, [])}:
+        # A definition saved before the field's type changed: checked on save, and again
+        # before every compile, so this only guards against a tree that skipped the check.
+        raise DefinitionError([f"No operator {operator!r} for {kind} values."])
     if operator == "is_set":
         sql, params = "{0} IS NOT NULL", []
     elif operator == "is_not_set":
@@ -324,15 +342,31 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
             "contains": ("strpos(lower({0}), lower(%s)) > 0", [text]),
             "starts_with": ("starts_with(lower({0}), lower(%s))", [text]),
             "ends_with": ("right(lower({0}), char_length(%s)) = lower(%s)", [text, text]),
-            "one_of": ("lower({0}) = ANY(%s)", [[str(v).lower() for v in value or []]]),
+            # Lower-cased by Postgres on both sides: Python and Postgres disagree on some
+            # letters ("İ").
+            "one_of": (
+                "lower({0}) = ANY(ARRAY(SELECT lower(x) FROM unnest(%s::text[]) AS x))",
+                [[str(v) for v in value or []]],
+            ),
         }[operator]
     elif kind == "number":
-        number = Decimal(str(value))
+        try:
+            number = Decimal(str(value))
+            second = Decimal(str(node.get("value2", value)))
+        except InvalidOperation:
+            raise DefinitionError([f"{str(value)[:40]!r} is not a number."]) from None
         if operator == "between":
-            sql, params = "{0} BETWEEN %s AND %s", [number, Decimal(str(node["value2"]))]
+            sql, params = "{0} BETWEEN %s AND %s", [number, second]
         else:
-            symbol = {"equals": "=", "not_equals": "<>", "gt": ">", "gte": ">=", "lt": "<"}
-            sql, params = f"{{0}} {symbol.get(operator, '<=')} %s", [number]
+            symbol = {
+                "equals": "=",
+                "not_equals": "<>",
+                "gt": ">",
+                "gte": ">=",
+                "lt": "<",
+                "lte": "<=",
+            }[operator]
+            sql, params = f"{{0}} {symbol} %s", [number]
     elif kind == "datetime":
         if operator == "in_last_days":
             sql, params = "{0} >= %s AND {0} <= %s", [now - timedelta(days=value), now]

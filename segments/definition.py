@@ -544,6 +544,9 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("enter a text value.")
     value = value.replace("\x00", "")
+    if not value.strip():
+        # `contains ""` would hold everyone with a value: "is set" says that plainly.
+        raise ValueError("enter a value (to find people with any value, use “is set”).")
     if len(value) > MAX_TEXT:
         raise ValueError(f"values are at most {MAX_TEXT} characters.")
     return value
@@ -638,7 +641,9 @@ def definition_sentence(tree: dict[str, Any]) -> str:
     last 7 days and did not do Order Completed in the last 7 days"."""
     labels = SentenceLabels(tree)
     body = group_sentence(tree, labels, top=True)
-    return f"People who {body}" if body else "Everyone"
+    if not body:
+        return "Everyone"
+    return f"People {body}" if body.startswith("whose ") else f"People who {body}"
 
 
 class SentenceLabels:
@@ -696,8 +701,7 @@ def node_sentence(node: dict[str, Any], labels: SentenceLabels) -> str:
             name = name[0].lower() + name[1:] if not name.startswith("RFM") else name
         else:
             name = node.get("path", "")
-        text = f"have {name} {_comparison_text(node)}"
-        return f"do not {text}" if negate else text
+        return f"whose {name} {_comparison_text(node, negate=negate)}"
     if kind in ("behaviour", "lifecycle"):
         activity = labels.activity(node.get("activity", {}))
         details = _events_text(node, labels)
@@ -752,7 +756,25 @@ _SENTENCE_OPERATORS = {
 }
 
 
-def _comparison_text(node: dict[str, Any]) -> str:
+def _comparison_text(node: dict[str, Any], *, negate: bool = False) -> str:
+    """ "is Shoes", "contains shoe", "> 50"; with `negate`, the opposite ("is not Shoes",
+    "does not contain shoe", "is not > 50")."""
+    text = _plain_comparison_text(node)
+    if not negate:
+        return text
+    for start, opposite in (
+        ("is not ", "is "),
+        ("is ", "is not "),
+        ("contains ", "does not contain "),
+        ("starts with ", "does not start with "),
+        ("ends with ", "does not end with "),
+    ):
+        if text.startswith(start):
+            return opposite + text[len(start) :]
+    return f"is not {text}"
+
+
+def _plain_comparison_text(node: dict[str, Any]) -> str:
     operator = node.get("operator", "")
     if operator == "one_of" and isinstance(node.get("value"), list):
         return f"is one of {', '.join(str(v) for v in node['value'])}"
@@ -768,7 +790,8 @@ def _comparison_text(node: dict[str, Any]) -> str:
 
 
 def _events_text(node: dict[str, Any], labels: SentenceLabels) -> str:
-    """ ", where an item of products has category is Shoes and price > 50, on Shop"."""
+    """ ", where category is Shoes, with an item of products whose category is Shoes and
+    price > 50," then " on Shop"."""
     parts = []
     plain: list[str] = []
     arrays: dict[str, list[str]] = {}
@@ -779,11 +802,12 @@ def _events_text(node: dict[str, Any], labels: SentenceLabels) -> str:
             arrays.setdefault(head, []).append(f"{rest} {_comparison_text(item)}")
         else:
             plain.append(f"{path} {_comparison_text(item)}")
-    clauses = plain + [
-        f"an item of {head} has {' and '.join(tests)}" for head, tests in arrays.items()
+    clauses = [f"where {' and '.join(plain)}"] if plain else []
+    clauses += [
+        f"with an item of {head} whose {' and '.join(tests)}" for head, tests in arrays.items()
     ]
     if clauses:
-        parts.append(", where " + " and ".join(clauses) + ",")
+        parts.append(", " + ", ".join(clauses) + ",")
     sources = node.get("sources", [])
     if sources:
         names = ", ".join(labels.sources.get(s, f"#{s}") for s in sources)

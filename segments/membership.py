@@ -1,28 +1,27 @@
 """Materialised membership: who is in each segment, since when, who entered and who left.
 
 A refresh evaluates a segment's definition over every profile and applies the difference to
-`Membership` set-based, in one transaction and one statement: the members who no longer match
+`Membership` set-based, in one transaction: the members who no longer match
 are deleted, the profiles that newly match are inserted, and each entry and exit is recorded
 as a `MembershipChange` (what campaigns trigger on). A `SizeSnapshot` is added when the size or
 the members changed, so the size over time reads as a step line.
 
 Decisions that matter:
-- The segment row is locked (`FOR NO KEY UPDATE`) for the refresh: a second refresh of the
-  same segment waits for the first and then finds nothing to change, so nothing is recorded
-  twice. The scheduled refresh skips a segment another refresh holds instead of queueing up
-  behind it. NO KEY UPDATE, not UPDATE: rows that reference the segment (campaigns,
-  snapshots) can still be inserted while it runs.
+- One refresh of a segment at a time: a transaction-level advisory lock per segment. A second
+  refresh waits for the first and then finds nothing to change, so nothing is recorded twice;
+  the scheduled refresh skips a segment another refresh holds. The segment's row is not
+  locked until the final update, so editing segments never waits on a refresh.
 - The compiled definition (`compiler.segment_sql`) comes with its parameters and is embedded
-  in fixed SQL; nothing a marketer typed becomes SQL text.
+  in fixed SQL; nothing a marketer typed becomes SQL text. The matching profiles, the members
+  who leave (membership row and profile) and the profiles that enter go to temporary tables.
+- Every profile whose membership changes is locked `FOR KEY SHARE` in id order before any
+  write, the order ingest and merges lock profiles in: no deadlock with them, and no merge can
+  move or delete those rows until the refresh commits. A profile deleted before it was locked
+  is skipped; an exit is only the membership row as it was read, so a row a merge moved to
+  the survivor meanwhile is never recorded as the survivor leaving.
 - A definition that fails to check, compile or run (or takes longer than
   SEGMENTS_REFRESH_TIMEOUT_SECONDS) rolls back to a savepoint: the membership stays as it
   was, never half-applied, and the segment records the error for its page.
-- The profiles that enter are locked `FOR KEY SHARE` as they are inserted: a profile merge
-  in flight (which deletes the merged profile and its memberships) finishes first and its
-  profile is skipped, so a refresh never makes a merge fail on a membership it did not see.
-  Only entering profiles are locked: existing members are not written to, so a member
-  merged away while the refresh runs can still fail its commit (the exit row names a deleted
-  profile); the refresh then runs once more.
 """
 
 from __future__ import annotations
@@ -46,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 # Reported on the segment's page; the log has the details.
 MAX_ERROR_LENGTH = 2000
+# The first key of the advisory lock a refresh holds (the second is the segment's id).
+REFRESH_LOCK = 7301
 # Postgres' code for a statement stopped by statement_timeout.
 QUERY_CANCELED = "57014"
 
@@ -66,33 +67,52 @@ def _table(model: type[Model]) -> str:
     return model._meta.db_table
 
 
-# The difference between the members and the profiles that match, applied in one statement:
-# every CTE sees the same snapshot, and the deletes and inserts touch disjoint profiles.
-# `{matching}` is the compiled definition: a SELECT of one column of profile ids.
-_APPLY = f"""
-WITH matching AS MATERIALIZED (
-    SELECT m.profile_id FROM ({{matching}}) AS m(profile_id)
-),
-exited AS (
-    DELETE FROM {_table(Membership)} AS ms
+# The difference between the members and the profiles that match, in four statements of one
+# transaction. `{matching}` is the compiled definition: a SELECT of one column of profile ids.
+_DROP = "DROP TABLE IF EXISTS cdp_segment_matching, cdp_segment_exiting, cdp_segment_entering"
+_MATCHING = """
+CREATE TEMP TABLE cdp_segment_matching ON COMMIT DROP AS
+    SELECT DISTINCT m.profile_id FROM ({matching}) AS m(profile_id);
+"""
+_EXITING = f"""
+CREATE TEMP TABLE cdp_segment_exiting ON COMMIT DROP AS
+    SELECT ms.id, ms.profile_id FROM {_table(Membership)} AS ms
     WHERE ms.segment_id = %(segment)s
-      AND NOT EXISTS (SELECT 1 FROM matching WHERE matching.profile_id = ms.profile_id)
-    RETURNING ms.profile_id
-),
-joining AS MATERIALIZED (
-    SELECT DISTINCT matching.profile_id FROM matching
+      AND NOT EXISTS (
+          SELECT 1 FROM cdp_segment_matching AS x WHERE x.profile_id = ms.profile_id)
+"""  # noqa: S608
+_ENTERING = f"""
+CREATE TEMP TABLE cdp_segment_entering ON COMMIT DROP AS
+    SELECT x.profile_id FROM cdp_segment_matching AS x
     WHERE NOT EXISTS (
         SELECT 1 FROM {_table(Membership)} AS ms
-        WHERE ms.segment_id = %(segment)s AND ms.profile_id = matching.profile_id
-    )
-),
-entering AS (
-    SELECT p.id FROM {_table(Profile)} AS p JOIN joining ON joining.profile_id = p.id
+        WHERE ms.segment_id = %(segment)s AND ms.profile_id = x.profile_id)
+"""  # noqa: S608 - table names come from the models; values are parameters
+# Every profile whose membership changes, locked in id order as ingest and merges lock
+# profiles: no deadlock with them, and no merge can move or delete these rows until commit
+# (the foreign-key checks of the new rows, deferred to commit, then find them locked by us).
+# A profile deleted meanwhile is skipped.
+_LOCK = f"""
+SELECT count(*) FROM (
+    SELECT p.id FROM {_table(Profile)} AS p
+    WHERE p.id IN (SELECT profile_id FROM cdp_segment_entering
+                   UNION SELECT profile_id FROM cdp_segment_exiting)
+    ORDER BY p.id
     FOR KEY SHARE OF p
+) AS locked
+"""  # noqa: S608
+# An exit is the membership row as it was read: a row a merge moved to another profile since
+# is not this exit.
+_APPLY = f"""
+WITH exited AS (
+    DELETE FROM {_table(Membership)} AS ms USING cdp_segment_exiting AS x
+    WHERE ms.id = x.id AND ms.profile_id = x.profile_id
+    RETURNING ms.profile_id
 ),
 entered AS (
     INSERT INTO {_table(Membership)} (segment_id, profile_id, entered_at)
-    SELECT %(segment)s, entering.id, %(now)s FROM entering
+    SELECT %(segment)s, e.profile_id, %(now)s
+    FROM cdp_segment_entering AS e JOIN {_table(Profile)} AS p ON p.id = e.profile_id
     ON CONFLICT (segment_id, profile_id) DO NOTHING
     RETURNING profile_id
 ),
@@ -161,7 +181,12 @@ def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
         # Lasts to the end of the transaction: a definition that scans too much fails here,
         # with a message, rather than holding the segment's lock for ever.
         cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(_timeout_ms())])
-        cursor.execute(_APPLY.replace("{matching}", matching), params)
+        cursor.execute(_DROP)
+        cursor.execute(_MATCHING.replace("{matching}", matching), params)
+        cursor.execute(_EXITING, {"segment": segment.pk})
+        cursor.execute(_ENTERING, {"segment": segment.pk})
+        cursor.execute(_LOCK)
+        cursor.execute(_APPLY, params)
         entered, exited = cursor.fetchone()
         cursor.execute(_SIZE, [segment.pk])
         (size,) = cursor.fetchone()
@@ -208,14 +233,16 @@ def segment_refresh(segment: Segment | int, *, skip_locked: bool = False) -> Ref
 def _refresh(segment_id: int, *, skip_locked: bool) -> RefreshResult | None:
     started = time.monotonic()
     with transaction.atomic():
-        locked = (
-            Segment.objects.select_for_update(no_key=True, skip_locked=skip_locked)
-            .filter(pk=segment_id)
-            .first()
-        )
-        if locked is None:
-            if skip_locked and Segment.objects.filter(pk=segment_id).exists():
+        # One refresh of a segment at a time, held to the end of the transaction. An advisory
+        # lock, not the segment's row: editing or saving segments never waits on a refresh.
+        with connection.cursor() as cursor:
+            function = "pg_try_advisory_xact_lock" if skip_locked else "pg_advisory_xact_lock"
+            cursor.execute(f"SELECT {function}(%s, %s)", [REFRESH_LOCK, segment_id])
+            if skip_locked and not cursor.fetchone()[0]:
                 logger.info("segment_refresh_skipped_busy segment_id=%s", segment_id)
+                return None
+        locked = Segment.objects.filter(pk=segment_id).first()
+        if locked is None:
             return None
         now = timezone.now()
         try:

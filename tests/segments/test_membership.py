@@ -375,8 +375,11 @@ def test_a_scheduled_refresh_skips_a_segment_another_refresh_holds():
 
     def hold() -> None:
         try:
-            with transaction.atomic():
-                Segment.objects.select_for_update().filter(pk=segment.pk).get()
+            with transaction.atomic(), connection.cursor() as cursor:
+                # What a running refresh holds.
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [membership.REFRESH_LOCK, segment.pk]
+                )
                 locked.set()
                 release.wait(10)
         finally:
@@ -388,6 +391,9 @@ def test_a_scheduled_refresh_skips_a_segment_another_refresh_holds():
         assert locked.wait(10)
         assert segment_refresh(segment, skip_locked=True) is None
         assert membership.segments_refresh_all() == 0
+        # Editing the segment meanwhile does not wait on the refresh.
+        with transaction.atomic():
+            Segment.objects.select_for_update(nowait=True).filter(pk=segment.pk).get()
     finally:
         release.set()
         holder.join()

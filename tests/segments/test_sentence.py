@@ -41,13 +41,13 @@ def test_filters_on_one_array_read_as_one_item_and_close_with_a_comma():
     dear = {"path": "products[].price", "operator": "gt", "value": 50}
     tree = group(did("Product Added", where=[shoes, dear]), did("Order Completed", negate=True))
     assert definition_sentence(tree) == (
-        "People who did Product Added at least once in the last 7 days, where an item of "
-        "products has category is Shoes and price > 50, and did not do Order Completed in "
+        "People who did Product Added at least once in the last 7 days, with an item of "
+        "products whose category is Shoes and price > 50, and did not do Order Completed in "
         "the last 7 days"
     )
     # Last in its group, the filters need no closing comma.
     assert definition_sentence(group(did("Product Added", where=[shoes]))).endswith(
-        "has category is Shoes"
+        "whose category is Shoes"
     )
 
 
@@ -79,7 +79,30 @@ def test_labels_counts_windows_groups_sources_segments_and_consent():
     )
     assert definition_sentence(tree) == (
         "People who did Bought exactly 3 times between 2026-11-01 and 2026-11-20 on Web shop "
-        "and (are in VIP or have not opted in to SMS) and have orders is between 2 and 5"
+        "and (are in VIP or have not opted in to SMS) and whose orders is between 2 and 5"
+    )
+
+
+def test_attributes_read_with_whose_and_negations_turn_the_verb():
+    def attribute(operator: str, value, negate: bool = False) -> dict:
+        return {
+            "kind": "attribute",
+            "negate": negate,
+            "scope": "trait",
+            "path": "tier",
+            "operator": operator,
+            "value": value,
+        }
+
+    assert definition_sentence(group(attribute("equals", "gold"))) == "People whose tier is gold"
+    assert definition_sentence(group(attribute("equals", "gold", negate=True))) == (
+        "People whose tier is not gold"
+    )
+    assert definition_sentence(group(attribute("contains", "go", negate=True))) == (
+        "People whose tier does not contain go"
+    )
+    assert definition_sentence(group(attribute("gt", 3, negate=True))) == (
+        "People whose tier is not > 3"
     )
 
 
