@@ -1,23 +1,238 @@
-"""The unsubscribe page every marketing email links to (no login: the signed token is the
-person's key).
+"""The campaign pages: the list, a campaign's page (statistics, recent enrollments, preview
+for a real person and a test send), the editor with Activate / Pause, and the Outbox where
+every message the app sent can be read.
 
-GET shows a confirmation button, so a mail scanner following links unsubscribes nobody;
-POST withdraws the person's email consent. Mail clients send the RFC 8058 one-click POST
-(`List-Unsubscribe=One-Click`) to the same address, without a CSRF token.
+Also the unsubscribe page every marketing email links to (no login: the signed token is the
+person's key). GET shows a confirmation button, so a mail scanner following links
+unsubscribes nobody; POST withdraws the person's email consent. Mail clients send the
+RFC 8058 one-click POST (`List-Unsubscribe=One-Click`) to the same address, without a CSRF
+token.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns.engine import UNSUBSCRIBE_SALT
+from campaigns import selectors, services
+from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview
+from campaigns.forms import CampaignForm, TestSendForm
+from campaigns.models import Campaign, Message
 from profiles.models import Consent, Profile
+from profiles.selectors import profile_search
 from profiles.services import profile_consent_set
+
+logger = logging.getLogger(__name__)
+
+MAX_PROFILE_SEARCH = 320
+NAV = "campaigns"
+
+
+# --- the list and a campaign's page -----------------------------------------------------------
+
+
+@login_required
+@require_GET
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "campaigns": selectors.campaign_list(days=selectors.LIST_DAYS),
+        "days": selectors.LIST_DAYS,
+        "nav": NAV,
+    }
+    return render(request, "campaigns/campaign_list.html", context)
+
+
+def _facts(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "wait_text": selectors.duration_words(campaign.wait_seconds),
+        "exit_labels": selectors.role_labels(campaign.exit_roles or []),
+        "problems": services.campaign_problems(campaign),
+    }
+
+
+def _preview_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    """The preview panel: the message the chosen person would get now."""
+    search = request.GET.get("profile", "").replace("\x00", "").strip()
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "search": search[:MAX_PROFILE_SEARCH],
+        "test_form": TestSendForm(initial={"address": request.user.email}),
+    }
+    if not search:
+        return context
+    if len(search) > MAX_PROFILE_SEARCH:
+        context["problem"] = "That is too long to be an email or an id."
+        return context
+    found = profile_search(search=search, limit=2)
+    if not found:
+        context["problem"] = f"No profile matches “{search}”."
+        return context
+    # The search reads a light copy; the message needs the person's traits too.
+    profile = Profile.objects.get(pk=found[0].pk)
+    context.update(profile=profile, more=len(found) > 1)
+    try:
+        with transaction.atomic():
+            context["preview"] = campaign_preview(campaign, profile)
+    except Exception:  # the panel says so; the page stays usable
+        logger.exception("campaign_preview_failed campaign_id=%s", campaign.pk)
+        context["problem"] = "The message could not be put together for this person."
+    return context
+
+
+@login_required
+@require_GET
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.select_related("audience"), pk=pk)
+    if request.htmx and request.htmx.target == "preview":
+        return render(
+            request,
+            "campaigns/campaign_detail.html#preview",
+            _preview_context(request, campaign),
+        )
+    try:
+        days = int(request.GET.get("days", selectors.LIST_DAYS))
+    except ValueError:
+        days = selectors.LIST_DAYS
+    if days not in selectors.STATS_PERIODS:
+        days = selectors.LIST_DAYS
+    context = {
+        **_preview_context(request, campaign),
+        **_facts(campaign),
+        "stats": selectors.campaign_stats(campaign=campaign, days=days),
+        "periods": selectors.STATS_PERIODS,
+        "enrollments": selectors.recent_enrollments(campaign=campaign),
+        "nav": NAV,
+    }
+    return render(request, "campaigns/campaign_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    # The form works on its own copy: a refused edit leaves the page's heading as saved.
+    form = CampaignForm(
+        request.POST if request.method == "POST" else None,
+        instance=Campaign.objects.get(pk=pk),
+    )
+    if request.method == "POST":
+        if form.is_valid():
+            services.campaign_update(campaign=campaign, values=form.values())
+            messages.success(request, f"“{campaign.name}” is saved.")
+            return redirect("campaign-detail", pk=campaign.pk)
+        status = 400
+    else:
+        status = 200
+    context = {"campaign": campaign, "form": form, **_facts(campaign), "nav": NAV}
+    return render(request, "campaigns/campaign_form.html", context, status=status)
+
+
+@login_required
+@require_POST
+def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    status = request.POST.get("status", "")
+    if status not in Campaign.Status.values:
+        messages.error(request, "Choose Activate or Pause.")
+        return redirect("campaign-detail", pk=campaign.pk)
+    try:
+        services.campaign_status_set(campaign=campaign, status=status)
+    except services.CampaignNotReady as error:
+        messages.error(request, "It cannot be activated yet: " + " ".join(error.problems))
+        return redirect("campaign-detail", pk=campaign.pk)
+    words = {
+        Campaign.Status.ACTIVE: "is active: people who trigger it from now on enter it.",
+        Campaign.Status.PAUSED: "is paused: nobody new enters, and those waiting wait for "
+        "its return.",
+        Campaign.Status.DRAFT: "is back to a draft.",
+    }
+    messages.success(request, f"“{campaign.name}” {words[status]}")
+    page = "campaign-edit" if request.POST.get("next") == "edit" else "campaign-detail"
+    return redirect(page, pk=pk)
+
+
+@login_required
+@require_POST
+def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    search = request.POST.get("profile", "").replace("\x00", "").strip()[:MAX_PROFILE_SEARCH]
+    back = reverse("campaign-detail", args=[pk])
+    if search:
+        back += "?" + urlencode({"profile": search})
+    back += "#preview"
+    form = TestSendForm(request.POST)
+    found = profile_search(search=search, limit=1) if search else []
+    if not found:
+        messages.error(request, "Choose the person to render the test for first.")
+        return redirect(back)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors["address"]))
+        return redirect(back)
+    profile = Profile.objects.get(pk=found[0].pk)
+    message = services.campaign_test_send(
+        campaign=campaign, profile=profile, address=form.cleaned_data["address"]
+    )
+    if message.status == Message.Status.SENT:
+        messages.success(
+            request, f"A test was sent to {message.recipient}; it is in the Outbox (#{message.pk})."
+        )
+    else:
+        messages.error(request, f"The test was not sent: {message.error}")
+    return redirect(back)
+
+
+# --- the Outbox --------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def outbox(request: HttpRequest) -> HttpResponse:
+    try:
+        campaign_id = int(request.GET.get("campaign", "")) or None
+    except ValueError:
+        campaign_id = None
+    status = request.GET.get("status", "")
+    kind = request.GET.get("kind", "")
+    before = selectors.MessageCursor.parse(request.GET.get("before"))
+    page = selectors.outbox_page(campaign_id=campaign_id, status=status, kind=kind, before=before)
+    filters = {"campaign": campaign_id or "", "status": status, "kind": kind}
+    query = urlencode({k: v for k, v in filters.items() if v})
+    context = {
+        "messages_page": page.messages,
+        "next_cursor": page.next_cursor.token() if page.next_cursor else "",
+        "before": before,
+        "filters": filters,
+        "query": query,
+        "campaigns": Campaign.objects.only("id", "name").order_by("name", "id"),
+        "statuses": Message.Status.choices,
+        "kinds": selectors.OUTBOX_KINDS,
+        "nav": NAV,
+    }
+    return render(request, "campaigns/outbox.html", context)
+
+
+@login_required
+@require_GET
+def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    message = selectors.message_get(pk=pk)
+    if message is None:
+        raise Http404("No such message.")
+    context = {"message": message, "headers": sorted(message.headers.items()), "nav": NAV}
+    return render(request, "campaigns/message_detail.html", context)
+
+
+# --- unsubscribing (public) ---------------------------------------------------------------------
 
 
 def _profile_for(token: str) -> Profile | None:

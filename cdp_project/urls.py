@@ -16,7 +16,6 @@ urlpatterns = [
     path("activities/", include("ingestion.catalog.urls")),
     path("profiles/", include("profiles.urls")),
     path("segments/", include("segments.urls")),
-    path("campaigns/", views.section, {"section": "campaigns"}, name="campaigns"),
     path("campaigns/", include("campaigns.urls")),
     path("sources/", include("ingestion.urls")),
 ]

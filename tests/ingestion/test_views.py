@@ -50,7 +50,7 @@ def test_pages_need_a_login(client, url):
         ("/activities/products/", "Import a CSV"),
         ("/profiles/", "Search profiles"),
         ("/segments/", "No segments yet"),
-        ("/campaigns/", "abandoned cart"),
+        ("/campaigns/", "Abandoned cart"),
     ],
 )
 def test_every_section_of_the_navigation_renders(signed_in, url, text):
