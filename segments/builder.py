@@ -14,14 +14,15 @@ that fit the chosen field's type, and the value input that fits the operator.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from django.http import QueryDict
 
 from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute, Source
+from segments import selectors
 from segments.definition import (
     COMPUTED_ATTRIBUTES,
     CONSENT_STATES,
@@ -38,9 +39,14 @@ from segments.models import Segment
 ROOT = "n"
 # Deeper or wider than definition_clean accepts is refused there, with a message; the form
 # reader only keeps addresses short enough that a crafted form cannot make it do much work.
-_FIELD = re.compile(r"^n((?:\.\d{1,3}){0,8}):([a-z_0-9.:]{1,40})$")
-_FILTER_FIELD = re.compile(r"^where\.(\d{1,3}):([a-z_0-9]{1,20})$")
+_FIELD = re.compile(r"^n((?:\.[0-9]{1,3}){0,8}):([a-z_0-9.:]{1,40})\Z")
+_FILTER_FIELD = re.compile(r"^where\.([0-9]{1,3}):([a-z_0-9]{1,20})\Z")
+# A whole number as typed: ASCII digits only. `str.isdigit` also accepts "²" and "①",
+# which `int` refuses.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,15}")
 MAX_FORM_NODES = 300
+# Values a text input suggests: recent ones first, then the catalog's examples.
+MAX_SUGGESTIONS = 40
 
 KIND_LABELS = {
     "behaviour": "Did an activity",
@@ -70,7 +76,13 @@ def _whole_number(value: str) -> int | str:
     """A count, an amount or an id as typed: a number when it is one, else the text, so
     that definition_clean can say what is wrong with it."""
     value = value.strip()
-    return int(value) if value.isdigit() and len(value) < 16 else value
+    return int(value) if _WHOLE_NUMBER.fullmatch(value) else value
+
+
+def whole_number_or_none(value: str) -> int | None:
+    """An id sent by a form (a segment, a source): a number, or None for anything else."""
+    value = value.strip()
+    return int(value) if _WHOLE_NUMBER.fullmatch(value) else None
 
 
 def activity_key(selector: Mapping[str, Any] | None) -> str:
@@ -144,7 +156,8 @@ def _events(values: Mapping[str, list[str]], node: dict[str, Any]) -> None:
         _comparison(filters[index], {"path": _first(filters[index], "path")})
         for index in sorted(filters)
     ]
-    node["sources"] = [int(s) for s in values.get("sources", []) if s.isdigit() and len(s) < 16]
+    sources = (whole_number_or_none(s) for s in values.get("sources", []))
+    node["sources"] = [s for s in sources if s is not None]
 
 
 def _node(address: tuple[int, ...], fields: dict[tuple[int, ...], dict[str, list[str]]]):
@@ -183,7 +196,8 @@ def _node(address: tuple[int, ...], fields: dict[tuple[int, ...], dict[str, list
             node["change"] = _first(values, "change")
     elif kind == "segment":
         if "segment" in values:
-            node["segment"] = _whole_number(_first(values, "segment")) or None
+            # Picked from a list of ids: anything else is "no segment chosen yet".
+            node["segment"] = whole_number_or_none(_first(values, "segment")) or None
     elif kind == "consent":
         node["channel"] = _first(values, "channel", node["channel"])
         node["state"] = _first(values, "state", node["state"])
@@ -302,7 +316,7 @@ class BuilderAction:
 
 
 def _parts(address: str) -> tuple[int, ...] | None:
-    if not re.fullmatch(r"n(\.\d{1,3}){0,8}", address):
+    if not re.fullmatch(r"n(\.[0-9]{1,3}){0,8}", address):
         return None
     return tuple(int(p) for p in address.split(".")[1:])
 
@@ -344,7 +358,7 @@ def tree_apply(tree: dict[str, Any], action: str) -> dict[str, Any]:
     elif (
         name == BuilderAction.REMOVE_FILTER
         and node.get("kind") in ("behaviour", "lifecycle")
-        and argument.isdigit()
+        and _WHOLE_NUMBER.fullmatch(argument)
         and int(argument) < len(node.get("where", []))
     ):
         del node["where"][int(argument)]
@@ -363,11 +377,64 @@ class Choice:
 
 @dataclass
 class FieldInfo:
-    """A field a condition compares: its label, type and example values from the catalog."""
+    """A field a condition compares: its label, type and example values from the catalog,
+    whether it holds personal data, and the JSON types its values came in (in how many
+    events or identify calls), for a note when they disagree."""
 
     label: str
     type: str
     examples: list[str] = field(default_factory=list)
+    personal: bool = False
+    type_counts: dict[str, int] = field(default_factory=dict)
+    volume: int = 0
+
+    def add_counts(self, found: Any) -> None:
+        self.personal = self.personal or found.personal
+        self.volume += found.volume
+        for kind, count in found.type_counts.items():
+            self.type_counts[kind] = self.type_counts.get(kind, 0) + count
+
+
+# The JSON types as a marketer reads them.
+TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "boolean": "true or false",
+    "datetime": "a date",
+    "object": "an object",
+    "array": "a list",
+}
+# What the compiler reads of a field of each type (segments/compiler.py, `json_scalar`).
+_COMPARED = {
+    "string": "only text values are compared (numbers as text)",
+    "number": "only numbers are compared (and text holding a plain number, like “12”)",
+    "boolean": "only true or false values are compared",
+    "datetime": "only dates are compared",
+}
+
+
+def drift_note(info: FieldInfo | None, *, unit: str) -> str:
+    """Why some values of a field count as "no value": "Also seen as text in 2 of 5 events;
+    only numbers are compared (…)". Empty when every value came in the field's type."""
+    if info is None or info.type not in _COMPARED:
+        return ""
+    others = {kind: n for kind, n in info.type_counts.items() if kind != info.type and n}
+    if not others:
+        return ""
+    if info.type == "string":
+        # Numbers are read as text: only the other types are left out.
+        others.pop("number", None)
+        if not others:
+            return ""
+    if info.type == "datetime":
+        # A date arrives as a string; other strings are the drift.
+        others = {("text" if k == "string" else k): n for k, n in others.items()}
+    total = max(info.volume, sum(info.type_counts.values()))
+    seen = " and ".join(
+        f"as {TYPE_WORDS.get(kind, kind)} in {count:,}"
+        for kind, count in sorted(others.items(), key=lambda item: -item[1])
+    )
+    return f"Also seen {seen} of {total:,} {unit}; {_COMPARED[info.type]}."
 
 
 def _examples(found: Any) -> list[str]:
@@ -375,6 +442,12 @@ def _examples(found: Any) -> list[str]:
         return []
     values = found.examples if isinstance(found.examples, list) else []
     return [_display(v) for v in values if isinstance(v, str | int | float) and v != ""][:20]
+
+
+def _field_info(found: Any) -> FieldInfo:
+    info = FieldInfo(found.label, found.type, _examples(found))
+    info.add_counts(found)
+    return info
 
 
 def _property_fields(properties: Iterable[ActivityProperty]) -> dict[str, FieldInfo]:
@@ -389,6 +462,7 @@ def _property_fields(properties: Iterable[ActivityProperty]) -> dict[str, FieldI
         if found.pinned_type and found.path not in pinned:
             info.type = found.pinned_type
             pinned.add(found.path)
+        info.add_counts(found)
         for example in _examples(found):
             if example not in info.examples:
                 info.examples.append(example)
@@ -413,16 +487,14 @@ class BuilderCatalog:
             for value, label in CommerceRole.choices
             if value
         ]
-        self.traits = {
-            a.path: FieldInfo(a.label, a.type, _examples(a))
-            for a in ProfileAttribute.objects.order_by("path")
-        }
+        self.traits = {a.path: _field_info(a) for a in ProfileAttribute.objects.order_by("path")}
         self.sources = [Choice(str(s.pk), s.name) for s in Source.objects.order_by("name")]
         segments = Segment.objects.order_by("name", "pk")
         if segment_id is not None:
             segments = segments.exclude(pk=segment_id)
         self.segments = [Choice(str(pk), name) for pk, name in segments.values_list("pk", "name")]
         self._properties: dict[str, dict[str, FieldInfo]] = {}
+        self._suggestions: dict[tuple[str, str], list[str]] = {}
 
     def properties(self, selector: Mapping[str, Any] | None) -> dict[str, FieldInfo]:
         key = activity_key(selector)
@@ -438,6 +510,24 @@ class BuilderCatalog:
                 )
             self._properties[key] = _property_fields(found)
         return self._properties[key]
+
+    def suggestions(
+        self, info: FieldInfo, path: str, *, selector: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """Values to suggest for a text field: the most common ones among the latest events
+        of the activity (`selector`) or the latest profiles (a trait), then the catalog's
+        examples. Never for a field marked personal. Read once per field and rendering."""
+        if info.personal or info.type != "string":
+            return []
+        key = (activity_key(selector) if selector is not None else "trait", path)
+        if key not in self._suggestions:
+            if selector is not None:
+                recent = selectors.recent_property_values(selector=dict(selector), path=path)
+            else:
+                recent = selectors.recent_trait_values(path=path)
+            merged = list(dict.fromkeys([*recent, *info.examples]))
+            self._suggestions[key] = merged[:MAX_SUGGESTIONS]
+        return self._suggestions[key]
 
     def attribute(self, scope: str, path: str) -> FieldInfo | None:
         if scope == "computed" and path in COMPUTED_ATTRIBUTES:
@@ -507,6 +597,7 @@ class ComparisonView:
     value: str
     value2: str
     examples: list[str]
+    drift: str = ""
 
     @property
     def name(self) -> str:
@@ -518,15 +609,28 @@ class ComparisonView:
 
     @property
     def value_is_date(self) -> bool:
-        return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.value)) or not self.value
+        return bool(re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", self.value)) or not self.value
 
 
 def _comparison_view(
-    address: str, prefix: str, node: dict[str, Any], path: str, info: FieldInfo | None
+    address: str,
+    prefix: str,
+    node: dict[str, Any],
+    path: str,
+    info: FieldInfo | None,
+    *,
+    unit: str,
+    suggest: Callable[[FieldInfo], list[str]] | None = None,
 ) -> ComparisonView:
+    """A comparison ready to draw. Only the field it has chosen, when typed as text, gets
+    value suggestions (`suggest`), so a redraw reads values for those fields alone."""
     kind = info.type if info else ""
     operators = OPERATORS.get(kind, [])
     operator = str(node.get("operator", ""))
+    input_kind = value_input(kind, operator) if operators else "text"
+    examples = info.examples if info else []
+    if info is not None and suggest is not None and input_kind in ("text", "list"):
+        examples = suggest(info) or examples
     return ComparisonView(
         address=address,
         prefix=prefix,
@@ -535,10 +639,11 @@ def _comparison_view(
         type=kind,
         operator=operator,
         operators=operators,
-        input=value_input(kind, operator) if operators else "text",
+        input=input_kind,
         value=_display(node.get("value", "")),
         value2=_display(node.get("value2", "")),
-        examples=info.examples if info else [],
+        examples=examples,
+        drift=drift_note(info, unit=unit),
     )
 
 
@@ -606,7 +711,10 @@ def _node_view(node: dict[str, Any], parts: tuple[int, ...], catalog: BuilderCat
         view.field_key = f"{scope}:{path}" if path else ""
         if info is None and path:
             view.field_missing = path
-        view.comparison = _comparison_view(address, "", node, path, info)
+        suggest = (lambda found: catalog.suggestions(found, path)) if scope == "trait" else None
+        view.comparison = _comparison_view(
+            address, "", node, path, info, unit="identify calls", suggest=suggest
+        )
     elif kind in ("behaviour", "lifecycle"):
         selector = node.get("activity") if isinstance(node.get("activity"), dict) else {}
         view.activity = activity_key(selector)
@@ -622,7 +730,15 @@ def _node_view(node: dict[str, Any], parts: tuple[int, ...], catalog: BuilderCat
         for index, item in enumerate(node.get("where", [])):
             path = str(item.get("path", ""))
             view.filters.append(
-                _comparison_view(address, f"where.{index}:", item, path, properties.get(path))
+                _comparison_view(
+                    address,
+                    f"where.{index}:",
+                    item,
+                    path,
+                    properties.get(path),
+                    unit="events",
+                    suggest=partial(catalog.suggestions, path=path, selector=selector),
+                )
             )
         allowed = (
             LIFECYCLE_WINDOWS.get(node.get("change", ""), ("last",))

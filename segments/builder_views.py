@@ -31,6 +31,9 @@ from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 
+# Postgres' code for a statement stopped by statement_timeout.
+QUERY_CANCELED = "57014"
+
 TEMPLATE = "segments/builder.html"
 SAMPLE_SIZE = 10
 MAX_PROFILE_SEARCH = 200
@@ -39,8 +42,17 @@ MAX_PROFILE_SEARCH = 200
 def _segment_id(request: HttpRequest) -> int | None:
     """The segment being edited, from the builder form: it is left out of the "member of
     segment" picker and checked for cycles."""
-    value = request.POST.get("segment_id", "")
-    return int(value) if value.isdigit() and len(value) < 16 else None
+    return builder.whole_number_or_none(request.POST.get("segment_id", ""))
+
+
+def sqlstate(error: DatabaseError) -> str:
+    """The SQLSTATE of a database error. Django wraps the driver's exception and keeps it as
+    the cause: psycopg 3 calls the code `sqlstate`, psycopg 2 `pgcode`."""
+    for found in (error.__cause__, error):
+        code = getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)
+        if code:
+            return str(code)
+    return ""
 
 
 def _page(
@@ -54,6 +66,8 @@ def _page(
 ) -> HttpResponse:
     context = {
         **builder.builder_context(tree, segment_id=segment.pk if segment else None),
+        # The tree as drawn, for the "why" form when it is sent without JavaScript.
+        "tree_fields": builder.tree_form_data(tree),
         "segment": segment,
         "form": form,
         "definition_errors": errors or [],
@@ -157,7 +171,7 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
                 .order_by(F("last_seen").desc(nulls_last=True), "-pk")[:SAMPLE_SIZE]
             )
     except DatabaseError as error:
-        if getattr(error, "pgcode", None) == "57014":
+        if sqlstate(error) == QUERY_CANCELED:
             message = (
                 "Counting took too long, so the preview stopped. The segment can still be "
                 "saved: its members are counted in the background."
@@ -215,6 +229,12 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
                 except Exception:  # the panel says so; the page and the draft stay usable
                     logger.exception("segment_explain_failed profile_id=%s", profile.pk)
                     context["problem"] = "The conditions could not be checked for this profile."
+    if not request.htmx:
+        # Asked without JavaScript: the answer on a page of its own.
+        segment_id = _segment_id(request)
+        segment = Segment.objects.filter(pk=segment_id).first() if segment_id else None
+        context.update(page="explain", nav="segments", segment=segment)
+        return render(request, TEMPLATE, context)
     return render(request, f"{TEMPLATE}#explain", context)
 
 

@@ -4,6 +4,7 @@ on save, and read back as a sentence."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -430,7 +431,7 @@ class _Checker:
         from segments.models import Segment
 
         target = node.get("segment")
-        if isinstance(target, str) and target.isdigit() and len(target) < 19:
+        if isinstance(target, str) and re.fullmatch(r"[0-9]{1,18}", target):
             target = int(target)
         if not isinstance(target, int) or isinstance(target, bool):
             self.error(where, "choose a segment.")

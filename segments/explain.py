@@ -76,19 +76,10 @@ class _Explainer:
                 label = COMPUTED_ATTRIBUTES[node["path"]][0]
                 return f"{label}: {_shown(_computed_value(self.profile, node['path']))}"
             return f"{node['path']}: {_shown(_trait_value(self.profile.traits, node['path']))}"
-        if kind in ("behaviour", "lifecycle"):
-            compiler = Compiler(self.now)
-            events = compiler.event_filter(Event.objects.filter(profile=self.profile), node)
-            summary = events.aggregate(n=Count("id"), first=Min("timestamp"), last=Max("timestamp"))
-            if kind == "behaviour":
-                start, end = compiler.window(node["window"])
-                inside = compiler.within(events, start, end).count()
-                text = f"{inside} matching event{'s' if inside != 1 else ''} in the window"
-            else:
-                text = f"{summary['n']} matching event{'s' if summary['n'] != 1 else ''} in all"
-            if summary["first"]:
-                text += f"; first {_shown(summary['first'])}, last {_shown(summary['last'])}"
-            return text
+        if kind == "behaviour":
+            return self.behaviour_detail(node)
+        if kind == "lifecycle":
+            return self.lifecycle_detail(node)
         if kind == "consent":
             field = "email_consent" if node["channel"] == "email" else "sms_consent"
             state = getattr(self.profile, f"get_{field}_display")()
@@ -96,6 +87,82 @@ class _Explainer:
         if kind == "segment":
             return "decided by that segment's own conditions, evaluated now"
         return ""
+
+    def behaviour_detail(self, node: dict[str, Any]) -> str:
+        """How many matching events the window holds, with the first and last of them; when
+        it holds none, the latest one outside it: "0 matching events in the last 7 days;
+        the last one on 2026-10-20 01:28"."""
+        compiler = Compiler(self.now)
+        events = compiler.event_filter(Event.objects.filter(profile=self.profile), node)
+        start, end = compiler.window(node["window"])
+        inside = compiler.within(events, start, end).aggregate(
+            n=Count("id"), first=Min("timestamp"), last=Max("timestamp")
+        )
+        text = f"{_events(inside['n'])} {_window_words(node['window'])}"
+        if inside["n"] == 1:
+            return f"{text}, on {_shown(inside['first'])}"
+        if inside["n"]:
+            first, last = _shown(inside["first"]), _shown(inside["last"])
+            return f"{text}, the first on {first}, the last on {last}"
+        latest = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
+        if latest is None:
+            return (
+                text
+                if node["window"].get("type") == "ever"
+                else f"{text}, and none at any other time"
+            )
+        return f"{text}; the last one on {_shown(latest)}"
+
+    def lifecycle_detail(self, node: dict[str, Any]) -> str:
+        """What decided a "first time" or "stopped" condition: when the person first did it
+        (and whether that is in the window), or when they last did it (and whether they did
+        it since the window started)."""
+        compiler = Compiler(self.now)
+        events = compiler.event_filter(Event.objects.filter(profile=self.profile), node)
+        summary = events.aggregate(first=Min("timestamp"), last=Max("timestamp"))
+        if summary["first"] is None:
+            return "no matching events ever"
+        window = node["window"]
+        start, end = compiler.window(window)
+        if node["change"] == "first_time":
+            first = summary["first"]
+            text = f"first on {_shown(first)}"
+            if start is not None and first < start:
+                return f"{text}, before {_window_start(window)}"
+            if end is not None and first >= end:
+                return f"{text}, after {window.get('end')}"
+            return f"{text}, {_window_words(window)}"
+        last = summary["last"]
+        text = f"last on {_shown(last)}"
+        if start is not None and last >= start:
+            return f"{text}, {_window_words(window)}"
+        previous = start - compiler.span(window) if start is not None else None
+        if previous is not None and last < previous:
+            length = _window_words(window, bare=True)
+            return f"{text}, not in the {length} before the last {length} either"
+        return f"{text}, none since"
+
+
+def _events(count: int) -> str:
+    return f"{count:,} matching event{'' if count == 1 else 's'}"
+
+
+def _window_words(window: dict[str, Any], *, bare: bool = False) -> str:
+    """ "in the last 7 days" ("7 days" when `bare`), "between 2026-11-01 and 2026-11-20",
+    "ever"."""
+    if window.get("type") == "last":
+        amount, unit = window.get("amount"), str(window.get("unit", "days"))
+        length = unit[:-1] if amount == 1 else f"{amount} {unit}"
+        return length if bare else f"in the last {length}"
+    if window.get("type") == "between":
+        return f"between {window.get('start')} and {window.get('end')}"
+    return "ever"
+
+
+def _window_start(window: dict[str, Any]) -> str:
+    if window.get("type") == "last":
+        return f"the last {_window_words(window, bare=True)}"
+    return str(window.get("start"))
 
 
 def _computed_value(profile: Profile, name: str) -> Any:

@@ -1,10 +1,11 @@
 """Reads of materialised membership: the segment list with its trend, a segment's page (size
 over time, recent entries and exits, a page of members), one person's segments, and the
-members as CSV."""
+members as CSV; and the recent values the builder suggests for a text field."""
 
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,16 +13,24 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import DatabaseError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from profiles.models import Profile
+from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
+from ingestion.models import Activity, Event
+from profiles.models import Identity, Profile
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
+
+logger = logging.getLogger(__name__)
 
 TREND_DAYS = 7
 HISTORY_DAYS = 30
 MEMBERS_PER_PAGE = 50
 RECENT_CHANGES = 20
+# The most refreshes a size chart draws (a refresh every 5 minutes that changes something
+# each time writes 8,640 in 30 days); the older ones are left out.
+MAX_SIZE_POINTS = 2000
 # A person's exits stay on their profile page this long.
 RECENT_EXIT_DAYS = 30
 MAX_RECENT_EXITS = 10
@@ -87,22 +96,27 @@ class SizePoint:
     size: int
 
 
-def size_history(*, segment: Segment, days: int = HISTORY_DAYS) -> list[SizePoint]:
-    """The size over the last `days`, oldest first, for a step chart: the size at the
-    window's start (the last snapshot before it), then the last snapshot of each hour, then
-    the size now. Empty before the first refresh."""
+def size_history(
+    *, segment: Segment, days: int = HISTORY_DAYS, limit: int = MAX_SIZE_POINTS
+) -> list[SizePoint]:
+    """The size over the last `days`, oldest first, for a step chart drawn at the real times
+    of the refreshes: the size at the window's start (the last snapshot before it), then
+    every snapshot (a refresh writes one only when something changed; the latest `limit` of
+    them), then the size now. Empty before the first refresh. Three reads of
+    `segment_size_latest`."""
     now = timezone.now()
     start = now - timedelta(days=days)
     snapshots = SizeSnapshot.objects.filter(segment=segment)
+    recent = list(
+        snapshots.filter(at__gt=start).order_by("-at", "-id").values_list("at", "size")[:limit]
+    )
+    recent.reverse()
     points: list[SizePoint] = []
-    before = snapshots.filter(at__lte=start).order_by("-at", "-id").values("size").first()
-    if before is not None:
-        points.append(SizePoint(start, before["size"]))
-    # The last snapshot of each hour: a refresh every few minutes draws no finer than that.
-    hourly: dict[datetime, SizePoint] = {}
-    for at, size in snapshots.filter(at__gt=start).order_by("at", "id").values_list("at", "size"):
-        hourly[at.replace(minute=0, second=0, microsecond=0)] = SizePoint(at, size)
-    points.extend(hourly.values())
+    if len(recent) < limit:
+        before = snapshots.filter(at__lte=start).order_by("-at", "-id").values("size").first()
+        if before is not None:
+            points.append(SizePoint(start, before["size"]))
+    points.extend(SizePoint(at, size) for at, size in recent)
     if points and segment.size is not None:
         points.append(SizePoint(max(now, points[-1].at), segment.size))
     return points
@@ -132,7 +146,7 @@ class MemberCursor:
 
     @classmethod
     def parse(cls, token: str | None) -> MemberCursor | None:
-        match = re.fullmatch(r"(-?\d{1,20})\.(\d{1,19})", token or "")
+        match = re.fullmatch(r"(-?[0-9]{1,20})\.([0-9]{1,19})", token or "")
         if not match:
             return None
         try:
@@ -241,6 +255,7 @@ def profile_segments(*, profile: Profile) -> ProfileSegments:
 EXPORT_COLUMNS = [
     ("profile_id", "profile_id"),
     ("user_id", "profile__user_id"),
+    ("anonymous_id", "anonymous_id"),
     ("email", "profile__email"),
     ("name", "profile__name"),
     ("entered_at", "entered_at"),
@@ -279,13 +294,22 @@ class _Line:
 
 def members_csv(*, segment: Segment) -> Iterator[str]:
     """The segment's current members as CSV text, in pieces, read with a server-side cursor:
-    memory stays flat however many members it has. By profile id, the order of the
-    `membership_unique` index, so the first rows leave before the last are read."""
+    memory stays flat however many members it has. Newest entered first, like the page
+    (`membership_latest`), so the first rows leave before the last are read. Each member
+    has one anonymous id (the one seen last), read in the same query (`identity_profile`)."""
     writer = csv.writer(_Line())
     yield writer.writerow([header for header, _ in EXPORT_COLUMNS])
+    anonymous_id = (
+        Identity.objects.filter(
+            profile_id=OuterRef("profile_id"), namespace=Identity.Namespace.ANONYMOUS_ID
+        )
+        .order_by("-first_seen", "-id")
+        .values("value")[:1]
+    )
     rows = (
         Membership.objects.filter(segment=segment)
-        .order_by("profile_id")
+        .annotate(anonymous_id=Subquery(anonymous_id))
+        .order_by("-entered_at", "-id")
         .values_list(*(field for _, field in EXPORT_COLUMNS))
         .iterator(chunk_size=2000)
     )
@@ -300,3 +324,129 @@ def members_csv(*, segment: Segment) -> Iterator[str]:
             buffer, size = [], 0
     if buffer:
         yield "".join(buffer)
+
+
+# --- value suggestions for the builder ---------------------------------------------------------
+
+# The catalog keeps a few example values per field; the builder also suggests the values most
+# common among the latest events of the activity (or the latest profiles, for traits). Both
+# reads are bounded: SUGGESTION_SAMPLE rows by an index, and a short statement timeout, so a
+# redraw of the builder stays fast on any volume.
+SUGGESTION_SAMPLE = 2000
+MAX_SUGGESTIONS = 30
+SUGGESTION_TIMEOUT_MS = 500
+MAX_SUGGESTION_ACTIVITIES = 10
+MAX_ARRAY_STEPS = 3
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+# The latest events of one track activity (`event_name_time`, read backwards), of page or
+# screen calls (the newest ids), and the latest profiles.
+_LATEST_TRACK = (
+    f"(SELECT properties AS doc FROM {_table(Event)} WHERE name = %s AND type = %s "  # noqa: S608
+    "ORDER BY timestamp DESC LIMIT %s)"
+)
+_LATEST_CALLS = (
+    f"(SELECT properties AS doc FROM {_table(Event)} WHERE type = %s "  # noqa: S608
+    "ORDER BY id DESC LIMIT %s)"
+)
+_LATEST_PROFILES = f"(SELECT traits AS doc FROM {_table(Profile)} ORDER BY id DESC LIMIT %s)"  # noqa: S608
+
+
+def _value_sql(latest: str, steps: list[str | None]) -> tuple[str, list[Any]]:
+    """The text values at a path of the JSON documents `latest` yields (one `doc` column),
+    through its arrays (`products[].category`, `tags[]`), most common first. The path's keys
+    are `text[]` parameters of `#>`; nothing of the path becomes SQL text."""
+    keys: list[list[str]] = [[]]
+    for step in steps:
+        if step is None:
+            keys.append([])
+        else:
+            keys[-1].append(step)
+    joins: list[str] = []
+    params: list[Any] = []
+    current = "latest.doc"
+    for number, prefix in enumerate(keys[:-1], start=1):
+        # The alias comes from this counter, never from input.
+        joins.append(
+            f"CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({current} #> "
+            f"%s::text[]) = 'array' THEN {current} #> %s::text[] END) AS item{number}(value)"
+        )
+        params += [prefix, prefix]
+        current = f"item{number}.value"
+    joins.append(f"CROSS JOIN LATERAL (SELECT {current} #> %s::text[] AS value) AS found")
+    params.append(keys[-1])
+    # Only fixed SQL, table names from the models and this function's own aliases.
+    sql = (
+        "SELECT v FROM (SELECT found.value #>> '{}' AS v "  # noqa: S608
+        f"FROM {latest} AS latest {' '.join(joins)} "
+        "WHERE jsonb_typeof(found.value) IN ('string', 'number')) AS seen "
+        "WHERE v <> '' AND char_length(v) <= %s "
+        "GROUP BY v ORDER BY count(*) DESC, v LIMIT %s"
+    )
+    return sql, [*params, EXAMPLE_MAX_LENGTH, MAX_SUGGESTIONS]
+
+
+def _suggestions(latest: str, latest_params: list[Any], path: str) -> list[str]:
+    try:
+        steps = path_parse(path)
+    except ValueError:
+        return []
+    if not steps or steps.count(None) > MAX_ARRAY_STEPS:
+        return []
+    sql, params = _value_sql(latest, steps)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            (previous,) = cursor.fetchone()
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)", [str(SUGGESTION_TIMEOUT_MS)]
+            )
+            cursor.execute(sql, [*latest_params, *params])
+            found = [str(value) for (value,) in cursor.fetchall()]
+            # SET LOCAL outlives a released savepoint: put the caller's limit back.
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    except DatabaseError as error:  # too slow or unreadable: the catalog's examples remain
+        logger.warning("segment_value_suggestions_failed path=%s error=%s", path, error)
+        return []
+    # Values that look like an email or a phone number are not offered, as in the catalog.
+    return [value for value in found if mask_example(value, path) == value]
+
+
+def recent_property_values(*, selector: dict[str, Any], path: str) -> list[str]:
+    """The text values a property took most often in the latest events of the activities
+    a selector means (`event_name_time` for track events; the newest events for page and
+    screen calls), most common first."""
+    if selector.get("role"):
+        activities = list(
+            Activity.objects.filter(role=selector["role"])
+            .exclude(status=Activity.Status.BLOCKED)
+            .order_by("-volume")
+            .values_list("kind", "name")[:MAX_SUGGESTION_ACTIVITIES]
+        )
+    elif selector.get("kind"):
+        activities = [(selector["kind"], selector.get("name", ""))]
+    else:
+        return []
+    parts: list[str] = []
+    params: list[Any] = []
+    each = max(SUGGESTION_SAMPLE // max(len(activities), 1), 100)
+    for kind, name in activities:
+        if kind == Activity.Kind.TRACK:
+            parts.append(_LATEST_TRACK)
+            params += [name, Event.Type.TRACK, each]
+        elif kind in (Activity.Kind.PAGE, Activity.Kind.SCREEN):
+            parts.append(_LATEST_CALLS)
+            params += [kind, each]
+    if not parts:
+        return []
+    return _suggestions(f"({' UNION ALL '.join(parts)})", params, path)
+
+
+def recent_trait_values(*, path: str) -> list[str]:
+    """The text values a trait holds most often among the latest profiles, most common
+    first."""
+    return _suggestions(_LATEST_PROFILES, [SUGGESTION_SAMPLE], path)

@@ -3,6 +3,9 @@ refresh button, the CSV export, and "why is this person in or out?"."""
 
 from __future__ import annotations
 
+import re
+import zlib
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -63,6 +66,84 @@ def _members_context(request: HttpRequest, segment: Segment) -> dict:
     }
 
 
+# How long a page waits for a refresh it expects (one queued by a save, or running when
+# "Refresh now" was pressed). A refresh takes a second or so; past this, the worker is busy or
+# down and the scheduled refresh is the next news.
+WATCH_FOR = timedelta(minutes=5)
+_WATCH = re.compile(r"([0-9]{1,12})_([0-9]{1,20})_([0-9]{1,10})")
+
+
+@dataclass(frozen=True)
+class RefreshWatch:
+    """What a segment's page showed when it started waiting for a refresh: when it started
+    (seconds), and the segment's refresh state then. The page polls its size block until that
+    state changes: a refresh finished, or failed."""
+
+    started: int
+    state: tuple[int, int]
+
+    @classmethod
+    def start(cls, segment: Segment) -> RefreshWatch:
+        return cls(int(timezone.now().timestamp()), _refresh_state(segment))
+
+    @classmethod
+    def parse(cls, token: str | None) -> RefreshWatch | None:
+        match = _WATCH.fullmatch(token or "")
+        if not match:
+            return None
+        return cls(int(match.group(1)), (int(match.group(2)), int(match.group(3))))
+
+    def token(self) -> str:
+        return f"{self.started}_{self.state[0]}_{self.state[1]}"
+
+    def __str__(self) -> str:
+        return self.token()
+
+    def expired(self) -> bool:
+        return timezone.now().timestamp() - self.started > WATCH_FOR.total_seconds()
+
+
+def _refresh_state(segment: Segment) -> tuple[int, int]:
+    """When the last refresh finished (microseconds) and what the last one that failed said
+    (a checksum): a refresh, good or bad, changes one of them."""
+    finished = round(segment.refreshed_at.timestamp() * 1_000_000) if segment.refreshed_at else 0
+    return finished, zlib.crc32(segment.refresh_error.encode())
+
+
+def _refresh_expected(segment: Segment, *, asked: bool) -> bool:
+    """Whether a refresh is on its way: "Refresh now" said one is running (`asked`), or the
+    definition was saved after the last refresh (a save queues one) a short while ago."""
+    if asked:
+        return True
+    pending = segment.refreshed_at is None or segment.updated_at > segment.refreshed_at
+    return pending and timezone.now() - segment.updated_at < WATCH_FOR
+
+
+def _page_context(request: HttpRequest, segment: Segment) -> dict:
+    return {
+        **_members_context(request, segment),
+        "history": selectors.size_history(segment=segment),
+        "history_days": selectors.HISTORY_DAYS,
+        "changes": selectors.recent_changes(segment=segment),
+        "refresh_every": _refresh_every(),
+        "nav": "segments",
+    }
+
+
+def _watched(request: HttpRequest, segment: Segment, watch: RefreshWatch) -> HttpResponse:
+    """A poll of the size block while a refresh is expected: the block again (still polling)
+    until the refresh state changes, then the block without polling and, out of band, the
+    rest of the page that the refresh changed. After WATCH_FOR the block stops polling."""
+    template = "segments/segment_detail.html"
+    if watch.state == _refresh_state(segment):
+        context = {"segment": segment, "refresh_every": _refresh_every()}
+        if not watch.expired():
+            context["watch"] = watch
+        return render(request, f"{template}#size", context)
+    context = {**_page_context(request, segment), "oob": True}
+    return render(request, f"{template}#refreshed", context)
+
+
 @login_required
 @require_GET
 def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -74,19 +155,26 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "segments/segment_detail.html#members",
             _members_context(request, segment),
         )
-    context = {
-        **_members_context(request, segment),
-        "history": selectors.size_history(segment=segment),
-        "history_days": selectors.HISTORY_DAYS,
-        "changes": selectors.recent_changes(segment=segment),
-        "refresh_every": _refresh_every(),
-        "nav": "segments",
-    }
+    watch = RefreshWatch.parse(request.GET.get("watch"))
+    if request.htmx and watch is not None:
+        return _watched(request, segment, watch)
+    context = _page_context(request, segment)
+    if _refresh_expected(segment, asked=REFRESHING in request.GET):
+        context["watch"] = RefreshWatch.start(segment)
     return render(request, "segments/segment_detail.html", context)
 
 
 def _people(count: int) -> str:
     return f"{count:,} {'person' if count == 1 else 'people'}"
+
+
+# The query parameter that tells a segment's page a refresh is running.
+REFRESHING = "refreshing"
+
+
+def _refreshing(segment: Segment) -> HttpResponse:
+    """The segment's page, waiting for the refresh that is running."""
+    return redirect(f"{segment.get_absolute_url()}?{REFRESHING}=1")
 
 
 @login_required
@@ -104,16 +192,21 @@ def segment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
                 "The refresh could not be queued right now; the scheduled refresh will bring "
                 "the segment up to date.",
             )
-        else:
-            messages.info(
-                request,
-                f"This segment has {_people(segment.size)}: it is being refreshed in the "
-                "background. Reload the page in a minute to see the result.",
-            )
-        return redirect(segment)
-    result = membership.segment_refresh(segment)
+            return redirect(segment)
+        messages.info(
+            request,
+            f"This segment has {_people(segment.size)}: it is being refreshed in the "
+            "background; the page updates when it ends.",
+        )
+        return _refreshing(segment)
+    # Never wait behind a refresh already running (the schedule's, or another click): it
+    # brings the same news, and the page shows it when it ends.
+    result = membership.segment_refresh(segment, skip_locked=True)
     if result is None:
-        raise Http404("No such segment.")  # deleted meanwhile
+        if not Segment.objects.filter(pk=segment.pk).exists():
+            raise Http404("No such segment.")  # deleted meanwhile
+        messages.info(request, "A refresh is already running; the page updates when it ends.")
+        return _refreshing(segment)
     if result.error:
         messages.error(request, f"The refresh failed: {result.error}")
     else:

@@ -3,6 +3,7 @@ of a profile's page."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
@@ -29,13 +30,30 @@ def _scale(value: float, low: float, high: float, start: float, end: float) -> f
     return start + (value - low) / (high - low) * (end - start)
 
 
+# More points than this make dots a smear; the line alone shows them.
+MAX_DOTS = 200
+
+
+def _time_labels(first: datetime, last: datetime) -> tuple[str, str]:
+    """The chart's first and last times, as precise as its span needs: minutes within two
+    days, dates beyond."""
+    first, last = localtime(first), localtime(last)
+    if last - first <= timedelta(days=2):
+        same_day = first.date() == last.date()
+        return f"{first:%d %b %H:%M}", f"{last:%H:%M}" if same_day else f"{last:%d %b %H:%M}"
+    year = "" if first.year == last.year else " %Y"
+    return first.strftime(f"%d %b{year}"), last.strftime(f"%d %b{year}")
+
+
 @register.simple_tag
 def size_chart(
     points: list[selectors.SizePoint], width: int = 640, height: int = 160
 ) -> SafeString:
-    """The size over time as an inline SVG step line (the size holds until the next
-    refresh changes it), with the largest size and the dates as labels and each change
-    titled with its time and size."""
+    """The size over time as an inline SVG step line at the real times of the refreshes
+    (the size holds until the next refresh changes it, so 3, 2, 1 within minutes are three
+    steps), with the largest size and the first and last times as labels, and each change
+    titled with its time and size. Dots are drawn while there are few enough to tell
+    apart."""
     if not points:
         return mark_safe("")
     left, right, top, bottom = 44.0, width - 8.0, 10.0, height - 22.0
@@ -50,17 +68,19 @@ def size_chart(
         steps.append(f"H{x:.1f}V{y:.1f}")
     line = "".join(steps)
     area = f"{line}V{bottom:.1f}H{xs[0]:.1f}Z"
+    shown = list(zip(xs, ys, points, strict=False)) if len(points) <= MAX_DOTS else []
     dots = format_html_join(
         "",
         '<circle cx="{}" cy="{}" r="2.5"><title>{}: {} people</title></circle>',
         (
             (f"{x:.1f}", f"{y:.1f}", f"{localtime(point.at):%Y-%m-%d %H:%M}", f"{point.size:,}")
-            for x, y, point in zip(xs, ys, points, strict=False)
+            for x, y, point in shown
         ),
     )
+    start, end = _time_labels(points[0].at, points[-1].at)
     summary = (
-        f"Size from {localtime(points[0].at):%d %b %Y} to now: {points[0].size:,} then "
-        f"{points[-1].size:,} people, at most {peak:,}"
+        f"Size from {start} to {end}: {points[0].size:,} then {points[-1].size:,} people, "
+        f"at most {peak:,}, over {len(points):,} points"
     )
     return format_html(
         '<svg class="size-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
@@ -70,7 +90,7 @@ def size_chart(
         '<text class="label" x="{label_x}" y="{top_label}" text-anchor="end">{peak}</text>'
         '<text class="label" x="{label_x}" y="{bottom_label}" text-anchor="end">0</text>'
         '<text class="label" x="{left}" y="{date_y}">{start}</text>'
-        '<text class="label" x="{right}" y="{date_y}" text-anchor="end">now</text>'
+        '<text class="label" x="{right}" y="{date_y}" text-anchor="end">{end}</text>'
         '<path class="area" d="{area}"/><path class="line" d="{line}"/>'
         '<g class="dots">{dots}</g></svg>',
         w=width,
@@ -85,7 +105,8 @@ def size_chart(
         bottom_label=f"{bottom:.0f}",
         date_y=f"{height - 6:.0f}",
         peak=f"{peak:,}",
-        start=f"{localtime(points[0].at):%d %b}",
+        start=start,
+        end=end,
         area=area,
         line=line,
         dots=dots,

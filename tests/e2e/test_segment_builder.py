@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from ingestion.catalog.discovery import forget_known_paths
 from segments.definition import definition_clean
+from segments.membership import segment_refresh
 from segments.models import Segment
 from tests.e2e.test_sources import log_in
 from tests.segments.conftest import (
@@ -65,6 +66,8 @@ def test_marketer_builds_a_nested_segment_saves_and_reopens_it(
     page.locator("#node-n-1-0").get_by_role("button", name="+ Property filter").click()
     page.locator("#n-1-0-where-0-path").select_option("products[].category")
     value = page.locator("#n-1-0-where-0-value")
+    # The text input suggests the values the latest orders hold.
+    expect(page.locator("#n-1-0-where-0-examples option[value='Bags']")).to_have_count(1)
     value.press_sequentially("Hats", delay=40)
     expect(count).to_have_text("0")  # only Cleo bought a hat, and she added nothing
     expect(value).to_be_focused()  # typing never redraws the input
@@ -103,6 +106,15 @@ def test_marketer_builds_a_nested_segment_saves_and_reopens_it(
         ),
     )
     assert segment.definition == definition_clean(expected)
+
+    # The refresh the save queued: the page waits for it and shows its result, unreloaded.
+    expect(page.locator("#segment-size-block")).to_contain_text("A refresh is on its way")
+    expect(page.locator("#segment-size")).to_have_text("—")
+    segment_refresh(segment)
+    expect(page.locator("#segment-size")).to_have_text("2", timeout=10_000)
+    expect(page.locator("#segment-size-block")).not_to_contain_text("on its way")
+    expect(page.locator("#members").get_by_role("link", name="Gus")).to_be_visible()
+    expect(page.locator("svg.size-chart")).to_be_visible()
 
     # Reopened, the builder shows the same tree, and it counts the same.
     page.goto(live_server.url + f"/segments/{segment.pk}/edit/")

@@ -62,6 +62,14 @@ def test_marketer_refreshes_a_segment_and_sees_its_members(
     expect(page.locator("#segment-size")).to_have_text("—")
     expect(page.locator("#members")).to_contain_text("Members appear after the first refresh")
 
+    # The title's buttons stand apart from the cards below, wide or narrow.
+    for width in (1280, 600):
+        page.set_viewport_size({"width": width, "height": 900})
+        buttons = page.locator(".page-head .actions").bounding_box()
+        cards = page.locator(".segment-stats").bounding_box()
+        assert cards["y"] - (buttons["y"] + buttons["height"]) >= 12, (width, buttons, cards)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator(".messages")).to_contain_text(re.compile(r"1 person, 1 entered and 0 left"))
     expect(page.locator("#segment-size")).to_have_text("1")

@@ -686,3 +686,20 @@ def test_consent_recorded_on_the_page_shows_on_the_timeline(signed_in, ingest):
     page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
     assert 'class="row note consent"' in page
     assert "SMS consent: Opted out" in page and "Asked in the shop" in page
+
+
+def test_order_items_missing_a_name_or_id_still_show(signed_in, ada):
+    """Items are stored as sent: any of name, sku and product_id may be missing."""
+    Order.objects.create(
+        profile=ada, order_id="O-odd", placed_at=START, total=Decimal("10"), currency="USD",
+        products=[
+            {"sku": "SKU-9", "quantity": 2},
+            {"product_id": "P-3"},
+            {"price": 5},
+            "a bare string",
+        ],
+    )  # fmt: skip
+    response = signed_in.get(f"/profiles/{ada.pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "SKU-9 \u00d7 2, P-3, item, item" in html

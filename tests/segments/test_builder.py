@@ -5,12 +5,14 @@ Uses the hand-made store of tests/segments/conftest.py (who is who is in its doc
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
 from django.http import QueryDict
 from django.urls import reverse
 
+from ingestion.models import ActivityProperty, ProfileAttribute
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean
 from segments.models import Segment
@@ -519,3 +521,220 @@ def test_builder_posts_need_the_csrf_token(store, django_user_model):
     gold = store.segments["gold_in_lyon"]
     assert client.post(reverse("segment-delete", args=[gold.pk])).status_code == 403
     assert Segment.objects.filter(pk=gold.pk).exists()
+
+
+# --- numbers typed in other scripts ------------------------------------------------------------
+
+
+# Superscript two, circled one, Arabic-Indic three, fullwidth one.
+@pytest.mark.parametrize("digit", ["\u00b2", "\u2460", "\u0663", "\uff11"])
+def test_digits_that_are_not_ascii_are_refused_not_a_500(signed_in, store, digit):
+    """`"²".isdigit()` is true but `int("²")` fails: whole numbers read only 0-9."""
+    fields = {
+        "n.0:kind": ["behaviour"],
+        "n.0:activity": ["track:Logged In"],
+        "n.0:count_operator": ["at_least"],
+        "n.0:count_value": [digit],
+        "n.0:window_type": ["last"],
+        "n.0:window_amount": [digit],
+        "n.0:window_unit": ["days"],
+        "n.0:sources": [digit, str(store.web.pk)],
+        "n.1:kind": ["segment"],
+        "n.1:segment": [digit],
+        "segment_id": [digit],
+        "name": ["Digits"],
+    }
+    data = QueryDict(mutable=True)
+    for name, values in fields.items():
+        data.setlist(name, values)
+    tree = builder.tree_from_form(data)
+    assert tree["conditions"][0]["sources"] == [store.web.pk]
+    assert tree["conditions"][1]["segment"] is None
+    for name in ("segment-preview", "segment-builder", "segment-new", "segment-explain"):
+        assert signed_in.post(reverse(name), data, headers=HTMX).status_code in (200, 400)
+    data["action"] = f"remove_filter:n.0:{digit}"
+    assert signed_in.post(reverse("segment-builder"), data, headers=HTMX).status_code == 200
+    assert signed_in.post(reverse("segment-new"), data).status_code == 200
+
+
+def test_preview_says_when_counting_took_too_long(signed_in, store, settings, monkeypatch):
+    from django.db import connection
+
+    def slow_count(tree):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(2)")
+
+    monkeypatch.setattr("segments.compiler.segment_count", slow_count)
+    settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS = 0.05
+    html = preview(signed_in, group(computed("orders_count", "gte", 1))).content.decode()
+    assert "Counting took too long, so the preview stopped" in html
+    assert "could not be counted" not in html
+
+
+# --- value suggestions and drifted types -------------------------------------------------------
+
+
+def datalist(html: str, input_id: str) -> list[str]:
+    """The values a text input suggests (its datalist's options)."""
+    found = re.search(rf'<datalist id="{input_id}-examples">(.*?)</datalist>', html, re.S)
+    return re.findall(r'<option value="([^"]*)">', found.group(1)) if found else []
+
+
+def test_text_fields_suggest_recent_values_beyond_the_catalogs_examples(signed_in, store):
+    # The catalog keeps a few examples per field; here it kept none at all.
+    ActivityProperty.objects.update(examples=[])
+    ProfileAttribute.objects.update(examples=[])
+    tree = group(
+        did("Product Viewed", filters=[where("category", "equals", "")]),
+        did("Order Completed", filters=[where("products[].category", "one_of", [])]),
+        trait("plan", "equals", ""),
+        trait("tags[]", "equals", ""),
+    )
+    html = builder_post(signed_in, tree).content.decode()
+    assert set(datalist(html, "n-0-where-0")) == {"Shoes", "Bags", "Hats", "Socks"}
+    # Most common first; through an array, each item's value.
+    assert datalist(html, "n-0-where-0")[0] == "Shoes"
+    assert set(datalist(html, "n-1-where-0")) == {"Shoes", "shoes", "Bags", "Hats"}
+    assert set(datalist(html, "n-2")) == {"Gold", "gold", "Rose Gold", "Silver"}
+    assert set(datalist(html, "n-3")) == {"vip", "newsletter", "VIP"}
+
+
+def test_suggestions_merge_the_catalog_and_skip_personal_fields(signed_in, store):
+    ActivityProperty.objects.filter(path="category").update(examples=["Running shoes"])
+    ProfileAttribute.objects.filter(path="plan").update(personal=True)
+    tree = group(
+        did("Product Viewed", filters=[where("category", "equals", "")]),
+        trait("plan", "equals", ""),
+        trait("email", "equals", ""),
+    )
+    html = builder_post(signed_in, tree).content.decode()
+    suggested = datalist(html, "n-0-where-0")
+    assert "Running shoes" in suggested and "Shoes" in suggested
+    assert len(suggested) == len(set(suggested))
+    assert datalist(html, "n-1") == []  # marked personal
+    assert "example.com" not in "".join(datalist(html, "n-2"))
+
+
+def test_values_are_read_only_for_the_text_fields_chosen(signed_in, store, monkeypatch):
+    from segments import selectors
+
+    asked: list[str] = []
+    real_property, real_trait = selectors.recent_property_values, selectors.recent_trait_values
+
+    def property_values(*, selector, path):
+        asked.append(path)
+        return real_property(selector=selector, path=path)
+
+    def trait_values(*, path):
+        asked.append(path)
+        return real_trait(path=path)
+
+    monkeypatch.setattr(selectors, "recent_property_values", property_values)
+    monkeypatch.setattr(selectors, "recent_trait_values", trait_values)
+    tree = group(
+        did("Product Viewed", filters=[where("price", "gt", 10), where("category", "equals", "")]),
+        did("Product Viewed", filters=[where("category", "contains", "")]),
+        trait("age", "gt", 1),
+        trait("plan", "is_set"),
+        computed("email", "equals", ""),
+    )
+    assert builder_post(signed_in, tree).status_code == 200
+    # Numbers, operators without a value and computed attributes read nothing; a field
+    # chosen twice is read once.
+    assert asked == ["category"]
+
+
+def test_a_field_seen_with_several_types_says_which_values_are_compared(signed_in, store):
+    tree = group(
+        did("Product Viewed", filters=[where("price", "gt", 10), where("category", "is_set")]),
+        trait("age", "gt", 30),
+    )
+    html = builder_post(signed_in, tree).content.decode()
+    note = re.search(r'<small class="drift-note" id="n-0-where-0-drift">([^<]*)</small>', html)
+    assert note, html
+    assert note.group(1).startswith("Also seen as text in 2 of 6 events; only numbers are")
+    assert 'id="n-0-where-1-drift"' not in html  # every category was text
+    note = re.search(r'<small class="drift-note" id="n-1-drift">([^<]*)</small>', html)
+    assert note and "Also seen as text in 1 of 6 identify calls" in note.group(1)
+
+
+# --- what decided each condition -----------------------------------------------------------------
+
+
+def details(store, name: str, *conditions: dict) -> list[str]:
+    from segments.explain import explain
+
+    explained = explain(definition_clean(group(*conditions)), store.profile(name), now=store.now)
+    return [child.detail for child in explained.children]
+
+
+def shown(store, days: float) -> str:
+    from django.utils import timezone
+
+    return timezone.localtime(store.ago(days=days)).strftime("%Y-%m-%d %H:%M")
+
+
+def test_behaviour_detail_counts_the_window_and_names_its_first_and_last_event(store):
+    assert details(store, "Ada", did("Product Viewed", window=last(7))) == [
+        f"2 matching events in the last 7 days, the first on {shown(store, 2)}, "
+        f"the last on {shown(store, 1)}"
+    ]
+    assert details(store, "Ada", did("Product Viewed", window=last(36, "hours"))) == [
+        f"1 matching event in the last 36 hours, on {shown(store, 1)}"
+    ]
+    # None in the window: the latest one outside it, never a "first" from all time.
+    assert details(store, "Ada", did("Logged In", window=last(3))) == [
+        f"0 matching events in the last 3 days; the last one on {shown(store, 5)}"
+    ]
+    assert details(store, "Ivy", did("Logged In", window=last(3)), did("Logged In")) == [
+        "0 matching events in the last 3 days, and none at any other time",
+        "0 matching events ever",
+    ]
+
+
+def test_lifecycle_detail_says_what_decided_it(store):
+    first_order = lifecycle("first_time", "Order Completed", window=last(30))
+    in_window = f"first on {shown(store, 5)}, in the last 30 days"
+    assert details(store, "Ada", first_order) == [in_window]
+    assert details(store, "Cleo", first_order) == [
+        f"first on {shown(store, 40)}, before the last 30 days"
+    ]
+    stopped = lifecycle("stopped", "Logged In", window=last(30))
+    assert details(store, "Cleo", stopped) == [f"last on {shown(store, 45)}, none since"]
+    assert details(store, "Bob", stopped) == [f"last on {shown(store, 5)}, in the last 30 days"]
+    assert details(store, "Dan", stopped) == [
+        f"last on {shown(store, 100)}, not in the 30 days before the last 30 days either"
+    ]
+    assert details(store, "Ivy", stopped) == ["no matching events ever"]
+
+
+def test_the_explain_panel_shows_each_detail_apart_from_its_sentence(signed_in, store):
+    tree = group(lifecycle("stopped", "Logged In", window=last(30)))
+    data = form_data(tree, explain_profile="cleo@example.com")
+    html = signed_in.post(reverse("segment-explain"), data, headers=HTMX).content.decode()
+    assert "In the segment" in html
+    assert "not since)" in html  # the sentence's own parenthesis
+    assert ") (" not in html and "((" not in html
+    assert '<span class="explain-detail small muted">last on ' in html
+
+
+def test_the_explain_form_works_without_javascript(store, django_user_model):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_user("no-script"))
+    tree = group(trait("plan", "equals", "gold"))
+    page = client.post(reverse("segment-new"), form_data(tree, csrfmiddlewaretoken="x"))
+    assert page.status_code == 403  # a sanity check of the strict client
+    page = client.get(reverse("segment-edit", args=[store.segments["gold"].pk]))
+    fields = posted_fields(page.content.decode(), "explain-form")
+    assert fields.get("csrfmiddlewaretoken")
+    assert builder.tree_from_form(fields) == builder.tree_from_form(
+        posted_fields(page.content.decode())
+    )
+    fields["explain_profile"] = "bob@example.org"
+    response = client.post(reverse("segment-explain"), fields)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1>Why is this person in or out?</h1>" in html and "<html" in html
+    assert "In the segment" in html and "Gold plan" in html

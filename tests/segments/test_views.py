@@ -64,7 +64,8 @@ def buyers() -> Segment:
     ada = person("Ada", orders_count=3)
     person("Bob", orders_count=2)
     cyd = person("Cyd", orders_count=2)
-    segment = segment_of(description="Customers who came back.")
+    saved = NOW - timedelta(days=4)
+    segment = segment_of(description="Customers who came back.", created_at=saved, updated_at=saved)
     with time_machine.travel(NOW - timedelta(days=3), tick=False):
         segment_refresh(segment)
     Profile.objects.filter(pk=cyd.pk).update(orders_count=1)
@@ -273,6 +274,7 @@ def test_export_streams_the_members_as_csv_with_formulas_defused(signed_in, buye
     assert list(rows[0]) == [
         "profile_id",
         "user_id",
+        "anonymous_id",
         "email",
         "name",
         "entered_at",
@@ -298,8 +300,8 @@ def test_export_of_an_empty_segment_is_its_header(signed_in):
     response = signed_in.get(f"/segments/{segment.pk}/export.csv")
     body = b"".join(response.streaming_content).decode()
     assert body.splitlines() == [
-        "profile_id,user_id,email,name,entered_at,email_consent,last_seen,orders_count,"
-        "revenue,last_order_at,rfm_score"
+        "profile_id,user_id,anonymous_id,email,name,entered_at,email_consent,last_seen,"
+        "orders_count,revenue,last_order_at,rfm_score"
     ]
     assert 'filename="unicode-segment-' in response["Content-Disposition"]
 
@@ -420,3 +422,161 @@ def test_every_page_needs_a_signed_in_marketer(client, buyers, path):
     response = client.get(path.format(pk=buyers.pk, profile=profile.pk))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert client.post(f"/segments/{buyers.pk}/refresh/").status_code == 302
+
+
+# --- waiting for a refresh -------------------------------------------------------------------
+
+
+POLL = 'hx-trigger="every 2s"'
+
+
+def watch_token(html: str) -> str:
+    return re.search(r'\?watch=([0-9_]+)"', html).group(1)
+
+
+def test_a_page_opened_before_the_first_refresh_polls_until_it_ends(signed_in):
+    person("Ada", orders_count=3)
+    segment = segment_of()  # just saved: a refresh is queued
+    html = signed_in.get(f"/segments/{segment.pk}/").content.decode()
+    assert POLL in html and "A refresh is on its way" in html
+    assert "Not refreshed yet." in html
+    token = watch_token(html)
+
+    poll = signed_in.get(f"/segments/{segment.pk}/", {"watch": token}, headers=HTMX)
+    block = poll.content.decode()
+    assert block.lstrip().startswith('<div id="segment-size-block"')
+    assert POLL in block and "<html" not in block
+
+    segment_refresh(segment)
+    poll = signed_in.get(f"/segments/{segment.pk}/", {"watch": token}, headers=HTMX)
+    block = poll.content.decode()
+    assert POLL not in block  # polling stops
+    assert '<div class="figure" id="segment-size">1</div>' in block
+    assert "Refreshed <time" in block and "A refresh is on its way" not in block
+    # What the refresh changed comes with it, out of band.
+    for part in ("members", "size-history", "changes", "refresh-error"):
+        assert f'<div id="{part}"' in block
+        assert re.search(rf'<div id="{part}"[^>]*hx-swap-oob="true"', block)
+    assert "Ada" in block and "size-chart" in block
+
+    # Once refreshed, the page does not poll.
+    assert POLL not in signed_in.get(f"/segments/{segment.pk}/").content.decode()
+
+
+def test_a_failed_refresh_also_ends_the_wait(signed_in):
+    segment = segment_of(definition=group(computed("no_such_attribute", "gte", 1)))
+    token = watch_token(signed_in.get(f"/segments/{segment.pk}/").content.decode())
+    segment_refresh(segment)
+    block = signed_in.get(
+        f"/segments/{segment.pk}/", {"watch": token}, headers=HTMX
+    ).content.decode()
+    assert POLL not in block and "The last refresh failed" in block
+
+
+def test_a_page_stops_waiting_after_a_while(signed_in):
+    segment = segment_of()
+    token = watch_token(signed_in.get(f"/segments/{segment.pk}/").content.decode())
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        block = signed_in.get(
+            f"/segments/{segment.pk}/", {"watch": token}, headers=HTMX
+        ).content.decode()
+        assert POLL not in block and "Not refreshed yet." in block
+        # Saved long ago and never refreshed: nothing is on its way.
+        assert POLL not in signed_in.get(f"/segments/{segment.pk}/").content.decode()
+
+
+def test_an_edit_after_the_last_refresh_polls_until_the_next(signed_in, buyers):
+    assert POLL not in signed_in.get(f"/segments/{buyers.pk}/").content.decode()
+    Segment.objects.filter(pk=buyers.pk).update(updated_at=timezone.now())
+    html = signed_in.get(f"/segments/{buyers.pk}/").content.decode()
+    assert POLL in html and "Refreshed <time" in html
+    # A malformed token is an answer without polling, never an error.
+    block = signed_in.get(f"/segments/{buyers.pk}/", {"watch": "x"}, headers=HTMX)
+    assert block.status_code == 200
+
+
+def test_refresh_now_never_waits_behind_a_running_refresh(signed_in, buyers, monkeypatch):
+    calls = []
+
+    def busy(segment, **options):
+        calls.append(options)
+        return None  # another refresh holds the segment
+
+    monkeypatch.setattr("segments.membership.segment_refresh", busy)
+    response = signed_in.post(f"/segments/{buyers.pk}/refresh/", follow=True)
+    assert calls == [{"skip_locked": True}]
+    assert response.redirect_chain == [(f"/segments/{buyers.pk}/?refreshing=1", 302)]
+    html = response.content.decode()
+    assert "A refresh is already running; the page updates when it ends." in html
+    assert POLL in html
+
+    def deleted(segment, **options):
+        Segment.objects.filter(pk=segment.pk).delete()
+
+    monkeypatch.setattr("segments.membership.segment_refresh", deleted)
+    assert signed_in.post(f"/segments/{buyers.pk}/refresh/").status_code == 404
+
+
+# --- the size chart ----------------------------------------------------------------------------
+
+
+def test_the_size_chart_draws_each_refresh_at_its_time(signed_in):
+    from segments.selectors import size_history
+    from segments.templatetags.segment_tags import size_chart
+
+    segment = segment_of(size=1, refreshed_at=NOW)
+    for minutes, size in ((10, 3), (6, 2), (2, 1)):
+        SizeSnapshot.objects.create(segment=segment, at=NOW - timedelta(minutes=minutes), size=size)
+    with time_machine.travel(NOW, tick=False):
+        points = size_history(segment=segment)
+        chart = str(size_chart(points))
+    assert [p.size for p in points] == [3, 2, 1, 1]
+    assert [p.at for p in points[:3]] == [NOW - timedelta(minutes=m) for m in (10, 6, 2)]
+    # A step line with three levels, at the refreshes' times: the 4 minutes from 3 to 2 are
+    # as wide as the 4 minutes from 2 to 1.
+    line = re.search(r'<path class="line" d="([^"]+)"', chart).group(1)
+    steps = re.findall(r"H([\d.]+)V([\d.]+)", line)
+    levels = {float(y) for _, y in steps} | {float(re.match(r"M[\d.]+,([\d.]+)", line)[1])}
+    assert len(levels) == 3
+    xs = [float(re.match(r"M([\d.]+)", line)[1])] + [float(x) for x, _ in steps]
+    assert abs((xs[1] - xs[0]) - (xs[2] - xs[1])) < 1
+    first = timezone.localtime(NOW - timedelta(minutes=10))
+    assert f">{first:%d %b %H:%M}</text>" in chart
+    assert f">{timezone.localtime(NOW):%H:%M}</text>" in chart
+
+
+# --- export order and ids ----------------------------------------------------------------------
+
+
+def test_export_lists_the_newest_members_first_with_an_anonymous_id(
+    signed_in, django_assert_max_num_queries
+):
+    from profiles.models import Identity
+
+    segment = segment_of()
+    start = timezone.now() - timedelta(days=1)
+    for n in range(6):
+        profile = person(f"P{n}", orders_count=2)
+        Membership.objects.create(
+            segment=segment, profile=profile, entered_at=start + timedelta(hours=n)
+        )
+        for m in range(n % 3):  # none, one, or two devices
+            Identity.objects.create(
+                profile=profile,
+                namespace="anonymous_id",
+                value=f"anon-{n}-{m}",
+                first_seen=start + timedelta(minutes=m),
+            )
+    with django_assert_max_num_queries(4):
+        response = signed_in.get(f"/segments/{segment.pk}/export.csv")
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["name"] for row in rows] == ["P5", "P4", "P3", "P2", "P1", "P0"]
+    # One id each: the device seen last.
+    assert [row["anonymous_id"] for row in rows] == [
+        "anon-5-1",
+        "anon-4-0",
+        "",
+        "anon-2-1",
+        "anon-1-0",
+        "",
+    ]
