@@ -16,6 +16,7 @@ from jinja2 import nodes
 
 from campaigns import rendering
 from campaigns.models import Campaign
+from campaigns.services import EDITABLE_FIELDS
 from segments.models import Segment
 
 MAX_TEMPLATE_CHARS = 200_000
@@ -121,25 +122,8 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = (
-            "name",
-            "audience",
-            "channel",
-            "webhook_url",
-            "sender_name",
-            "sender_email",
-            "subject_template",
-            "html_template",
-            "text_template",
-            "cap_count",
-            "cap_hours",
-            "reentry",
-            "quiet_start",
-            "quiet_end",
-            "quiet_in_profile_zone",
-            "control_percent",
-            "conversion_days",
-        )
+        # What a marketer may change, the wait aside (an amount and a unit, below).
+        fields = tuple(name for name in EDITABLE_FIELDS if name != "wait_seconds")
         labels = {
             "sender_name": "Sender name",
             "sender_email": "Sender address",

@@ -7,14 +7,14 @@ campaign and creation time), never a query per campaign or per row.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Enrollment, Message
+from cdp_project.cursors import time_id_parse, time_id_token
 from ingestion.models import CommerceRole
 
 LIST_DAYS = 30
@@ -184,20 +184,12 @@ class MessageCursor:
     pk: int
 
     def token(self) -> str:
-        delta = self.created_at - datetime(1970, 1, 1, tzinfo=UTC)
-        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        return f"{micros}.{self.pk}"
+        return time_id_token(self.created_at, self.pk)
 
     @classmethod
     def parse(cls, token: str | None) -> MessageCursor | None:
-        match = re.fullmatch(r"(-?\d{1,20})\.(\d{1,19})", token or "")
-        if not match:
-            return None
-        try:
-            at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match.group(1)))
-        except OverflowError:
-            return None
-        return cls(at, int(match.group(2)))
+        parsed = time_id_parse(token)
+        return cls(*parsed) if parsed else None
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from cdp_project.cursors import from_micros, micros_of, time_id_parse, time_id_token
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors as catalog_selectors
 from ingestion.models import Event
@@ -50,7 +51,7 @@ class ProfileCursor:
     pk: int
 
     def token(self) -> str:
-        micros = "" if self.last_seen is None else str(_micros(self.last_seen))
+        micros = "" if self.last_seen is None else str(micros_of(self.last_seen))
         return f"{micros}.{self.pk}"
 
     @classmethod
@@ -59,19 +60,7 @@ class ProfileCursor:
         if not match:
             return None
         micros, pk = match.groups()
-        return cls(_from_micros(int(micros)) if micros else None, int(pk))
-
-
-def _micros(at: datetime) -> int:
-    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_micros(micros: int) -> datetime | None:
-    try:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-    except OverflowError:
-        return None
+        return cls(from_micros(int(micros)) if micros else None, int(pk))
 
 
 def name_search_words(search: str) -> list[str]:
@@ -343,15 +332,12 @@ class TimelineCursor:
     pk: int
 
     def token(self) -> str:
-        return f"{_micros(self.at)}.{self.pk}"
+        return time_id_token(self.at, self.pk)
 
     @classmethod
     def parse(cls, token: str | None) -> TimelineCursor | None:
-        match = re.fullmatch(r"(-?\d{1,20})\.(\d{1,19})", token or "")
-        if not match:
-            return None
-        at = _from_micros(int(match.group(1)))
-        return cls(at, int(match.group(2))) if at else None
+        parsed = time_id_parse(token)
+        return cls(*parsed) if parsed else None
 
 
 @dataclass

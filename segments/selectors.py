@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from cdp_project.cursors import time_id_parse, time_id_token
 from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
 from ingestion.models import Activity, Event
 from profiles.models import Identity, Profile
@@ -140,20 +140,12 @@ class MemberCursor:
     pk: int
 
     def token(self) -> str:
-        delta = self.entered_at - datetime(1970, 1, 1, tzinfo=UTC)
-        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        return f"{micros}.{self.pk}"
+        return time_id_token(self.entered_at, self.pk)
 
     @classmethod
     def parse(cls, token: str | None) -> MemberCursor | None:
-        match = re.fullmatch(r"(-?[0-9]{1,20})\.([0-9]{1,19})", token or "")
-        if not match:
-            return None
-        try:
-            at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match.group(1)))
-        except OverflowError:
-            return None
-        return cls(at, int(match.group(2)))
+        parsed = time_id_parse(token)
+        return cls(*parsed) if parsed else None
 
 
 @dataclass(frozen=True)
