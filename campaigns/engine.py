@@ -188,6 +188,8 @@ def enrollments_merge(sender: Any, *, loser_id: int, survivor_id: int, **kwargs:
     the earlier-due enrollment stays and the other exits."""
     Enrollment.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
     Message.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
+    # Test sends rendered for the merged profile are the survivor's data now.
+    Message.objects.filter(rendered_for_id=loser_id).update(rendered_for_id=survivor_id)
     waiting = (
         Enrollment.objects.filter(profile_id=survivor_id, state=State.PENDING)
         .exclude(campaign__reentry=Campaign.Reentry.ALWAYS)

@@ -183,6 +183,16 @@ class Message(models.Model):
         related_name="campaign_messages",
         db_index=False,
     )
+    # The person a test send was rendered for (its `profile` stays empty: it went to another
+    # address). It holds their data, so their export includes it and their deletion deletes it.
+    rendered_for = models.ForeignKey(
+        "profiles.Profile",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="campaign_messages_rendered",
+        db_index=False,
+    )
     channel = models.CharField(max_length=10, choices=Campaign.Channel.choices)
     # An email address, or the webhook's URL.
     recipient = models.CharField(max_length=2000)
@@ -214,6 +224,12 @@ class Message(models.Model):
                 condition=Q(status="claimed"),
             ),
             models.Index(fields=["-created_at", "-id"], name="message_outbox"),
+            # Test sends rendered for a person (export, deletion); few rows carry one.
+            models.Index(
+                fields=["rendered_for"],
+                name="message_rendered_for",
+                condition=Q(rendered_for__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -123,6 +123,8 @@ def campaign_test_send(*, campaign: Campaign, profile: Profile, address: str) ->
     now = timezone.now()
     message = engine.campaign_preview(campaign, profile)
     message.profile = None
+    # Whose data the test holds: exported and deleted with that person.
+    message.rendered_for = profile
     message.enrollment = None
     message.channel = Campaign.Channel.EMAIL
     message.recipient = address

@@ -9,6 +9,7 @@ urlpatterns = [
     path("<int:pk>/edit/", views.campaign_edit, name="campaign-edit"),
     path("<int:pk>/status/", views.campaign_status, name="campaign-status"),
     path("<int:pk>/test-send/", views.campaign_test_send, name="campaign-test-send"),
+    path("<int:pk>/dry-run/", views.campaign_dry_run, name="campaign-dry-run"),
     path("outbox/", views.outbox, name="campaign-outbox"),
     path("outbox/<int:pk>/", views.message_detail, name="campaign-message"),
     # Public: the link and the one-click List-Unsubscribe address of marketing emails.

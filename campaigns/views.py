@@ -25,7 +25,7 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import selectors, services
+from campaigns import dryrun, selectors, services, stats
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview
 from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
@@ -90,6 +90,28 @@ def _preview_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]
     return context
 
 
+def _days(value: str | None) -> int:
+    try:
+        days = int(value or selectors.LIST_DAYS)
+    except ValueError:
+        return selectors.LIST_DAYS
+    return days if days in selectors.STATS_PERIODS else selectors.LIST_DAYS
+
+
+def _detail_context(request: HttpRequest, campaign: Campaign, days: int) -> dict[str, Any]:
+    return {
+        **_preview_context(request, campaign),
+        **_facts(campaign),
+        "stats": selectors.campaign_stats(campaign=campaign, days=days),
+        "outcomes": stats.campaign_outcomes(campaign=campaign, days=days),
+        "periods": selectors.STATS_PERIODS,
+        "enrollments": selectors.recent_enrollments(campaign=campaign),
+        "dry_run_days": dryrun.DEFAULT_DAYS,
+        "dry_run_max_days": dryrun.MAX_DAYS,
+        "nav": NAV,
+    }
+
+
 @login_required
 @require_GET
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -100,21 +122,36 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "campaigns/campaign_detail.html#preview",
             _preview_context(request, campaign),
         )
-    try:
-        days = int(request.GET.get("days", selectors.LIST_DAYS))
-    except ValueError:
-        days = selectors.LIST_DAYS
-    if days not in selectors.STATS_PERIODS:
-        days = selectors.LIST_DAYS
-    context = {
-        **_preview_context(request, campaign),
-        **_facts(campaign),
-        "stats": selectors.campaign_stats(campaign=campaign, days=days),
-        "periods": selectors.STATS_PERIODS,
-        "enrollments": selectors.recent_enrollments(campaign=campaign),
-        "nav": NAV,
-    }
+    context = _detail_context(request, campaign, _days(request.GET.get("days")))
     return render(request, "campaigns/campaign_detail.html", context)
+
+
+@login_required
+@require_POST
+def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replay the campaign over the last N days of events: the results panel (htmx), or the
+    campaign's page with it. Nothing is recorded or sent (campaigns/dryrun.py)."""
+    campaign = get_object_or_404(Campaign.objects.select_related("audience"), pk=pk)
+    raw = request.POST.get("days", "")
+    context: dict[str, Any] = {
+        "campaign": campaign,
+        "dry_run_days": raw[:10],
+        "dry_run_max_days": dryrun.MAX_DAYS,
+    }
+    status = 200
+    try:
+        days = dryrun.days_clean(raw)
+    except ValueError as error:
+        context["dry_run_problem"] = str(error)
+        status = 400
+    else:
+        context["dry_run_days"] = days
+        context["dry_run"] = dryrun.campaign_dry_run(campaign=campaign, days=days)
+    if request.htmx:
+        return render(request, "campaigns/_dry_run.html", context, status=status)
+    page = _detail_context(request, campaign, selectors.LIST_DAYS)
+    page.update(context)
+    return render(request, "campaigns/campaign_detail.html", page, status=status)
 
 
 @login_required

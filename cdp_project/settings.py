@@ -244,6 +244,12 @@ CURRENCY_RATES: dict[str, Decimal] = {
 ENGAGEMENT_HALF_LIFE_DAYS = env.float("ENGAGEMENT_HALF_LIFE_DAYS", default=14.0)
 # How many recently viewed products a profile keeps.
 PROFILE_LAST_VIEWED = 10
+# What other apps add to a profile's timeline, merged in by time (profiles.selectors):
+# dotted paths of callables taking (profile, since, until) and returning TimelineExtra.
+PROFILE_TIMELINE_EXTRAS: list[str] = [
+    # Every message sent to the person, and why a campaign sent none.
+    "campaigns.timeline.profile_timeline_messages",
+]
 
 # --- Segments (docs/segments.md) --------------------------------------------------------------
 # A builder preview (count and samples) gives up after this long, with a message.

@@ -3,8 +3,10 @@
 docs/profiles.md ("Data rights") says what each does for marketers. The decisions that
 matter for privacy are here:
 - A deletion removes the profile with its events, ids, orders, consent history, notes and
-  merge records, and every copy of the person's values the platform kept elsewhere:
-  catalog examples, debugger refusals, admin log entries. One transaction: all or nothing.
+  merge records, what other apps registered as the person's data (campaigns: the messages
+  sent to them or rendered with their data for a test send, their enrollments), and every
+  copy of the person's values the platform kept elsewhere: catalog examples, debugger
+  refusals, admin log entries. One transaction: all or nothing.
 - A suppressed id is kept only as an HMAC-SHA256 of its value under
   PROFILE_SUPPRESSION_KEY, so the table of suppressions names nobody.
 - Ingest asks `identities_suppressed()` once per request. While no id is suppressed at all
@@ -235,8 +237,9 @@ def profile_export_parts(*, profile: Profile) -> dict[str, Any]:
                 "merged_profile_id", "identities", "linked_by", "message_id", "reason", "merged_at"
             )
         ),
-        # The messages sent to the person: campaigns fills it in through
-        # personal_data_register(name="messages", …); until then there are none.
+        # The messages sent to the person (and test sends rendered with their data):
+        # campaigns fills it in through personal_data_register(name="messages", …), and
+        # adds the campaigns they entered, with why a message was not sent.
         "messages": [],
     }
     for holder in _holders.values():
@@ -428,7 +431,9 @@ def profile_delete(
         identities_deleted, _ = Identity.objects.filter(profile=profile).delete()
         for holder in _holders.values():
             holder.delete(profile)
-        # Whatever else points at the profile (segment membership) goes with it.
+        # Whatever else points at the profile (segment membership, and anything a holder
+        # missed: every foreign key to a profile cascades) goes with it. Through the ORM, not
+        # SQL: Django, not the database, carries out on_delete=CASCADE.
         Profile.objects.filter(pk=profile.pk).delete()
         examples = _scrub_examples(values)
         refusals = _delete_refusals(values)

@@ -1,9 +1,10 @@
 """Reads for the profile pages: the searchable list, one profile's unified view, and its
-timeline of events and notes."""
+timeline of events and notes, with what other apps add to it (PROFILE_TIMELINE_EXTRAS)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.module_loading import import_string
 
 from cdp_project.cursors import from_micros, micros_of, time_id_parse, time_id_token
 from ingestion import selectors as ingestion_selectors
@@ -341,13 +343,41 @@ class TimelineCursor:
 
 
 @dataclass
+class TimelineExtra:
+    """An entry another app puts on the timeline (campaigns: a message sent to the person,
+    or why one was not), drawn like a note: a badge, a line of text, an optional link."""
+
+    at: datetime
+    # The entry's id on the page ("message-12"), unique across the timeline.
+    anchor: str
+    badge: str
+    # The badge's look: "ok", "warn", "off" (a failure) or "" (neutral).
+    tone: str
+    title: str
+    detail: str = ""
+    url: str = ""
+
+
+# Called as extra(profile=…, since=…, until=…): the entries whose time is at or after
+# `since` and before `until` (either None: unbounded), in any order, in one query.
+TimelineExtras = Callable[..., list[TimelineExtra]]
+
+
+def timeline_extras() -> list[TimelineExtras]:
+    """The callables named by PROFILE_TIMELINE_EXTRAS, in order."""
+    return [import_string(path) for path in getattr(settings, "PROFILE_TIMELINE_EXTRAS", [])]
+
+
+@dataclass
 class TimelineEntry:
-    """An event, a note, or consent recorded by a marketer, at its time."""
+    """An event, a note, consent recorded by a marketer, or another app's entry, at its
+    time."""
 
     at: datetime
     event: Event | None = None
     note: ProfileNote | None = None
     consent: ConsentChange | None = None
+    extra: TimelineExtra | None = None
 
     @property
     def local(self) -> datetime:
@@ -390,10 +420,11 @@ def profile_timeline(
     """One page of the timeline: `limit` events, newest first, with the notes written in
     the same stretch of time, grouped by day in the site's time zone.
 
-    Three queries whatever the page: the events (keyset on (timestamp, id), see
-    `ingestion.selectors.profile_events`), and the notes and the consent recorded on the
-    profile page between this page's oldest event and where the previous page ended.
-    Filtered timelines show events only.
+    Three queries whatever the page, plus one per PROFILE_TIMELINE_EXTRAS entry: the events
+    (keyset on (timestamp, id), see `ingestion.selectors.profile_events`), and the notes,
+    the consent recorded on the profile page and the other apps' entries (campaign
+    messages) between this page's oldest event and where the previous page ended, so each
+    shows on exactly one page. Filtered timelines show events only.
     """
     events = ingestion_selectors.profile_events(
         profile_id=profile.pk,
@@ -421,6 +452,13 @@ def profile_timeline(
         if more:
             recorded = recorded.filter(at__gte=events[-1].timestamp)
         entries += [TimelineEntry(at=change.at, consent=change) for change in recorded]
+        since = events[-1].timestamp if more else None
+        until = before.at if before is not None else None
+        for extra in timeline_extras():
+            entries += [
+                TimelineEntry(at=item.at, extra=item)
+                for item in extra(profile=profile, since=since, until=until)
+            ]
         # Newest first; at the same instant a note sits above the event it comments on.
         entries.sort(key=lambda e: (e.at, e.event is None), reverse=True)
     next_cursor = TimelineCursor(events[-1].timestamp, events[-1].pk) if more else None

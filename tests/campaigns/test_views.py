@@ -434,6 +434,8 @@ def test_a_test_send_goes_out_and_is_kept_in_the_outbox_as_a_test(signed_in, ann
     message = Message.objects.get()
     assert (message.status, message.recipient, message.attempts) == ("sent", "me@shop.example", 1)
     assert message.profile is None and message.enrollment is None  # counts towards no cap
+    # But it holds Ann's data: exported and deleted with her.
+    assert message.rendered_for.user_id == "ann"
     # Its unsubscribe link unsubscribes nobody: not Ann's signed token.
     assert "/campaigns/unsubscribe/test-send/" in email.body
     assert email.extra_headers["List-Unsubscribe"].endswith("/campaigns/unsubscribe/test-send/>")
@@ -543,3 +545,78 @@ def test_a_sent_message_reads_in_the_outbox_with_headers_and_reason(signed_in, i
 
 def test_an_unknown_message_is_not_found(signed_in):
     assert signed_in.get("/campaigns/outbox/999999/").status_code == 404
+
+
+# --- the dry run and the outcomes ----------------------------------------------------------------
+
+
+def test_the_dry_run_panel_replays_the_draft_and_sends_nothing(signed_in, ingest, clock, cart):
+    send(ingest, identify("ann"), added("ann", "A", name="Alpine boot", price=120))
+    later(clock, hours=3)
+
+    page = signed_in.get(f"/campaigns/{cart.pk}/").content.decode()
+    assert f'hx-post="/campaigns/{cart.pk}/dry-run/"' in page
+
+    response = signed_in.post(
+        f"/campaigns/{cart.pk}/dry-run/", {"days": "7"}, headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    assert response.templates[0].name == "campaigns/_dry_run.html"
+    result = response.context["dry_run"]
+    assert (result.entered, result.sent) == (1, 1)
+    html = response.content.decode()
+    assert "You left 1 item in your cart" in html and "Alpine boot" in html
+    assert "<html" not in html
+    assert mail.outbox == []
+    assert Enrollment.objects.count() == 0 and Message.objects.count() == 0
+
+
+def test_the_dry_run_without_htmx_shows_the_campaign_page(signed_in, cart):
+    response = signed_in.post(f"/campaigns/{cart.pk}/dry-run/", {"days": "3"})
+    assert response.status_code == 200
+    assert response.context["dry_run"].days == 3
+    assert "Nobody would have entered" in response.content.decode()
+
+
+@pytest.mark.parametrize("days", ["0", "31", "week", ""])
+def test_the_dry_run_refuses_days_out_of_range(signed_in, cart, days):
+    response = signed_in.post(
+        f"/campaigns/{cart.pk}/dry-run/", {"days": days}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400
+    assert "dry_run" not in response.context
+    assert 'role="alert"' in response.content.decode()
+
+
+def test_the_dry_run_needs_a_login_and_a_post(client, signed_in, cart):
+    assert client.post(f"/campaigns/{cart.pk}/dry-run/", {"days": "7"}).status_code == 302
+    assert signed_in.get(f"/campaigns/{cart.pk}/dry-run/").status_code == 405
+
+
+def test_the_campaign_page_shows_conversions_revenue_and_lift(signed_in, cart, clock):
+    from profiles.models import Order
+
+    ann = Profile.objects.create(user_id="ann", email="ann@example.com")
+    enrollment = enroll(cart, ann, State.SENT, at=NOW - timedelta(days=2))
+    Message.objects.create(
+        campaign=cart,
+        enrollment=enrollment,
+        profile=ann,
+        channel="email",
+        recipient=ann.email,
+        status=Message.Status.SENT,
+        idempotency_key="k-ann",
+        sent_at=NOW - timedelta(days=2),
+    )
+    Order.objects.create(
+        profile=ann, order_id="o-1", placed_at=NOW - timedelta(days=1), net_revenue=42
+    )
+
+    response = signed_in.get(f"/campaigns/{cart.pk}/")
+
+    outcomes = response.context["outcomes"]
+    assert (outcomes.converted_messages, outcomes.orders) == (1, 1)
+    html = response.content.decode()
+    assert "42.00 USD" in html
+    assert "Not enough data" in html

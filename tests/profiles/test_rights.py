@@ -250,6 +250,7 @@ def test_the_export_needs_a_login(ada, client):
 
 
 def test_the_export_has_a_section_for_each_registered_kind_of_personal_data(ada):
+    registered = dict(rights._holders)
     rights.personal_data_register(
         name="messages", export=lambda p: [{"channel": "email", "to": p.email}], delete=lambda p: 1
     )
@@ -257,7 +258,150 @@ def test_the_export_has_a_section_for_each_registered_kind_of_personal_data(ada)
         parts = rights.profile_export_parts(profile=ada)
     finally:
         rights._holders.clear()
+        rights._holders.update(registered)
     assert parts["messages"] == [{"channel": "email", "to": ADA["email"]}]
+
+
+# --- what campaigns keep about the person -----------------------------------------------------
+
+
+@pytest.fixture
+def campaigns_data():
+    """What campaigns keep about people, registered as at start-up (and as it was after)."""
+    from campaigns.timeline import personal_data_connect
+
+    registered = dict(rights._holders)
+    personal_data_connect()
+    yield
+    rights._holders.clear()
+    rights._holders.update(registered)
+
+
+@pytest.fixture
+def ada_messages(ada):
+    """A confirmation sent to Ada, a test send rendered with her data for a marketer's
+    address, a cart reminder she never got (and why), and a message to Bob."""
+    from campaigns.models import Campaign, Enrollment, Message
+    from ingestion.models import CommerceRole
+
+    cart = Campaign.objects.create(
+        name="Abandoned cart", kind="abandoned_cart", trigger_role=CommerceRole.PRODUCT_ADDED
+    )
+    confirmation = Campaign.objects.create(
+        name="Order confirmation",
+        kind="order_confirmation",
+        trigger_role=CommerceRole.ORDER_COMPLETED,
+    )
+    now = timezone.now()
+    enrollment = Enrollment.objects.create(
+        campaign=cart,
+        profile=ada,
+        trigger={"name": "Product Added", "timestamp": now.isoformat(), "properties": {}},
+        trigger_at=now - timedelta(hours=2),
+        due_at=now - timedelta(hours=1),
+        state=Enrollment.State.EXITED,
+        reason="converted: order completed",
+    )
+    common = {"channel": "email", "status": Message.Status.SENT, "sent_at": now}
+    sent = Message.objects.create(
+        campaign=confirmation,
+        profile=ada,
+        recipient=ADA["email"],
+        subject="Your order ORD-ADA-1 is confirmed",
+        text=f"Thank you, {ADA['name']}!",
+        idempotency_key="k-ada",
+        **common,
+    )
+    test_send = Message.objects.create(
+        campaign=cart,
+        rendered_for=ada,
+        recipient="marketer@shop.test",
+        subject="Still in your cart",
+        text=f"Hi {ADA['name']}, call {ADA['phone']}",
+        headers={"X-CDP-Test": "true"},
+        idempotency_key="k-test",
+        **common,
+    )
+    bob = Profile.objects.get(user_id="bob-1")
+    bobs = Message.objects.create(
+        campaign=confirmation,
+        profile=bob,
+        recipient="bob@example.com",
+        subject="Your order ORD-BOB-1 is confirmed",
+        idempotency_key="k-bob",
+        **common,
+    )
+    for_bob = Message.objects.create(
+        campaign=cart,
+        rendered_for=bob,
+        recipient="marketer@shop.test",
+        subject="Still in your cart",
+        idempotency_key="k-test-bob",
+        **common,
+    )
+    return {
+        "enrollment": enrollment,
+        "sent": sent,
+        "test_send": test_send,
+        "bobs": [bobs, for_bob],
+    }
+
+
+def test_the_export_holds_the_persons_messages_test_sends_and_campaigns(
+    ada, ada_messages, campaigns_data, client, marketer
+):
+    data = json.loads(b"".join(client.get(f"/profiles/{ada.pk}/export/").streaming_content))
+
+    messages = {m["id"]: m for m in data["messages"]}
+    assert set(messages) == {ada_messages["sent"].pk, ada_messages["test_send"].pk}
+    sent = messages[ada_messages["sent"].pk]
+    assert (sent["campaign"], sent["channel"], sent["status"], sent["recipient"]) == (
+        "Order confirmation",
+        "email",
+        "sent",
+        ADA["email"],
+    )
+    assert sent["subject"] == "Your order ORD-ADA-1 is confirmed" and not sent["test_send"]
+    assert sent["created_at"] and sent["sent_at"]
+    test_send = messages[ada_messages["test_send"].pk]
+    assert test_send["test_send"] and test_send["recipient"] == "marketer@shop.test"
+    assert ADA["name"] in test_send["text"]
+    [enrollment] = data["campaign_enrollments"]
+    assert (enrollment["campaign"], enrollment["trigger"], enrollment["state"]) == (
+        "Abandoned cart",
+        "Product Added",
+        "exited",
+    )
+    assert enrollment["reason"] == "converted: order completed"
+    assert "bob" not in json.dumps(data).lower()
+
+
+def test_deleting_the_person_deletes_their_messages_and_test_sends_rendered_for_them(
+    ada, ada_messages, campaigns_data, client, marketer
+):
+    from campaigns.models import Enrollment, Message
+
+    values = [ADA[key] for key in ("email", "name", "phone")]
+    assert any(place.startswith("campaigns_message.") for place in where_found(values))
+
+    client.post(f"/profiles/{ada.pk}/delete/", {"suppress": "on"})
+
+    assert where_found(values) == []
+    assert not Enrollment.objects.filter(pk=ada_messages["enrollment"].pk).exists()
+    assert set(Message.objects.all()) == set(ada_messages["bobs"])
+
+
+def test_a_test_send_rendered_for_a_person_goes_with_them_even_unregistered(ada, ada_messages):
+    """Every foreign key to a profile cascades through the ORM's delete, holders or not."""
+    from campaigns.models import Message
+
+    registered = dict(rights._holders)
+    rights._holders.clear()
+    try:
+        rights.profile_delete(profile_id=ada.pk)
+    finally:
+        rights._holders.update(registered)
+    assert set(Message.objects.all()) == set(ada_messages["bobs"])
 
 
 # --- deletion --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ grouping, the identity graph, and that the indexes serve them."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -250,6 +251,72 @@ def test_filtered_timeline_leaves_notes_out(long_timeline):
     ProfileNote.objects.create(profile=long_timeline, body="hi", created_at=START)
     page = selectors.profile_timeline(profile=long_timeline, activity="page")
     assert all(entry.event for day in page.days for entry in day.entries)
+
+
+# Another app's entries (PROFILE_TIMELINE_EXTRAS): the calls each page made, and what they
+# returned, recorded here.
+EXTRA_TIMES = [-3.0, 0.0, 10.5, 30.0, 52.0, 999.0]
+extra_calls: list[tuple[int, datetime | None, datetime | None]] = []
+
+
+def recording_extra(*, profile, since, until) -> list[selectors.TimelineExtra]:
+    """A stand-in for another app: entries at EXTRA_TIMES within [since, until), one query."""
+    extra_calls.append((profile.pk, since, until))
+    Profile.objects.filter(pk=profile.pk).exists()
+    entries = []
+    for minutes in EXTRA_TIMES:
+        when = START + timedelta(minutes=minutes)
+        if (since is None or when >= since) and (until is None or when < until):
+            entries.append(
+                selectors.TimelineExtra(
+                    at=when, anchor=f"extra-{minutes}", badge="Sent", tone="ok", title="x"
+                )
+            )
+    return entries
+
+
+EXTRAS = override_settings(
+    PROFILE_TIMELINE_EXTRAS=["tests.profiles.test_selectors.recording_extra"]
+)
+
+
+@EXTRAS
+def test_timeline_merges_other_apps_entries_by_time_once_each(long_timeline):
+    extra_calls.clear()
+    entries, before, pages = [], None, 0
+    while True:
+        with CaptureQueriesContext(connection) as queries:
+            page = selectors.profile_timeline(profile=long_timeline, before=before, limit=25)
+        # events, notes, recorded consent, and one per extra
+        assert len(queries) == 4
+        pages += 1
+        entries += [entry for day in page.days for entry in day.entries]
+        if page.next_cursor is None:
+            break
+        before = page.next_cursor
+    assert len(extra_calls) == pages
+    # The first page reaches up to now, the last down to the start; each page asks from its
+    # oldest event up to where the previous one ended.
+    assert extra_calls[0][2] is None and extra_calls[-1][1] is None
+    for previous, current in itertools.pairwise(extra_calls):
+        assert current[2] == previous[1]
+    assert [e.extra.anchor for e in entries if e.extra] == [
+        f"extra-{minutes}" for minutes in sorted(EXTRA_TIMES, reverse=True)
+    ]
+    assert sum(1 for e in entries if e.event) == 157
+    assert [e.at for e in entries] == sorted((e.at for e in entries), reverse=True)
+    # At the same instant another app's entry sits above the event.
+    at_zero = [e for e in entries if e.at == START]
+    assert at_zero[0].extra is not None
+
+
+@EXTRAS
+def test_filtered_timeline_leaves_other_apps_entries_out(long_timeline):
+    extra_calls.clear()
+    for filters in ({"activity": "page"}, {"source_id": long_timeline.events.first().source_id}):
+        page = selectors.profile_timeline(profile=long_timeline, **filters)
+        assert all(entry.event for day in page.days for entry in day.entries)
+    assert extra_calls == []
 
 
 @override_settings(TIME_ZONE="Asia/Tokyo")

@@ -410,8 +410,8 @@ def test_load_more_fragment_is_the_next_page_only(signed_in, ingest, django_asse
     more = (
         re.search(r'id="timeline-more"[^>]*hx-get="([^"]+)"', first).group(1).replace("&amp;", "&")
     )
-    # session, user, profile, events, notes, recorded consent
-    with django_assert_max_num_queries(6):
+    # session, user, profile, events, notes, recorded consent, campaign messages
+    with django_assert_max_num_queries(7):
         response = signed_in.get(more, headers={**HTMX, "HX-Target": "timeline-more"})
     html = response.content.decode()
     assert "<html" not in html and 'id="timeline-body"' not in html
@@ -686,6 +686,44 @@ def test_consent_recorded_on_the_page_shows_on_the_timeline(signed_in, ingest):
     page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
     assert 'class="row note consent"' in page
     assert "SMS consent: Opted out" in page and "Asked in the shop" in page
+
+
+def bounced_message(*, profile, since, until):
+    """Another app's timeline entry (PROFILE_TIMELINE_EXTRAS), for the page's tests."""
+    from profiles.selectors import TimelineExtra
+
+    when = START + timedelta(minutes=2, seconds=30)
+    if (since and when < since) or (until and when >= until):
+        return []
+    return [
+        TimelineExtra(
+            at=when,
+            anchor="message-7",
+            badge="Email failed",
+            tone="off",
+            title="Abandoned cart: <Your cart>",
+            detail="550 mailbox unavailable",
+            url="/campaigns/outbox/7/",
+        )
+    ]
+
+
+@override_settings(PROFILE_TIMELINE_EXTRAS=["tests.profiles.test_views.bounced_message"])
+def test_other_apps_entries_show_on_the_timeline_at_their_time(signed_in, ada):
+    html = signed_in.get(f"/profiles/{ada.pk}/").content.decode()
+    entry = re.search(r'<article class="row note extra" id="message-7">.*?</article>', html, re.S)
+    assert entry, html
+    entry = entry.group(0)
+    assert '<span class="badge off">Email failed</span>' in entry
+    assert '<a href="/campaigns/outbox/7/">Abandoned cart: &lt;Your cart&gt;</a>' in entry
+    assert "550 mailbox unavailable" in entry
+    # Between the identify (minute 2) and the order (minute 3), newest first.
+    order = Event.objects.get(name="Order Completed").pk
+    identify = Event.objects.get(type="identify").pk
+    assert html.index(f'id="event-{order}"') < html.index('id="message-7"')
+    assert html.index('id="message-7"') < html.index(f'id="event-{identify}"')
+    filtered = signed_in.get(f"/profiles/{ada.pk}/?activity=identify").content.decode()
+    assert 'id="message-7"' not in filtered
 
 
 def test_order_items_missing_a_name_or_id_still_show(signed_in, ada):
