@@ -106,6 +106,7 @@ class DemoProduct:
     category: str
     brand: str
     image_url: str
+    url: str  # its page in the demo storefront
 
     def item(self, quantity: int = 1) -> dict[str, Any]:
         return {
@@ -117,6 +118,7 @@ class DemoProduct:
             "category": self.category,
             "brand": self.brand,
             "image_url": self.image_url,
+            "url": self.url,
         }
 
 
@@ -142,6 +144,7 @@ def demo_catalog(*, base_url: str, count: int = 240, seed: int = 7) -> list[Demo
                 category=category,
                 brand=brand,
                 image_url=f"{base_url}/static/demo/{slug}.svg",
+                url=f"{base_url}/shop/products/DEMO-{n + 1:04d}/",
             )
         )
     return products

@@ -69,6 +69,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "cdp_project.storefront.storefront_link",
             ],
         },
     }
@@ -278,6 +279,13 @@ CAMPAIGNS_RENDER_SECONDS = env.float("CAMPAIGNS_RENDER_SECONDS", default=2)
 # Webhooks to loopback, private and link-local addresses are refused unless this is set
 # (local development and tests).
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+
+# --- Demo storefront (docs/tracker.md) ------------------------------------------------------
+# A small shop of the demo catalog at /shop/, sending through the web tracker. Turn it off
+# in production.
+STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
+# The shop asks for tracking consent first (a banner) and sends nothing until it is given.
+STOREFRONT_CONSENT_REQUIRED = env.bool("STOREFRONT_CONSENT_REQUIRED", default=False)
 
 # --- API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from cdp_project import health, views
+from cdp_project import health, storefront, views
+from ingestion.tracker import tracker_script_view
 
 urlpatterns = [
     path("v1/", include("ingestion.api_urls")),
+    path("cdp.js", tracker_script_view, name="tracker-script"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
@@ -18,4 +20,10 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("sources/", include("ingestion.urls")),
+    path("shop/", storefront.shop_home, name="shop-home"),
+    path("shop/cart/", storefront.shop_cart, name="shop-cart"),
+    path("shop/checkout/", storefront.shop_checkout, name="shop-checkout"),
+    path("shop/login/", storefront.shop_login, name="shop-login"),
+    path("shop/products/<str:sku>/", storefront.shop_product, name="shop-product"),
+    path("shop/<slug:slug>/", storefront.shop_category, name="shop-category"),
 ]

@@ -115,6 +115,8 @@ class IngestView(APIView):
         source: Source | None = getattr(self, "source", None)
         if origin and (source is None or source.accepts_origin(origin)):
             response["Access-Control-Allow-Origin"] = origin
+            # The web tracker reads these to back off when told to.
+            response["Access-Control-Expose-Headers"] = "Retry-After, X-RateLimit-Reset"
             response["Vary"] = "Origin"
         return response
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from ingestion import selectors, services
 from ingestion.forms import NewSourceForm, SourceForm
 from ingestion.models import Event, Source, WriteKey
+from ingestion.tracker import tracker_snippet
 
 DEBUGGER_ROWS = 50
 
@@ -65,12 +66,15 @@ def _detail_context(request: HttpRequest, source: Source, form: SourceForm) -> d
     events = list(selectors.source_latest_events(source=source, limit=DEBUGGER_ROWS))
     refusals = list(selectors.source_latest_refusals(source=source, limit=DEBUGGER_ROWS))
     key = selectors.source_active_write_key(source=source)
+    snippet_key = key.key if key else "YOUR_WRITE_KEY"
+    base_url = request.build_absolute_uri("/").rstrip("/")
     return {
         "source": source,
         "form": form,
         "keys": source.write_keys.all(),
-        "snippet_key": key.key if key else "YOUR_WRITE_KEY",
-        "base_url": request.build_absolute_uri("/").rstrip("/"),
+        "snippet_key": snippet_key,
+        "base_url": base_url,
+        "tracker_snippet": tracker_snippet(write_key=snippet_key, host=base_url),
         "events": events,
         "refusals": refusals,
         "events_after": events[0].pk if events else 0,

@@ -90,6 +90,11 @@ class Command(BaseCommand):
             subprocess.Popen(worker, env=env, cwd=settings.BASE_DIR, start_new_session=True),
         ]
         url = f"http://{host}:{port}/"
+        shop_line = (
+            f"  Demo shop:   {url}shop/   (shop there, watch it here)\n"
+            if settings.STOREFRONT_ENABLED
+            else ""
+        )
         database = "embedded PostgreSQL (var/pgdata)" if _embedded_db() else "DATABASE_URL"
         broker = "filesystem broker (var/broker)" if _embedded_broker() else "CELERY_BROKER_URL"
         self.stdout.write(
@@ -99,6 +104,7 @@ class Command(BaseCommand):
                 f"  Log in:      {username} / {password}\n"
                 f"  Write key:   {write_key}   (source “{DEMO_SOURCE}”)\n"
                 f"  Ingest API:  {url}v1/batch   ·  API docs: {url}api/docs/\n"
+                f"{shop_line}"
                 f"  Database:    {database}   ·  Broker: {broker}\n"
                 "  Press Ctrl-C to stop.\n"
             )
@@ -197,6 +203,10 @@ class Command(BaseCommand):
         key = selectors.source_active_write_key(source=source)
         if key is None:
             key = services.write_key_create(source=source, label="Demo")
+        if settings.STOREFRONT_ENABLED:
+            from cdp_project.storefront import storefront_write_key
+
+            storefront_write_key()  # its source is listed before the shop's first visit
         return DEMO_USERNAME, password, key.key
 
 
