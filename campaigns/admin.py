@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from campaigns.models import Campaign, Enrollment, Message
+from campaigns.models import Campaign, EmailSuppression, Enrollment, Message
 from cdp_project.admin_tools import EstimatedCountPaginator
 
 
@@ -34,6 +34,19 @@ class MessageAdmin(admin.ModelAdmin):
     raw_id_fields = ["profile", "enrollment"]
     paginator = EstimatedCountPaginator
     readonly_fields = [f.name for f in Message._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(admin.ModelAdmin):
+    """Reported by the email provider; an admin may delete one to lift it, not invent one."""
+
+    list_display = ["address", "reason", "esp", "at"]
+    list_filter = ["reason", "esp"]
+    search_fields = ["=address"]
+    readonly_fields = ["address", "reason", "esp", "detail", "at"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -11,5 +11,11 @@ class CampaignsConfig(AppConfig):
         from profiles.signals import profile_merged
 
         profile_merged.connect(enrollments_merge, dispatch_uid="campaigns-enrollments-merge")
+        # Bounces and complaints from the email provider's tracking webhook.
+        from anymail.signals import tracking
+
+        from campaigns.bounces import esp_event_record
+
+        tracking.connect(esp_event_record, dispatch_uid="campaigns-esp-events")
         # A person's messages and enrollments in their export, and gone with their deletion.
         personal_data_connect()

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from campaigns import channels, content, rendering
 from campaigns.models import Campaign, Enrollment, Message
+from campaigns.selectors import email_suppression_reason
 from ingestion.models import CommerceRole, Event
 from profiles.computed import activity_meanings
 from profiles.identity import profiles_lock
@@ -278,6 +279,10 @@ def _decide_and_claim(enrollment: Enrollment, now: datetime) -> str:
         return _close(enrollment, State.EXITED, exit_reason, now)
     if campaign.channel == Campaign.Channel.EMAIL and not profile.email:
         return _close(enrollment, State.SUPPRESSED, Reason.NO_EMAIL, now)
+    if campaign.channel == Campaign.Channel.EMAIL:
+        bounced = email_suppression_reason(profile.email, transactional=campaign.transactional)
+        if bounced:
+            return _close(enrollment, State.SUPPRESSED, bounced, now)
     if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
         return _close(enrollment, State.SUPPRESSED, Reason.NO_CONSENT, now)
     audience_reason = _audience_reason(campaign, profile)

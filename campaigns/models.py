@@ -234,3 +234,34 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject or self.channel} → {self.recipient}"
+
+
+class EmailSuppression(models.Model):
+    """An address the email provider reported: no more email to it when it bounced or the
+    provider refused it, no more marketing when its owner marked a message as spam.
+
+    Reported through the provider's tracking webhook (campaigns/bounces.py). Deleting the row
+    (in Django admin) lifts it."""
+
+    class Reason(models.TextChoices):
+        BOUNCED = "bounced", "Bounced"
+        REJECTED = "rejected", "Refused by the email provider"
+        COMPLAINED = "complained", "Marked as spam"
+
+    # Lower case, as profiles keep emails.
+    address = models.CharField(max_length=320, unique=True)
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    esp = models.CharField("email provider", max_length=50, blank=True, default="")
+    detail = models.TextField(blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.address} · {self.get_reason_display()}"
+
+    @property
+    def blocks_transactional(self) -> bool:
+        """A complaint stops marketing; an address that bounces gets nothing at all."""
+        return self.reason != self.Reason.COMPLAINED

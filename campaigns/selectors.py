@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.models import Campaign, Enrollment, Message
+from campaigns.models import Campaign, EmailSuppression, Enrollment, Message
 from cdp_project.cursors import time_id_parse, time_id_token
 from ingestion.models import CommerceRole
 
@@ -254,3 +254,12 @@ def message_get(*, pk: int) -> Message | None:
     if message is not None:
         message.is_test = message_is_test(message)
     return message
+
+
+def email_suppression_reason(address: str, *, transactional: bool) -> str:
+    """Why no message may go to this address now, or ""."""
+    suppression = EmailSuppression.objects.filter(address=address.strip().lower()).first()
+    if suppression is None or (transactional and not suppression.blocks_transactional):
+        return ""
+    by = f" (reported by {suppression.esp})" if suppression.esp else ""
+    return f"address suppressed: {suppression.get_reason_display().lower()}{by}"

@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from campaigns import views
+from campaigns.bounces import esp_tracking_urls
 
 urlpatterns = [
     # The marketer's pages (campaigns/views.py)
@@ -14,4 +15,6 @@ urlpatterns = [
     path("outbox/<int:pk>/", views.message_detail, name="campaign-message"),
     # Public: the link and the one-click List-Unsubscribe address of marketing emails.
     path("unsubscribe/<str:token>/", views.unsubscribe, name="campaign-unsubscribe"),
+    # Public: the email provider's bounce and complaint reports (campaigns/bounces.py).
+    path("esp/", include(esp_tracking_urls())),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "anymail",
     "cdp_project",
     "ingestion",
     "profiles",
@@ -279,6 +281,17 @@ CAMPAIGNS_RENDER_SECONDS = env.float("CAMPAIGNS_RENDER_SECONDS", default=2)
 # Webhooks to loopback, private and link-local addresses are refused unless this is set
 # (local development and tests).
 WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# The email provider's bounce and complaint webhooks (/campaigns/esp/<provider>/tracking/)
+# need ANYMAIL_WEBHOOK_SECRET, a "user:password" given to the provider as HTTP Basic auth;
+# without it they are off. Every other ANYMAIL_<NAME> variable becomes anymail's <NAME>
+# (a provider's API key, or the signing key of one that signs its webhooks, such as
+# ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY).
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_") and value
+}
+ANYMAIL.setdefault("WEBHOOK_SECRET", "")
 
 # --- Demo storefront (docs/tracker.md) ------------------------------------------------------
 # A small shop of the demo catalog at /shop/, sending through the web tracker. Turn it off
