@@ -156,6 +156,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ingestion.sweep_unprocessed_events",
         "schedule": timedelta(seconds=env.int("INGEST_SWEEP_SECONDS", default=30)),
     },
+    "ingestion-event-hours-refresh": {
+        "task": "ingestion.event_hours_refresh",
+        "schedule": timedelta(seconds=env.int("ANALYTICS_ROLLUP_SECONDS", default=60)),
+    },
     "ingestion-prune-refusals": {
         "task": "ingestion.prune_refusals",
         "schedule": timedelta(hours=1),

@@ -166,6 +166,43 @@ class Refusal(models.Model):
         return f"{self.code}: {self.message}"
 
 
+class EventHour(models.Model):
+    """How many events one source stored for one activity in one hour of event time (UTC):
+    the rollup the dashboard and its charts read instead of counting the events table.
+
+    Filled by `ingestion.rollups.event_hours_refresh` on Celery beat, from the events
+    stored since its last run (`RollupMark`), never on the ingest path. `name` is the track
+    event's name, empty for the other calls (one row per type, as the catalog keys page and
+    screen calls, so page names cannot flood it)."""
+
+    hour = models.DateTimeField()
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+", db_index=False)
+    type = models.CharField(max_length=10)
+    name = models.CharField(max_length=255, blank=True, default="")
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "source", "type", "name"], name="event_hour_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.source_id} {self.type} {self.name}: {self.count}"
+
+
+class RollupMark(models.Model):
+    """How far a rollup has read the events table: the last event id it counted."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_id}"
+
+
 # --- the activity catalog ------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from ingestion import services
+from ingestion import rollups, services
 
 
 @shared_task(name="ingestion.process_events", ignore_result=True)
@@ -16,3 +16,8 @@ def sweep_unprocessed_events() -> int:
 @shared_task(name="ingestion.prune_refusals", ignore_result=True)
 def prune_refusals() -> int:
     return services.refusals_prune()
+
+
+@shared_task(name="ingestion.event_hours_refresh", ignore_result=True)
+def event_hours_refresh() -> int:
+    return rollups.event_hours_refresh()
