@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", views.dashboard, name="dashboard"),
+    path("dashboard.csv", views.dashboard_csv, name="dashboard-csv"),
+    path("analytics/", include("cdp_project.analytics.urls")),
     path("activities/", include("ingestion.catalog.urls")),
     path("profiles/", include("profiles.urls")),
     path("segments/", include("segments.urls")),

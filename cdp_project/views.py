@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
+from cdp_project.analytics import exports
+from cdp_project.analytics.dashboard import dashboard_figures
+from cdp_project.analytics.views import csv_response
 from ingestion import selectors as ingestion_selectors
 
 
 @login_required
+@require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard.html",
-        {"overview": ingestion_selectors.ingest_overview(), "nav": "dashboard"},
+        {
+            "overview": ingestion_selectors.ingest_overview(),
+            "figures": dashboard_figures(),
+            "currency": settings.SITE_CURRENCY,
+            "nav": "dashboard",
+        },
     )
+
+
+@login_required
+@require_GET
+def dashboard_csv(request: HttpRequest) -> HttpResponse:
+    return csv_response("dashboard", exports.dashboard_rows(dashboard_figures()))

@@ -215,7 +215,11 @@ class Order(models.Model):
     class Meta:
         ordering = ["-placed_at"]
         constraints = [models.UniqueConstraint(fields=["order_id"], name="order_id_unique")]
-        indexes = [models.Index(fields=["profile", "-placed_at"], name="order_profile_time")]
+        indexes = [
+            models.Index(fields=["profile", "-placed_at"], name="order_profile_time"),
+            # Orders of a period, for the dashboard's figures and the retention cohorts.
+            models.Index(fields=["placed_at"], name="order_placed_at"),
+        ]
 
     def __str__(self) -> str:
         return self.order_id

@@ -4,7 +4,7 @@ timeline of events and notes, with what other apps add to it (PROFILE_TIMELINE_E
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -121,11 +121,20 @@ def _search_ids(search: str) -> QuerySet:
     return first.union(*rest, all=True)
 
 
+# The profile list's RFM filters: query parameter → the score it compares (1 to 5).
+RFM_FILTERS = {"rfm_r": "rfm_recency", "rfm_f": "rfm_frequency", "rfm_m": "rfm_monetary"}
+
+
 def profile_search(
-    *, search: str = "", after: ProfileCursor | None = None, limit: int = PROFILES_PER_PAGE
+    *,
+    search: str = "",
+    rfm: Mapping[str, int] | None = None,
+    after: ProfileCursor | None = None,
+    limit: int = PROFILES_PER_PAGE,
 ) -> list[Profile]:
     """Profiles, most recently seen first (profiles never seen last, newest first), matching
-    `search` when given. Keyset paging: `after` is where the previous page ended.
+    `search` when given, and the RFM scores in `rfm` (`{"rfm_r": 5, "rfm_f": 4}`, what the
+    RFM grid links to). Keyset paging: `after` is where the previous page ended.
 
     Served by `profile_last_seen` (last_seen DESC NULLS LAST, id DESC); profiles without a
     last-seen time are read in a second step, so each step is one ordered index range.
@@ -134,6 +143,8 @@ def profile_search(
     search = search.strip()
     if search:
         profiles = profiles.filter(pk__in=_search_ids(search))
+    if rfm:
+        profiles = profiles.filter(**{RFM_FILTERS[key]: score for key, score in rfm.items()})
     # NULLS LAST as in the index: Postgres sorts DESC with nulls first unless told.
     order = (F("last_seen").desc(nulls_last=True), "-pk")
     found: list[Profile] = []

@@ -23,13 +23,23 @@ def _search(request: HttpRequest) -> str:
     return request.GET.get("q", "").replace("\x00", "").strip()[:200]
 
 
+def _rfm_filter(request: HttpRequest) -> dict[str, int]:
+    """The RFM scores asked for (`?rfm_r=5&rfm_f=4`); anything but 1 to 5 is ignored."""
+    return {
+        key: int(request.GET[key])
+        for key in selectors.RFM_FILTERS
+        if request.GET.get(key, "") in ("1", "2", "3", "4", "5")
+    }
+
+
 @login_required
 @require_GET
 def profile_list(request: HttpRequest) -> HttpResponse:
     search = _search(request)
+    rfm = _rfm_filter(request)
     after = selectors.ProfileCursor.parse(request.GET.get("after"))
     limit = selectors.PROFILES_PER_PAGE
-    profiles = selectors.profile_search(search=search, after=after, limit=limit + 1)
+    profiles = selectors.profile_search(search=search, rfm=rfm, after=after, limit=limit + 1)
     more = len(profiles) > limit
     profiles = profiles[:limit]
     last = profiles[-1] if profiles else None
@@ -38,7 +48,8 @@ def profile_list(request: HttpRequest) -> HttpResponse:
         "search": search,
         "after": after,
         "next_cursor": selectors.ProfileCursor(last.last_seen, last.pk).token() if more else "",
-        "total": None if search else selectors.profile_count_estimate(),
+        "total": None if search or rfm else selectors.profile_count_estimate(),
+        "rfm": rfm,
         "currency": selectors.site_currency(),
         "nav": "profiles",
     }

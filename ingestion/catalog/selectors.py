@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from ingestion.catalog.roles import SPEC_NAMES
 from ingestion.models import (
     Activity,
     ActivityDay,
@@ -96,6 +97,23 @@ def activities_for_role(*, role: str) -> list[Activity]:
     """The activities a marketer (or the defaults) gave a commerce role, blocked ones
     excluded: campaigns and profiles read events through these."""
     return list(Activity.objects.filter(role=role).exclude(status=Activity.Status.BLOCKED))
+
+
+def track_names_for_role(*, role: str) -> set[str]:
+    """The track event names that carry a commerce role: the catalog's mapping (blocked
+    activities excluded), plus the spec's name for the role while no activity of that name
+    is catalogued yet (its events get the role by default once discovered)."""
+    spec = {name for name, spec_role in SPEC_NAMES.items() if spec_role == role}
+    found = Activity.objects.filter(kind=Activity.Kind.TRACK).filter(
+        Q(role=role) | Q(name__in=spec)
+    )
+    catalogued = {activity.name for activity in found}
+    names = {
+        activity.name
+        for activity in found
+        if activity.role == role and activity.status != Activity.Status.BLOCKED
+    }
+    return names | (spec - catalogued)
 
 
 def identify_count() -> int:

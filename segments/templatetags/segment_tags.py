@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
+from cdp_project.charts import scale
 from segments import selectors
 
 register = template.Library()
@@ -22,12 +23,6 @@ def profile_segments(profile: Any) -> dict[str, Any]:
     `{% profile_segments profile %}` on the profile page."""
     found = selectors.profile_segments(profile=profile)
     return {"profile": profile, "current": found.current, "left": found.left}
-
-
-def _scale(value: float, low: float, high: float, start: float, end: float) -> float:
-    if high == low:
-        return (start + end) / 2
-    return start + (value - low) / (high - low) * (end - start)
 
 
 # More points than this make dots a smear; the line alone shows them.
@@ -59,8 +54,8 @@ def size_chart(
     left, right, top, bottom = 44.0, width - 8.0, 10.0, height - 22.0
     first, last = points[0].at.timestamp(), points[-1].at.timestamp()
     peak = max(point.size for point in points) or 1
-    xs = [_scale(point.at.timestamp(), first, last, left, right) for point in points]
-    ys = [_scale(point.size, 0, peak, bottom, top) for point in points]
+    xs = [scale(point.at.timestamp(), first, last, left, right) for point in points]
+    ys = [scale(point.size, 0, peak, bottom, top) for point in points]
     if len(points) == 1:
         xs, ys = [left, right], [ys[0], ys[0]]
     steps = [f"M{xs[0]:.1f},{ys[0]:.1f}"]

@@ -1,0 +1,173 @@
+"""The analytics pages: funnel, retention and RFM, each with its CSV. Thin: a form reads
+the choices, a selector computes, a template draws."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from cdp_project.analytics import exports
+from cdp_project.analytics.funnel import funnel_compute
+from cdp_project.analytics.retention import retention_cohorts
+from cdp_project.analytics.rfm import SCORES, rfm_grid
+from ingestion.models import Source
+from segments.models import Segment
+from segments.selectors import csv_cell
+
+# The default first, so a form sent without a period shows the period it computes.
+PERIODS = [("30", "Last 30 days"), ("7", "Last 7 days"), ("90", "Last 90 days")]
+
+
+class FunnelForm(forms.Form):
+    days = forms.ChoiceField(choices=PERIODS, required=False, label="Period")
+    start = forms.DateField(required=False, label="From")
+    end = forms.DateField(required=False, label="To")
+    source = forms.ModelChoiceField(
+        queryset=Source.objects.order_by("name"), required=False, empty_label="All sources"
+    )
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"), required=False, empty_label="Everyone"
+    )
+
+    def period(self) -> tuple[datetime, datetime]:
+        """[start, end): the dates asked for (whole days, the site's time zone, both
+        included), else the last 7, 30 or 90 days up to now (30 by default)."""
+        data = self.cleaned_data if self.is_valid() else {}
+        first, last = data.get("start"), data.get("end")
+        if first and last and first <= last:
+            return _midnight(first), _midnight(last + timedelta(days=1))
+        now = timezone.now()
+        return now - timedelta(days=int(data.get("days") or 30)), now
+
+
+def _midnight(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _funnel(request: HttpRequest):
+    form = FunnelForm(request.GET or None)
+    start, end = form.period()
+    valid = form.is_valid()
+    source = form.cleaned_data.get("source") if valid else None
+    segment = form.cleaned_data.get("segment") if valid else None
+    funnel = funnel_compute(
+        start=start,
+        end=end,
+        source_id=source.pk if source else None,
+        segment_id=segment.pk if segment else None,
+    )
+    return form, funnel, source, segment
+
+
+@login_required
+@require_GET
+def funnel_page(request: HttpRequest) -> HttpResponse:
+    form, funnel, source, segment = _funnel(request)
+    context = {
+        "form": form,
+        "funnel": funnel,
+        "source": source,
+        "segment": segment,
+        "period_end": funnel.end - timedelta(microseconds=1),
+        "nav": "analytics",
+        "tab": "funnel",
+    }
+    if request.htmx and request.htmx.target == "funnel-results":
+        return render(request, "analytics/funnel.html#results", context)
+    return render(request, "analytics/funnel.html", context)
+
+
+@login_required
+@require_GET
+def funnel_csv(request: HttpRequest) -> HttpResponse:
+    _, funnel, _, _ = _funnel(request)
+    return csv_response("funnel", exports.funnel_rows(funnel))
+
+
+WEEK_CHOICES = (8, 12, 26)
+
+
+def _weeks(request: HttpRequest) -> int:
+    value = request.GET.get("weeks", "")
+    return int(value) if value in {str(w) for w in WEEK_CHOICES} else 12
+
+
+@login_required
+@require_GET
+def retention_page(request: HttpRequest) -> HttpResponse:
+    retention = retention_cohorts(weeks=_weeks(request))
+    return render(
+        request,
+        "analytics/retention.html",
+        {
+            "retention": retention,
+            "week_choices": WEEK_CHOICES,
+            "time_zone": settings.TIME_ZONE,
+            "nav": "analytics",
+            "tab": "retention",
+        },
+    )
+
+
+@login_required
+@require_GET
+def retention_csv(request: HttpRequest) -> HttpResponse:
+    retention = retention_cohorts(weeks=_weeks(request))
+    return csv_response("retention", exports.retention_rows(retention))
+
+
+def _monetary(request: HttpRequest) -> int | None:
+    value = request.GET.get("m", "")
+    return int(value) if value in {str(s) for s in SCORES} else None
+
+
+@login_required
+@require_GET
+def rfm_page(request: HttpRequest) -> HttpResponse:
+    grid = rfm_grid(monetary=_monetary(request))
+    return render(
+        request,
+        "analytics/rfm.html",
+        {
+            "grid": grid,
+            "scores": SCORES,
+            "currency": settings.SITE_CURRENCY,
+            "nav": "analytics",
+            "tab": "rfm",
+        },
+    )
+
+
+@login_required
+@require_GET
+def rfm_csv(request: HttpRequest) -> HttpResponse:
+    return csv_response("rfm", exports.rfm_rows(rfm_grid()))
+
+
+class _Line:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(name: str, rows: Iterable[list]) -> HttpResponse:
+    """Rows as a CSV download named after the page and the day; spreadsheet-safe cells
+    (event-derived names that look like formulas are neutralised)."""
+    writer = csv.writer(_Line())
+
+    def lines() -> Iterator[str]:
+        for row in rows:
+            yield writer.writerow([csv_cell(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,77 @@
+"""The dashboard's and the analytics pages' charts, drawn by `cdp_project.charts`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from cdp_project import charts
+
+register = template.Library()
+
+
+@register.simple_tag
+def hourly_chart(figures: Any) -> SafeString:
+    """Events per hour of the last 24 hours, stacked by source."""
+    labels = [f"{timezone.localtime(hour):%H}:00" for hour in figures.hours]
+    series = [charts.Series(s.name, s.values) for s in figures.hourly]
+    return charts.stacked_bars(labels=labels, series=series, every=3)
+
+
+@register.simple_tag
+def daily_chart(figures: Any) -> SafeString:
+    """Events per day of the last 30 days, stacked by source."""
+    labels = [f"{day:%d %b}" for day in figures.days]
+    series = [charts.Series(s.name, s.values) for s in figures.daily]
+    return charts.stacked_bars(labels=labels, series=series, every=5)
+
+
+@register.simple_tag
+def funnel_chart(funnel: Any) -> SafeString:
+    bars = [
+        charts.Bar(
+            step.label,
+            step.people,
+            f"{step.of_first:.0%} of the first step"
+            + ("" if step.conversion is None else f", {step.conversion:.0%} of the one before"),
+        )
+        for step in funnel.steps
+    ]
+    return charts.horizontal_bars(bars=bars)
+
+
+@register.filter
+def series_class(index: int) -> str:
+    return charts.series_class(index)
+
+
+@register.filter
+def percent(value: float | None, digits: int = 1) -> str:
+    """0.256 → "25.6%"; nothing for no value."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.{digits}f}%"
+
+
+@register.filter
+def signed_percent(value: float | None) -> str:
+    if value is None:
+        return "new"
+    return f"{value * 100:+.0f}%"
+
+
+@register.filter
+def heat(value: float, peak: float) -> str:
+    """A cell's shade (`heat-0` … `heat-5`), relative to the grid's largest value."""
+    if not value or not peak:
+        return "heat-0"
+    return f"heat-{min(5, max(1, math.ceil(5 * value / peak)))}"
+
+
+@register.filter
+def get_index(values: list, index: int) -> Any:
+    return values[index]

@@ -1,0 +1,144 @@
+"""A marketer in a real browser: the dashboard's charts on a demo store's traffic, and the
+funnel answering a change of period and of source in place."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from ingestion import services
+from ingestion.models import Event, Source
+from ingestion.rollups import event_hours_refresh
+from profiles.computed import profiles_rfm_refresh
+from tests.analytics.conftest import send
+from tests.e2e.test_sources import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def marketer(django_user_model):
+    return django_user_model.objects.create_user("marketer", "m@example.com", "s3cret-pass")
+
+
+@pytest.fixture
+def demo_store(live_server) -> Source:
+    """A few days of the demo store's shoppers, through the ingest API, processed, and the
+    rollup folded in up to now (beat's job)."""
+    source = services.source_create(name="Demo store")
+    call_command(
+        "simulate_store", "--url", live_server.url, "--shoppers", "40", "--days", "20",
+        stdout=StringIO(),
+    )  # fmt: skip
+    ids = list(Event.objects.values_list("pk", flat=True))
+    for start in range(0, len(ids), 500):
+        services.events_process(event_ids=ids[start : start + 500])
+    # Everything is older than the rollup's grace once it is told "now" is later.
+    event_hours_refresh(now=datetime.now(UTC) + timedelta(minutes=5))
+    profiles_rfm_refresh()
+    return source
+
+
+def test_dashboard_draws_its_charts_on_a_demo_store(page: Page, live_server, marketer, demo_store):
+    in_30_days = Event.objects.filter(timestamp__gte=datetime.now(UTC) - timedelta(days=29))
+    assert in_30_days.exists()
+    log_in(page, live_server.url)
+    hourly = page.locator("#events-hourly svg.bar-chart")
+    daily = page.locator("#events-daily svg.bar-chart")
+    expect(hourly).to_be_visible()
+    expect(daily).to_be_visible()
+    # One bar per hour and per day, each titled with its numbers (what a hover shows).
+    expect(hourly.locator("g.bar")).to_have_count(24)
+    expect(daily.locator("g.bar")).to_have_count(30)
+    titles = daily.locator("g.bar > title").all_text_contents()
+    counted = sum(
+        int(re.match(r".*?: ([\d,]+) events", t).group(1).replace(",", "")) for t in titles
+    )
+    assert counted > 0 and any("Demo store" in t for t in titles)
+    # Bars are drawn for the busy days.
+    assert daily.locator("rect.series-0").count() > 3
+    expect(page.locator("#events-daily .legend")).to_contain_text("Demo store")
+    # The numbers are one click away too.
+    numbers = page.locator("#events-daily details")
+    numbers.get_by_text("The numbers").click()
+    expect(numbers.locator("tbody tr")).to_have_count(30)
+    top = page.locator("#top-activities tbody tr")
+    expect(top.first).to_be_visible()
+    expect(page.locator("#top-activities")).to_contain_text("Product Viewed")
+    expect(page.locator("#orders .figure")).not_to_have_text(re.compile(r"^0\b"))
+    expect(page.locator("#backlog")).to_contain_text("events waiting")
+
+
+@pytest.fixture
+def funnel_store(db) -> dict[str, Source]:
+    """Ada goes all the way on the web two days ago; Cy viewed on the web 20 days ago; Dee
+    viewed and added in the app yesterday."""
+    now = datetime.now(UTC)
+    web = services.source_create(name="Web", kind=Source.Kind.WEB)
+    app = services.source_create(name="App", kind=Source.Kind.MOBILE)
+
+    def event(user: str, name: str, ago: timedelta, **properties) -> dict:
+        return {
+            "type": "track", "userId": user, "event": name, "properties": properties,
+            "timestamp": (now - ago).isoformat(),
+        }  # fmt: skip
+
+    two_days = timedelta(days=2)
+    send(
+        Client(),
+        web,
+        [
+            event("ada", "Product Viewed", two_days),
+            event("ada", "Product Added", two_days - timedelta(minutes=5)),
+            event("ada", "Checkout Started", two_days - timedelta(minutes=10)),
+            event("ada", "Order Completed", two_days - timedelta(minutes=15), order_id="E-1"),
+            event("cy", "Product Viewed", timedelta(days=20)),
+        ],
+    )
+    send(
+        Client(),
+        app,
+        [
+            event("dee", "Product Viewed", timedelta(days=1)),
+            event("dee", "Product Added", timedelta(days=1) - timedelta(minutes=3)),
+        ],
+    )
+    services.events_process(event_ids=list(Event.objects.values_list("pk", flat=True)))
+    return {"web": web, "app": app}
+
+
+def step_people(page: Page) -> list[str]:
+    return page.locator("#funnel-steps td.people").all_text_contents()
+
+
+def test_funnel_follows_the_period_and_the_source(page: Page, live_server, marketer, funnel_store):
+    log_in(page, live_server.url)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
+    expect(page.locator("#funnel-steps td.people")).to_have_text(["3", "2", "1", "1"])
+    # A marker on the page survives the changes: the results are swapped in place (htmx).
+    page.evaluate("window.stillHere = true")
+
+    page.get_by_label("Period").select_option("7")
+    expect(page.locator("#funnel-steps td.people")).to_have_text(["2", "2", "1", "1"])
+    expect(page).to_have_url(re.compile(r"days=7"))
+    expect(page.locator("#funnel-scope")).to_contain_text("every source")
+
+    page.get_by_label("Source").select_option(label="App")
+    expect(page.locator("#funnel-steps td.people")).to_have_text(["1", "1", "0", "0"])
+    expect(page.locator("#funnel-scope")).to_contain_text("events from App")
+    bar = page.locator("svg.bar-chart g.bar > title").first
+    expect(bar).to_have_text(re.compile(r"^Viewed a product: 1 people"))
+    assert page.evaluate("window.stillHere") is True
+
+    page.get_by_label("Source").select_option(label="Web")
+    expect(page.locator("#funnel-steps td.people")).to_have_text(["1", "1", "1", "1"])
+    # The CSV link carries the same choices.
+    href = page.get_by_role("link", name="Download CSV").get_attribute("href")
+    assert "days=7" in href and f"source={funnel_store['web'].pk}" in href
