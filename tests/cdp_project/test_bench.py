@@ -31,5 +31,15 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     refresh = figures["Segment refresh, everyone entering"]
     assert refresh["value"] > 0 and "members" in refresh["detail"]
     assert "Execution Time" in report["plans"]["Segment preview count"]
+    for name in ("Dashboard", "Funnel, last 30 days", "Retention, 12 weekly cohorts"):
+        assert figures[name]["value"] > 0 and "orders" in figures[name]["detail"], name
+    # The funnel found people (this tiny store's random order leaves later steps thin): the
+    # figure is not one of an empty period or of steps without their roles.
+    steps = figures["Funnel, last 30 days"]["detail"].split("people per step ")[1]
+    viewed, added, *_ = (int(n.replace(",", "")) for n in steps.split(" → "))
+    assert viewed > added > 0, steps
+    folded = figures["Hourly rollup, first fold"]["detail"].split(" events")[0]
+    assert int(folded.replace(",", "")) >= 3000  # every generated event, and the others
+    assert "Execution Time" in report["plans"]["Funnel, last 30 days"]
     assert "PostgreSQL" in report["database"] and report["load"]
     assert "Ingest throughput" in done.stdout and "events/s" in done.stdout

@@ -14,7 +14,7 @@ from django.db import connection
 
 from cdp_project import benchmarks
 from ingestion import services
-from ingestion.models import Activity, Event
+from ingestion.models import Activity, Event, Source
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=8, help="concurrent ingest clients")
         parser.add_argument(
             "--only",
-            choices=["ingest", "profiles", "segments"],
+            choices=["ingest", "profiles", "segments", "analytics"],
             default="",
             help="run one part of the benchmark",
         )
@@ -68,12 +68,70 @@ class Command(BaseCommand):
         )
         if options["only"] in ("", "ingest"):
             self._ingest(report, options)
-        if options["only"] in ("", "profiles", "segments"):
-            # The segment figures run on the profiles this part generates.
+        only = options["only"]
+        if only in ("", "profiles", "segments", "analytics"):
+            # The segment and analytics figures run on the profiles this part generates.
             self._profiles(report, options)
-        if options["only"] in ("", "segments"):
-            self._segments(report, options)
+        if only in ("", "segments", "analytics"):
+            at = self._segment_store(options)
+            if only in ("", "segments"):
+                self._segments(report, options, at)
+            if only in ("", "analytics"):
+                self._analytics(report, options, at)
         return report
+
+    def _segment_store(self, options: dict) -> str:
+        events = options["segment_events"]
+        source = services.source_create(name="Bench segments")
+        self.stdout.write(f"Generating {events:,} events for the segment figures …")
+        count = benchmarks.segment_store_generate(events=events, source=source)
+        return f"{count:,} profiles, {events:,} events"
+
+    def _analytics(self, report: benchmarks.Report, options: dict, at: str) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from cdp_project.analytics.funnel import funnel_compute, funnel_sql, funnel_step_names
+
+        self.stdout.write("Generating orders and the hourly rollup for the analytics figures …")
+        made = benchmarks.analytics_store_generate()
+        runs = options["runs"]
+        client = benchmarks.marketer_client()
+        data = f"{at}, {made['orders']:,} orders"
+        report.figures.append(
+            benchmarks.Figure(
+                name="Hourly rollup, first fold",
+                value=made["rollup_ms"],
+                unit="ms",
+                runs=1,
+                detail=f"{made['counted']:,} events folded into the events-per-hour counts",
+            )
+        )
+        for name, url, detail in [
+            ("Dashboard", "/", "charts, top activities, profiles and orders"),
+            ("Funnel, last 30 days", "/analytics/funnel/?days=30", "four steps, all sources"),
+            ("Funnel, last 30 days, one source", "/analytics/funnel/?days=30&source=",
+             "four steps"),
+            ("Retention, 12 weekly cohorts", "/analytics/retention/", "first orders by week"),
+        ]:  # fmt: skip
+            if url.endswith("source="):
+                url += str(Source.objects.get(name="Bench segments").pk)
+            report.figures.append(
+                benchmarks.timed(
+                    name, benchmarks.get_ok(client, url), runs=runs, detail=f"{detail}; {data}"
+                )
+            )
+        # What the funnel found, so the figure can be told from one over an empty period,
+        # and the plan of its query.
+        end = timezone.now()
+        start = end - timedelta(days=30)
+        funnel = funnel_compute(start=start, end=end)
+        people = " → ".join(f"{step.people:,}" for step in funnel.steps)
+        figure = next(f for f in report.figures if f.name == "Funnel, last 30 days")
+        figure.detail += f"; people per step {people}"
+        sql, params = funnel_sql(funnel_step_names(), start=start, end=end)
+        report.plans["Funnel, last 30 days"] = benchmarks.explain_analyze(sql, params)
 
     def _ingest(self, report: benchmarks.Report, options: dict) -> None:
         import json
@@ -254,17 +312,12 @@ class Command(BaseCommand):
             )
         )
 
-    def _segments(self, report: benchmarks.Report, options: dict) -> None:
+    def _segments(self, report: benchmarks.Report, options: dict, at: str) -> None:
         from segments.compiler import segment_count, segment_profiles, segment_sql
         from segments.definition import definition_clean
         from segments.membership import segment_refresh
         from segments.models import Membership, Segment
 
-        events = options["segment_events"]
-        source = services.source_create(name="Bench segments")
-        self.stdout.write(f"Generating {events:,} events for the segment figures …")
-        count = benchmarks.segment_store_generate(events=events, source=source)
-        at = f"{count:,} profiles, {events:,} events"
         runs = options["runs"]
 
         def preview() -> object:
