@@ -25,6 +25,7 @@ from ingestion import schemas, selectors, services
 from ingestion.decoding import decompress, parse_json
 from ingestion.messages import BatchContext
 from ingestion.models import Source
+from ingestion.ratelimit import UNLIMITED, write_key_rate_take
 
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding, Anonymousid"
 
@@ -111,18 +112,23 @@ class IngestView(APIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in getattr(self, "rate", UNLIMITED).headers().items():
+            response.setdefault(name, value)
         origin = request.headers.get("Origin")
         source: Source | None = getattr(self, "source", None)
         if origin and (source is None or source.accepts_origin(origin)):
             response["Access-Control-Allow-Origin"] = origin
             # The web tracker reads these to back off when told to.
-            response["Access-Control-Expose-Headers"] = "Retry-After, X-RateLimit-Reset"
+            response["Access-Control-Expose-Headers"] = (
+                "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+            )
             response["Vary"] = "Origin"
         return response
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         received_at = timezone.now()
         self.source = None
+        self.rate = UNLIMITED
         key = _basic_auth_key(request)
         if key is not None:
             self.source = _authenticate(key)
@@ -154,6 +160,17 @@ class IngestView(APIView):
                 batch.context = payload["context"]
         else:
             messages = [payload]
+
+        self.rate = write_key_rate_take(key=key or payload["writeKey"], events=len(messages))
+        if not self.rate.allowed:
+            raise ApplicationError(
+                "rate_limited",
+                f"This write key sent more than {self.rate.limit:,} events in "
+                f"{settings.INGEST_RATE_LIMIT_WINDOW_SECONDS} s; nothing of this request was "
+                f"stored. Retry after {self.rate.retry_after} s.",
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers=self.rate.headers(),
+            )
 
         result = services.events_ingest(
             source=source, messages=messages, batch=batch, message_type=self.message_type
@@ -211,6 +228,10 @@ _ERRORS = {
     400: OpenApiResponse(schemas.ErrorResponse, description="Invalid JSON, too large, …"),
     401: OpenApiResponse(schemas.ErrorResponse, description="Unknown or revoked write key."),
     403: OpenApiResponse(schemas.ErrorResponse, description="Origin not allowed."),
+    429: OpenApiResponse(
+        schemas.ErrorResponse,
+        description="Too many events for this write key; retry after `Retry-After` seconds.",
+    ),
     503: OpenApiResponse(schemas.ErrorResponse, description="Database unavailable; retry."),
 }
 

@@ -133,6 +133,22 @@ class _Cleaner:
 # --- fields --------------------------------------------------------------------------------
 
 
+# Control characters, and the invisible ones that reorder or hide text (bidirectional
+# overrides, zero-width marks): in a name or an id they make two different values look alike
+# in every list that shows them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _refuse_control(text: str, key: str, code: str) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        raise Refused(
+            code,
+            f"`{key}` holds the control or invisible character U+{ord(found.group()):04X}; "
+            "names and ids must be plain text.",
+        )
+
+
 def _identifier(message: dict[str, Any], key: str) -> str:
     value = message.get(key)
     if value is None or value == "":
@@ -142,6 +158,7 @@ def _identifier(message: dict[str, Any], key: str) -> str:
     text = str(value).strip()
     if len(text) > MAX_ID_LENGTH:
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` is longer than {MAX_ID_LENGTH}.")
+    _refuse_control(text, key, f"invalid_{_snake(key)}")
     return text
 
 
@@ -269,6 +286,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         name = str(page_name).strip() if page_name is not None else ""
     if len(name) > MAX_NAME_LENGTH:
         raise Refused("invalid_name", f"The event name is longer than {MAX_NAME_LENGTH}.")
+    _refuse_control(name, "event" if kind == "track" else "name", "invalid_name")
 
     if kind == "alias" and not _identifier(message, "previousId"):
         raise Refused("missing_previous_id", "An alias call needs a `previousId`.")
