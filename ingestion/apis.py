@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from cdp_project.errors import ApplicationError
 from ingestion import schemas, selectors, services
 from ingestion.decoding import decompress, parse_json
-from ingestion.messages import BatchContext
+from ingestion.messages import BatchContext, Refused, clean_batch_context
 from ingestion.models import Source
 from ingestion.ratelimit import UNLIMITED, write_key_rate_take
 
@@ -157,7 +157,10 @@ class IngestView(APIView):
                 )
             batch.sent_at = payload.get("sentAt")
             if isinstance(payload.get("context"), dict):
-                batch.context = payload["context"]
+                try:
+                    batch.context = clean_batch_context(payload["context"])
+                except Refused as refusal:
+                    self._refuse_request("invalid_context", f"The batch's `context`: {refusal}")
         else:
             messages = [payload]
 
@@ -250,7 +253,9 @@ def _endpoint(message_type: str | None, request_schema: type, summary: str) -> t
         {"message_type": message_type},
     )
     return extend_schema(
-        request=request_schema,
+        # Named explicitly: the view reads the body raw (no DRF parsers), from which the
+        # schema generator would infer no request body at all.
+        request={"application/json": request_schema},
         responses={200: schemas.IngestResponse, **_ERRORS},
         summary=summary,
         description=_DESCRIPTION,

@@ -212,7 +212,10 @@ def _event_time(
     replaced by the received time and flagged."""
     if client_time is None:
         return received_at, []
-    corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
+    try:
+        corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
+    except OverflowError:  # a skew of thousands of years lands before year 1 or after 9999
+        return received_at, ["timestamp_out_of_range"]
     if corrected > received_at + settings.INGEST_FUTURE_TOLERANCE or corrected < (
         received_at - (settings.INGEST_PAST_LIMIT if past_limit is None else past_limit)
     ):
@@ -243,6 +246,13 @@ def _clean_fast(raw: dict, max_depth: int) -> tuple[dict | None, int]:
     ):
         return None, 0
     return raw, size
+
+
+def clean_batch_context(raw: dict[str, Any]) -> dict[str, Any]:
+    """A batch's own `context` (Go's SDK sends one), cleaned as a message's is, once for the
+    batch: it is merged into every event. Raises `Refused` when it nests too deep."""
+    message, _ = _clean_fast(raw, settings.INGEST_MAX_DEPTH)
+    return message if message is not None else _Cleaner(settings.INGEST_MAX_DEPTH).clean(raw)
 
 
 def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) -> CleanEvent:
@@ -353,6 +363,7 @@ __all__ = [
     "BatchContext",
     "CleanEvent",
     "Refused",
+    "clean_batch_context",
     "clean_message",
     "excerpt",
     "parse_time",

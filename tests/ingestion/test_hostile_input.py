@@ -120,3 +120,22 @@ def test_the_same_batch_posted_five_times_is_stored_and_confirmed_once(ingest):
     assert Event.objects.count() == 2
     assert Enrollment.objects.count() == 1
     assert Message.objects.filter(status=Message.Status.SENT).count() == 1
+
+
+def test_a_batch_context_is_cleaned_like_an_event(ingest):
+    context = {"app": {"na\x00me": "sh\x00op", "build": "\ud800x"}}
+    response = ingest("batch", {"batch": [OK], "context": context})
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    assert Event.objects.get().context["app"] == {"name": "shop", "build": "\ufffdx"}
+
+
+def test_a_batch_context_nested_too_deep_refuses_the_request(ingest):
+    deep: dict = {}
+    node = deep
+    for _ in range(40):
+        node["a"] = {}
+        node = node["a"]
+    response = ingest("batch", {"batch": [OK], "context": deep})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_context"
+    assert stored() == (0, 0, 0)
