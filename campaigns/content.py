@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from ingestion.catalog.products import parse_price, product_values
@@ -139,9 +139,16 @@ def viewed_items(profile: Profile, *, since: datetime, until: datetime) -> list[
     return [_item(key, values, catalog.get(key)) for key, values in seen.items()]
 
 
+def cart_id_of(properties: Any) -> str:
+    """The cart an event names, as enrollments keep it; "" when it names none."""
+    cart_id = properties.get("cart_id") if isinstance(properties, dict) else None
+    return str(cart_id)[:255] if isinstance(cart_id, str | int) and cart_id != "" else ""
+
+
 def cart_of(profile: Profile, *, cart_id: str = "", until: datetime) -> dict[str, Any]:
     """The cart as it stands: items added since the person's last order, minus those
-    removed; only the events of `cart_id` when the site sends one."""
+    removed. When the site sends a `cart_id`, the events of that cart and those that name no
+    cart; a removal finds its line by SKU or by product id, whichever it carries."""
     last_order = Order.objects.filter(profile=profile, placed_at__lte=until).aggregate(
         at=Max("placed_at")
     )["at"]
@@ -153,9 +160,11 @@ def cart_of(profile: Profile, *, cart_id: str = "", until: datetime) -> dict[str
     if last_order is not None:
         events = events.filter(timestamp__gt=last_order)
     if cart_id:
-        events = events.filter(properties__cart_id=cart_id)
+        events = events.filter(Q(properties__cart_id=cart_id) | ~Q(properties__has_key="cart_id"))
     lines: dict[str, dict[str, Any]] = {}
     quantities: dict[str, float] = {}
+    # Every SKU and product id seen on an added line, to the line's key.
+    aliases: dict[str, str] = {}
     for event in events.order_by("timestamp", "id").only("name", "properties", "timestamp"):
         properties = event.properties if isinstance(event.properties, dict) else {}
         entries = [properties]
@@ -167,9 +176,15 @@ def cart_of(profile: Profile, *, cart_id: str = "", until: datetime) -> dict[str
             if not found:
                 continue
             key, values = found
-            quantities[key] = quantities.get(key, 0) + sign * _quantity(entry)
+            ids = [str(values[name]) for name in ("sku", "product_id") if values.get(name)]
             if sign > 0:
+                for alias in ids:
+                    aliases.setdefault(alias, key)
+                key = aliases.get(key, key)
                 lines[key] = {**lines.get(key, {}), **{k: v for k, v in values.items() if v}}
+            else:
+                key = next((aliases[a] for a in [key, *ids] if a in aliases), key)
+            quantities[key] = quantities.get(key, 0) + sign * _quantity(entry)
     kept = [key for key, quantity in quantities.items() if quantity > 0 and key in lines]
     catalog = products_by_ids(kept)
     items = [_item(key, lines[key], catalog.get(key), quantities[key]) for key in kept]
@@ -207,17 +222,17 @@ def order_of(properties: dict[str, Any], at: datetime) -> dict[str, Any]:
     def amount(name: str) -> Decimal | None:
         return parse_price(properties.get(name))
 
-    return {
+    order: dict[str, Any] = {
         "id": order_id_of(properties),
         "lines": items,
         "currency": currency,
         "total": _number(total),
         "total_display": money(total, currency),
-        "subtotal": _number(amount("subtotal")),
-        "shipping": _number(amount("shipping")),
-        "tax": _number(amount("tax")),
-        "discount": _number(amount("discount")),
     }
+    for name in ("subtotal", "shipping", "tax", "discount"):
+        order[name] = _number(amount(name))
+        order[f"{name}_display"] = money(amount(name), currency)
+    return order
 
 
 def profile_data(profile: Profile) -> dict[str, Any]:

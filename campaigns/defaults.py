@@ -18,6 +18,18 @@ _FOOTER_TEXT = """
 --
 Unsubscribe: {{ unsubscribe_url }}"""
 
+# The parts of an order's total that the site sent, each on its line.
+_ORDER_PARTS = [("subtotal", "Subtotal"), ("discount", "Discount"), ("shipping", "Shipping"),
+                ("tax", "Tax")]  # fmt: skip
+_ORDER_SUMS_HTML = "".join(
+    f"\n{{% if order.{name} is not none %}}<p>{label}: {{{{ order.{name}_display }}}}</p>"
+    "{% endif %}"
+    for name, label in _ORDER_PARTS
+)
+_ORDER_SUMS_TEXT = "".join(
+    f"{{% if order.{name} is not none %}}\n{label}: {{{{ order.{name}_display }}}}{{% endif %}}"
+    for name, label in _ORDER_PARTS
+)
 _ITEM_ROWS = """
 <table role="presentation" cellpadding="8" style="border-collapse:collapse">
 {% for item in items %}
@@ -95,12 +107,14 @@ DEFAULTS: list[dict[str, Any]] = [
             "<p>Hi {{ profile.first_name or 'there' }},</p>\n"
             "<p>Thank you for your order <strong>{{ order.id }}</strong>.</p>"
             + _ITEM_ROWS.replace("in items", "in order.lines")
+            + _ORDER_SUMS_HTML
             + "\n<p><strong>Total: {{ order.total_display }}</strong></p>"
         ),
         "text_template": (
             "Hi {{ profile.first_name or 'there' }},\n\nThank you for your order {{ order.id }}."
             "\n{% for item in order.lines %}\n- {{ item.name }} x {{ item.quantity }} "
-            "{{ item.price_display }}{% endfor %}\n\nTotal: {{ order.total_display }}\n"
+            "{{ item.price_display }}{% endfor %}\n" + _ORDER_SUMS_TEXT + "\nTotal: "
+            "{{ order.total_display }}\n"
         ),
     },
 ]

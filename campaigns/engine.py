@@ -57,6 +57,7 @@ class Reason:
     CAPPED_MARKETING = "capped: the daily limit across marketing campaigns"
     CONTROL = "control group"
     CART_PENDING = "stood down: a cart reminder is waiting or was sent"
+    CART_EMPTY = "the cart is empty: everything added was removed"
     PROFILE_GONE = "the person was deleted"
     MERGED = "already waiting on the merged profile"
 
@@ -134,7 +135,6 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
                 key = content.order_id_of(properties) or f"message:{event.message_id}"
             elif event.profile_id in blocked:
                 continue
-            cart_id = properties.get("cart_id")
             due = event.timestamp + timedelta(seconds=campaign.wait_seconds)
             new.append(
                 Enrollment(
@@ -148,7 +148,7 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
                     },
                     trigger_at=event.timestamp,
                     key=key[:255],
-                    cart_id=str(cart_id)[:255] if isinstance(cart_id, str | int) else "",
+                    cart_id=content.cart_id_of(properties),
                     due_at=max(due, now) if campaign.wait_seconds == 0 else due,
                     created_at=now,
                     updated_at=now,
@@ -335,6 +335,10 @@ def _exit_reason(enrollment: Enrollment, now: datetime) -> str:
                 ).exists()
             ):
                 return Reason.exited(role)
+    if campaign.kind == Campaign.Kind.ABANDONED_CART:
+        cart = content.cart_of(enrollment.profile, cart_id=enrollment.cart_id, until=now)
+        if not cart["lines"]:
+            return Reason.CART_EMPTY
     if campaign.kind == Campaign.Kind.ABANDONED_BROWSE:
         # A cart reminder waiting, or sent since this person browsed, says it better.
         cart = Enrollment.objects.filter(
@@ -564,6 +568,33 @@ def _deliver_one(message: Message, result: RunResult) -> None:
                 state=State.SENT, reason="", updated_at=sent_at
             )
     result.sent += 1
+
+
+def campaign_preview_blockers(campaign: Campaign, profile: Profile) -> list[str]:
+    """What would keep this person from getting the campaign's message now, in the engine's
+    words: for the preview, which renders the message whatever they say."""
+    reasons = []
+    if campaign.channel == Campaign.Channel.EMAIL:
+        if not profile.email:
+            reasons.append(Reason.NO_EMAIL)
+        elif suppressed := email_suppression_reason(
+            profile.email, transactional=campaign.transactional
+        ):
+            reasons.append(suppressed)
+    if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
+        reasons.append(Reason.NO_CONSENT)
+    if campaign.kind == Campaign.Kind.ABANDONED_CART:
+        names = content.role_names([campaign.trigger_role])
+        latest = (
+            Event.objects.filter(profile=profile, type="track", name__in=names)
+            .order_by("-timestamp")
+            .only("properties")
+            .first()
+        )
+        cart_id = content.cart_id_of(latest.properties) if latest is not None else ""
+        if not content.cart_of(profile, cart_id=cart_id, until=timezone.now())["lines"]:
+            reasons.append(Reason.CART_EMPTY)
+    return reasons
 
 
 def campaign_preview(

@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns import dryrun, selectors, services, stats
-from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview
+from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
 from profiles.models import Consent, Profile
@@ -36,6 +36,11 @@ from profiles.services import profile_consent_set
 logger = logging.getLogger(__name__)
 
 MAX_PROFILE_SEARCH = 320
+STATUS_WORDS = {
+    Campaign.Status.ACTIVE: "active: people who trigger it from now on enter it.",
+    Campaign.Status.PAUSED: "paused: nobody new enters, and those waiting wait for its return.",
+    Campaign.Status.DRAFT: "back to a draft.",
+}
 NAV = "campaigns"
 
 
@@ -84,6 +89,7 @@ def _preview_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]
     try:
         with transaction.atomic():
             context["preview"] = campaign_preview(campaign, profile)
+            context["blockers"] = campaign_preview_blockers(campaign, profile)
     except Exception:  # the panel says so; the page stays usable
         logger.exception("campaign_preview_failed campaign_id=%s", campaign.pk)
         context["problem"] = "The message could not be put together for this person."
@@ -166,7 +172,20 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             services.campaign_update(campaign=campaign, values=form.values())
-            messages.success(request, f"“{campaign.name}” is saved.")
+            then = request.POST.get("then", "")
+            if then not in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
+                messages.success(request, f"“{campaign.name}” is saved.")
+                return redirect("campaign-detail", pk=campaign.pk)
+            try:
+                services.campaign_status_set(campaign=campaign, status=then)
+            except services.CampaignNotReady as error:
+                messages.error(
+                    request,
+                    f"“{campaign.name}” is saved, but it cannot be activated yet: "
+                    + " ".join(error.problems),
+                )
+                return redirect("campaign-edit", pk=campaign.pk)
+            messages.success(request, f"“{campaign.name}” is saved and {STATUS_WORDS[then]}")
             return redirect("campaign-detail", pk=campaign.pk)
         status = 400
     else:
@@ -188,15 +207,8 @@ def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
     except services.CampaignNotReady as error:
         messages.error(request, "It cannot be activated yet: " + " ".join(error.problems))
         return redirect("campaign-detail", pk=campaign.pk)
-    words = {
-        Campaign.Status.ACTIVE: "is active: people who trigger it from now on enter it.",
-        Campaign.Status.PAUSED: "is paused: nobody new enters, and those waiting wait for "
-        "its return.",
-        Campaign.Status.DRAFT: "is back to a draft.",
-    }
-    messages.success(request, f"“{campaign.name}” {words[status]}")
-    page = "campaign-edit" if request.POST.get("next") == "edit" else "campaign-detail"
-    return redirect(page, pk=pk)
+    messages.success(request, f"“{campaign.name}” is {STATUS_WORDS[status]}")
+    return redirect("campaign-detail", pk=pk)
 
 
 @login_required

@@ -78,6 +78,11 @@ class RefusedEvent:
         return body
 
 
+def _storable_text(value: str) -> str:
+    """A refused message's raw text as Postgres can keep it: no NUL, no lone surrogate."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 @dataclass
 class IngestResult:
     accepted: int = 0
@@ -123,7 +128,9 @@ def events_ingest(
                     index=index,
                     code=refusal.code,
                     message=refusal.message,
-                    message_id=str(message_id)[:128] if isinstance(message_id, str) else "",
+                    message_id=_storable_text(message_id)[:128]
+                    if isinstance(message_id, str)
+                    else "",
                     excerpt=excerpt(raw),
                 )
             )

@@ -135,6 +135,43 @@ def test_the_cart_is_keyed_by_cart_id_when_the_site_sends_one(ingest, clock, cam
     assert "Old cart item" in email.body and "New cart item" not in email.body
 
 
+def test_a_cart_emptied_before_the_wait_ends_sends_nothing(ingest, clock, campaigns):
+    send(ingest, identify("ann"), added("ann", "A", name="Alpine boot", price=120, cart_id="c1"))
+    later(clock, minutes=10)
+    send(ingest, removed("ann", "A", cart_id="c1"))
+    later(clock, minutes=61)
+    run()
+    assert mail.outbox == []
+    cart = enrollment("abandoned_cart")
+    assert (cart.state, cart.reason) == (
+        State.EXITED,
+        "the cart is empty: everything added was removed",
+    )
+
+
+def test_a_removal_finds_its_line_by_product_id_or_without_a_cart_id(ingest, clock, campaigns):
+    send(
+        ingest,
+        identify("ann"),
+        added("ann", "A-1", product_id="a1", name="Alpine boot", price=120, cart_id="c1"),
+        added("ann", "B-1", product_id="b1", name="Beach hat", price=20, cart_id="c1"),
+        added("ann", "C-1", product_id="c1", name="Camp mug", price=8, cart_id="c1"),
+    )
+    later(clock, minutes=5)
+    # Segment's Product Removed names the product id; some sites leave the cart out.
+    send(
+        ingest,
+        track("ann", "Product Removed", product_id="b1", cart_id="c1"),
+        removed("ann", "C-1"),
+    )
+    later(clock, minutes=61)
+    run()
+    [email] = mail.outbox
+    assert email.subject == "You left 1 item in your cart"
+    assert "Alpine boot" in email.body
+    assert "Beach hat" not in email.body and "Camp mug" not in email.body
+
+
 def test_a_purchase_exits_the_cart_and_sends_the_confirmation_at_once(ingest, clock, campaigns):
     send(ingest, identify("ann"), added("ann", "A", price=10))
     later(clock, minutes=20)
@@ -148,6 +185,17 @@ def test_a_purchase_exits_the_cart_and_sends_the_confirmation_at_once(ingest, cl
     later(clock, hours=2)
     run()
     assert len(mail.outbox) == 1
+
+
+def test_the_confirmation_shows_the_parts_of_the_total_that_were_sent(ingest, clock, campaigns):
+    item = {"sku": "A", "name": "Alpine boot", "price": 102.99}
+    send(ingest, identify("ann"), ordered("ann", "o-9", item, total=112.99, shipping=10))
+    run()
+    [email] = mail.outbox
+    assert "Shipping: 10.00 USD" in email.body
+    assert "Total: 112.99 USD" in email.body
+    assert "Tax:" not in email.body and "Subtotal:" not in email.body
+    assert "<p>Shipping: 10.00 USD</p>" in email.alternatives[0][0]
 
 
 def test_a_site_sending_add_to_cart_works_once_the_role_is_mapped(ingest, clock, campaigns):

@@ -15,7 +15,7 @@ from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign, Enrollment, Message
 from campaigns.selectors import TEST_HEADER
 from profiles.models import Profile
-from tests.campaigns.conftest import NOW, added, identify, later, run, send
+from tests.campaigns.conftest import NOW, added, identify, later, removed, run, send
 
 pytestmark = pytest.mark.django_db
 
@@ -229,7 +229,8 @@ def test_the_editor_shows_every_setting(signed_in, cart):
         assert f'name="{name}"' in html, name
     assert "Exits on:</strong> Order completed" in html
     assert 'value="1"' in html and '<option value="hours" selected>' in html  # 1 hour
-    assert ">Activate</button>" in html
+    assert 'form="campaign-form" name="then" value="active"' in html
+    assert ">Save and activate</button>" in html
 
 
 def test_saving_the_editor_changes_the_campaign(signed_in, cart):
@@ -353,9 +354,23 @@ def test_an_unknown_status_changes_nothing(signed_in, cart):
     assert Campaign.objects.get(pk=cart.pk).status == Campaign.Status.DRAFT
 
 
-def test_status_buttons_on_the_editor_return_to_it(signed_in, cart):
-    response = signed_in.post(f"/campaigns/{cart.pk}/status/", {"status": "active", "next": "edit"})
+def test_save_and_activate_keeps_the_edits(signed_in, cart):
+    values = form_data(cart, wait_value="1", wait_unit="minutes")
+    response = signed_in.post(f"/campaigns/{cart.pk}/edit/", {**values, "then": "active"})
+    assert response["Location"] == f"/campaigns/{cart.pk}/"
+    cart.refresh_from_db()
+    assert (cart.wait_seconds, cart.status) == (60, Campaign.Status.ACTIVE)
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "is saved and active" in page
+
+
+def test_save_and_activate_saves_even_when_it_cannot_activate(signed_in, cart):
+    values = form_data(cart, wait_value="2", wait_unit="minutes", subject_template="")
+    response = signed_in.post(f"/campaigns/{cart.pk}/edit/", {**values, "then": "active"})
     assert response["Location"] == f"/campaigns/{cart.pk}/edit/"
+    cart.refresh_from_db()
+    assert (cart.wait_seconds, cart.status) == (120, Campaign.Status.DRAFT)
+    assert "cannot be activated yet" in signed_in.get(response["Location"]).content.decode()
 
 
 # --- preview and test send -----------------------------------------------------------------------
@@ -403,6 +418,27 @@ def test_preview_as_an_htmx_fragment(signed_in, ann_with_a_cart):
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="preview"')
     assert "<html" not in html and "You left 2 items" in html
+
+
+def test_preview_says_when_the_person_would_not_get_it_now(signed_in, ingest, ann_with_a_cart):
+    cart = Campaign.objects.get(kind=Campaign.Kind.ABANDONED_CART)
+    page = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": "ann"}).content.decode()
+    assert 'id="preview-blockers"' not in page
+    send(ingest, removed("ann", "A"), removed("ann", "B"))
+    send(ingest, identify("ann", consent=False))
+    page = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": "ann"}).content.decode()
+    assert (
+        "Not sent to this person now: no consent; "
+        "the cart is empty: everything added was removed." in page
+    )
+
+
+def test_an_order_confirmation_page_leaves_out_conversions_and_lift(signed_in, cart):
+    confirmation = Campaign.objects.get(kind=Campaign.Kind.ORDER_CONFIRMATION)
+    page = signed_in.get(f"/campaigns/{confirmation.pk}/").content.decode()
+    assert 'id="stat-conversions"' not in page
+    assert "measured for the marketing campaigns only" in page
+    assert 'id="stat-conversions"' in signed_in.get(f"/campaigns/{cart.pk}/").content.decode()
 
 
 def test_preview_for_nobody_says_so(signed_in, cart):

@@ -60,12 +60,10 @@ def test_marketer_activates_the_cart_reminder_previews_it_and_reads_it_in_the_ou
     expect(page.get_by_text("Exits on: Order completed")).to_be_visible()
     page.get_by_label("Wait", exact=True).fill("5")
     page.get_by_label("Unit").select_option("minutes")
-    page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("status")).to_contain_text("is saved")
+    # The button at the top saves the edits, then activates.
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("status")).to_contain_text("is saved and active")
     expect(page.locator("table.settings")).to_contain_text("5 minutes")
-
-    page.get_by_role("button", name="Activate").click()
-    expect(page.get_by_role("status")).to_contain_text("is active")
     expect(page.locator("#campaign-status")).to_have_text("Active")
     assert Campaign.objects.get(pk=cart.pk).status == Campaign.Status.ACTIVE
 

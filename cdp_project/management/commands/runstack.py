@@ -64,6 +64,8 @@ class Command(BaseCommand):
             **os.environ,
             "DATABASE_URL": settings.DATABASE_URL,
             "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", ""),
+            # Unsubscribe links point at the address served here, unless one is set.
+            "CAMPAIGNS_SITE_URL": os.environ.get("CAMPAIGNS_SITE_URL") or f"http://{host}:{port}",
             "PYTHONUNBUFFERED": "1",
         }
         bin_dir = os.path.dirname(sys.executable)
