@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from cdp_project.analytics import exports
-from cdp_project.analytics.funnel import funnel_compute
+from cdp_project.analytics.funnel import Funnel, funnel_compute
 from cdp_project.analytics.retention import retention_cohorts
 from cdp_project.analytics.rfm import SCORES, rfm_grid
 from ingestion.models import Source
@@ -49,11 +49,11 @@ class FunnelForm(forms.Form):
         return now - timedelta(days=int(data.get("days") or 30)), now
 
 
-def _midnight(day) -> datetime:
+def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _funnel(request: HttpRequest):
+def _funnel(request: HttpRequest) -> tuple[FunnelForm, Funnel, Source | None, Segment | None]:
     form = FunnelForm(request.GET or None)
     start, end = form.period()
     valid = form.is_valid()

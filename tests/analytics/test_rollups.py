@@ -82,3 +82,17 @@ def test_ingest_writes_no_rollup(db, client):
     send(client, source, [track({"userId": "u"}, "Product Viewed", "2026-06-10 12:00")])
     assert not EventHour.objects.exists()
     assert not RollupMark.objects.exists()
+
+
+def test_beat_runs_the_refresh_every_minute(store, clock, client):
+    from django.conf import settings
+
+    from cdp_project.celery import app
+    from ingestion import tasks  # noqa: F401 - registers the app's tasks, as a worker does
+
+    entry = settings.CELERY_BEAT_SCHEDULE["ingestion-event-hours-refresh"]
+    assert entry["schedule"] == timedelta(seconds=60)
+    task = app.tasks[entry["task"]]
+    send_more(client, store)
+    clock.move_to(NOW + GRACE + timedelta(seconds=1))
+    assert task.apply().get() == 2
