@@ -22,7 +22,7 @@ def dashboard_rows(dashboard: Dashboard) -> Iterator[Row]:
     for series in dashboard.hourly:
         for hour, value in zip(dashboard.hours, series.values, strict=True):
             local = timezone.localtime(hour)
-            yield ["events per hour", f"{local:%Y-%m-%d %H}:00", series.name, "", value]
+            yield ["events per hour", f"{local:%Y-%m-%d %H:%M}", series.name, "", value]
     for series in dashboard.daily:
         for day, value in zip(dashboard.days, series.values, strict=True):
             yield ["events per day", day.isoformat(), series.name, "", value]

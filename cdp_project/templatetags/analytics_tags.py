@@ -17,7 +17,8 @@ register = template.Library()
 @register.simple_tag
 def hourly_chart(figures: Any) -> SafeString:
     """Events per hour of the last 24 hours, stacked by source."""
-    labels = [f"{timezone.localtime(hour):%H}:00" for hour in figures.hours]
+    # Minutes too: in a zone half an hour off UTC, hours start at :30.
+    labels = [f"{timezone.localtime(hour):%H:%M}" for hour in figures.hours]
     series = [charts.Series(s.name, s.values) for s in figures.hourly]
     return charts.stacked_bars(labels=labels, series=series, every=3)
 

@@ -198,3 +198,17 @@ def test_the_dashboard_costs_a_fixed_handful_of_queries(store, django_assert_max
     # per hour or per source.
     with django_assert_max_num_queries(10):
         dashboard_figures()
+
+
+def test_hours_and_days_are_the_site_time_zones_even_half_an_hour_off_utc(store):
+    from django.utils import timezone
+
+    from cdp_project.templatetags.analytics_tags import hourly_chart
+
+    with timezone.override("Asia/Kolkata"):  # UTC+05:30
+        figures = dashboard_figures()
+        chart = hourly_chart(figures)
+    # Bob's three Web events of 08:00-08:10 UTC fall in the hour from 13:30 there.
+    assert "<title>13:30: 3 events (Web 3)</title>" in chart
+    assert figures.days[-1] == date(2026, 6, 10)  # 18:00 there
+    assert sum(series(figures, "Web", "hourly")) == 9
