@@ -594,3 +594,20 @@ def analytics_store_generate() -> dict[str, int]:
     counted = event_hours_refresh()
     rollup_ms = (time.perf_counter() - start) * 1000
     return {"orders": orders, "counted": counted, "rollup_ms": round(rollup_ms, 2)}
+
+
+def analytics_segment_generate() -> tuple[int, int]:
+    """A segment holding one profile in ten, as a refresh would have materialised it: what
+    the funnel for a segment reads. Answers its id and size."""
+    from segments.models import Segment
+
+    segment = Segment.objects.create(name="Bench analytics: one in ten")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO segments_membership (segment_id, profile_id, entered_at) "
+            "SELECT %s, id, now() FROM profiles_profile WHERE id %% 10 = 0",
+            [segment.pk],
+        )
+        members = cursor.rowcount
+        cursor.execute("ANALYZE segments_membership")
+    return segment.pk, members

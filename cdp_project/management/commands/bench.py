@@ -96,6 +96,7 @@ class Command(BaseCommand):
 
         self.stdout.write("Generating orders and the hourly rollup for the analytics figures …")
         made = benchmarks.analytics_store_generate()
+        segment_id, members = benchmarks.analytics_segment_generate()
         runs = options["runs"]
         client = benchmarks.marketer_client()
         data = f"{at}, {made['orders']:,} orders"
@@ -113,10 +114,14 @@ class Command(BaseCommand):
             ("Funnel, last 30 days", "/analytics/funnel/?days=30", "four steps, all sources"),
             ("Funnel, last 30 days, one source", "/analytics/funnel/?days=30&source=",
              "four steps"),
+            ("Funnel, last 30 days, one segment", "/analytics/funnel/?days=30&segment=",
+             f"four steps, a segment of {members:,} people"),
             ("Retention, 12 weekly cohorts", "/analytics/retention/", "first orders by week"),
         ]:  # fmt: skip
             if url.endswith("source="):
                 url += str(Source.objects.get(name="Bench segments").pk)
+            if url.endswith("segment="):
+                url += str(segment_id)
             report.figures.append(
                 benchmarks.timed(
                     name, benchmarks.get_ok(client, url), runs=runs, detail=f"{detail}; {data}"
