@@ -246,7 +246,7 @@ class Stack:
             f"{self.bin}/gunicorn", "cdp_project.wsgi",
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.web_workers), "--threads", "4", "--worker-class", "gthread",
-            "--log-level", "warning",
+            "--log-level", "warning", "--no-control-socket",
         ]  # fmt: skip
         self._spawn(command, "web" if "gunicorn" in command[0] else "worker")
         deadline = time.monotonic() + 60

@@ -79,7 +79,7 @@ def test_the_api_answers_503_while_the_database_is_down_and_recovers_by_itself(
     port = free_port()
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "cdp_project.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "2"],
+         "--workers", "1", "--threads", "2", "--no-control-socket"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
