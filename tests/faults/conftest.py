@@ -4,8 +4,10 @@ the test, and stopped at the end. The machine's shared services are never touche
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,6 +116,8 @@ class Worker:
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,
+            # Its own process group: killing it kills the beat it runs too.
+            start_new_session=True,
         )  # fmt: skip
         self.started.append(self.process)
         deadline = time.monotonic() + 60
@@ -125,14 +129,17 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL: no shutdown, no acknowledgement, as when a machine dies."""
         assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
+        _kill_group(self.process)
 
     def stop_all(self) -> None:
         for process in self.started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 @pytest.fixture
