@@ -71,7 +71,7 @@ def test_catalog_discovers_an_activity_and_blocking_refuses_its_next_event(
     assert Event.objects.filter(name="Gift Card Redeemed").count() == 1
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sources").click()
-    page.get_by_role("link", name="Shop").click()
+    page.get_by_role("link", name="Shop", exact=True).click()
     refusal = page.locator("#refusal-rows details").first
     expect(refusal).to_contain_text("activity_blocked")
     expect(refusal).to_contain_text("Gift Card Redeemed")

@@ -33,7 +33,7 @@ def shopper_batch(n: int) -> dict:
 
 
 def test_a_broker_outage_mid_stream_loses_nothing_and_sends_each_message_once(
-    worker_process, throwaway_redis, ingest, monkeypatch, caplog
+    worker_process, throwaway_redis, ingest, monkeypatch
 ):
     from ingestion import services
 
@@ -60,8 +60,9 @@ def test_a_broker_outage_mid_stream_loses_nothing_and_sends_each_message_once(
                 throwaway_redis.start()
             response = ingest("batch", shopper_batch(n))
             answers.append((response.status_code, response.json()["accepted"]))
-        # The outage was real: publishing failed, and the requests were answered all the same.
-        assert "ingest_publish_failed" in caplog.text
+        # The outage was real: a publish failed (the broker is skipped after one), and the
+        # requests were answered all the same.
+        assert services._broker_skip_until > 0
         # Every request was acknowledged, and what was acknowledged is stored.
         assert answers == [(200, 3)] * SHOPPERS
         assert Event.objects.count() == 3 * SHOPPERS
