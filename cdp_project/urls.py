@@ -1,9 +1,15 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from access.throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 from cdp_project import health, storefront, views
 from ingestion.tracker import tracker_script_view
+
+# Both login forms count failures and lock a user name out from an address (access/throttle.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
+login_view = auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm)
 
 urlpatterns = [
     path("v1/", include("ingestion.api_urls")),
@@ -13,6 +19,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("health/", health.health, name="health"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", login_view, name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", views.dashboard, name="dashboard"),
     path("activities/", include("ingestion.catalog.urls")),
