@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from access.audit import audit_record
+from access.roles import user_can_change
 from ingestion import selectors, services
 from ingestion.forms import NewSourceForm, SourceForm
 from ingestion.models import Event, Source, WriteKey
@@ -75,7 +76,8 @@ def _detail_context(request: HttpRequest, source: Source, form: SourceForm) -> d
     events = list(selectors.source_latest_events(source=source, limit=DEBUGGER_ROWS))
     refusals = list(selectors.source_latest_refusals(source=source, limit=DEBUGGER_ROWS))
     key = selectors.source_active_write_key(source=source)
-    snippet_key = key.key if key else "YOUR_WRITE_KEY"
+    # A write key sends data: a read-only user sees which keys exist, not the keys.
+    snippet_key = key.key if key and user_can_change(request.user) else "YOUR_WRITE_KEY"
     base_url = request.build_absolute_uri("/").rstrip("/")
     return {
         "source": source,

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from access.audit import audit_record
+from access.roles import user_can_change
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors, services
 from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
@@ -116,7 +117,7 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             activity=activity,
             fields=properties,
             base_url=request.build_absolute_uri("/").rstrip("/"),
-            write_key=key.key if key else "YOUR_WRITE_KEY",
+            write_key=key.key if key and user_can_change(request.user) else "YOUR_WRITE_KEY",
         ),
         "snippet_source": source,
         "nav": "activities",

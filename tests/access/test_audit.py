@@ -26,13 +26,13 @@ def last() -> AuditEntry:
 
 
 @pytest.fixture
-def browser(client: Client, marketer) -> Client:
+def signed_in(client: Client, marketer) -> Client:
     client.force_login(marketer)
     return client
 
 
-def test_sources_and_keys_are_audited(browser: Client, store: Store):
-    response = browser.post(
+def test_sources_and_keys_are_audited(signed_in: Client, store: Store):
+    response = signed_in.post(
         reverse("source-new"), {"name": "App", "kind": "mobile"}, REMOTE_ADDR="203.0.113.9"
     )
     assert response.status_code == 302
@@ -47,12 +47,12 @@ def test_sources_and_keys_are_audited(browser: Client, store: Store):
         entry.ip == "203.0.113.9" and "App" in entry.summary and entry.actor.username == "marketer"
     )
 
-    browser.post(
+    signed_in.post(
         reverse("source-detail", args=[source.pk]),
         {"name": "App", "kind": "mobile", "enabled": "", "allowed_origins": ""},
     )
     assert last().action == "source.update" and "enabled: False" in last().summary
-    browser.post(reverse("source-key-create", args=[source.pk]), {"label": "Second"})
+    signed_in.post(reverse("source-key-create", args=[source.pk]), {"label": "Second"})
     key = source.write_keys.order_by("-pk").first()
     assert (last().action, last().object_type, last().object_id) == (
         "write_key.create",
@@ -60,69 +60,69 @@ def test_sources_and_keys_are_audited(browser: Client, store: Store):
         str(key.pk),
     )
     assert key.key not in last().summary  # a prefix only: the log is no place for secrets
-    browser.post(reverse("source-key-revoke", args=[source.pk, key.pk]))
+    signed_in.post(reverse("source-key-revoke", args=[source.pk, key.pk]))
     assert last().action == "write_key.revoke"
     assert WriteKey.objects.get(pk=key.pk).revoked_at is not None
 
 
-def test_segments_are_audited(browser: Client, store: Store):
-    response = browser.post(
+def test_segments_are_audited(signed_in: Client, store: Store):
+    response = signed_in.post(
         reverse("segment-new"),
         {"name": "Shoppers", "description": "", "action": "save", "match": "all"},
     )
     assert response.status_code == 302, response.content.decode()[:500]
     segment = Segment.objects.get(name="Shoppers")
     assert (last().action, last().object_id) == ("segment.create", str(segment.pk))
-    browser.post(
+    signed_in.post(
         reverse("segment-edit", args=[segment.pk]),
         {"name": "Buyers", "description": "", "action": "save", "match": "all"},
     )
     assert last().action == "segment.update" and "Buyers" in last().summary
-    browser.post(reverse("segment-duplicate", args=[segment.pk]))
+    signed_in.post(reverse("segment-duplicate", args=[segment.pk]))
     assert last().action == "segment.create" and "Copied" in last().summary
-    browser.post(reverse("segment-delete", args=[segment.pk]))
+    signed_in.post(reverse("segment-delete", args=[segment.pk]))
     assert (last().action, last().object_id) == ("segment.delete", str(segment.pk))
     assert not Segment.objects.filter(pk=segment.pk).exists()
 
 
-def test_campaign_status_is_audited(browser: Client, store: Store):
+def test_campaign_status_is_audited(signed_in: Client, store: Store):
     campaign = store.campaign
-    browser.post(reverse("campaign-status", args=[campaign.pk]), {"status": "paused"})
+    signed_in.post(reverse("campaign-status", args=[campaign.pk]), {"status": "paused"})
     assert Campaign.objects.get(pk=campaign.pk).status == "paused"
     assert (last().action, last().object_id) == ("campaign.status", str(campaign.pk))
     assert "paused" in last().summary
 
 
-def test_profile_consent_export_and_delete_are_audited(browser: Client, store: Store):
+def test_profile_consent_export_and_delete_are_audited(signed_in: Client, store: Store):
     profile = store.profile
-    browser.post(
+    signed_in.post(
         reverse("profile-consent-set", args=[profile.pk]),
         {"channel": "email", "state": "withdrawn", "how": "Asked by phone"},
     )
     assert last().action == "profile.consent" and "Asked by phone" in last().summary
-    response = browser.get(reverse("profile-export", args=[profile.pk]))
+    response = signed_in.get(reverse("profile-export", args=[profile.pk]))
     b"".join(response.streaming_content)
     assert (last().action, last().object_id) == ("profile.export", str(profile.pk))
-    browser.post(reverse("profile-delete", args=[profile.pk]), {"confirm": "on"})
+    signed_in.post(reverse("profile-delete", args=[profile.pk]), {"confirm": "on"})
     assert not Profile.objects.filter(pk=profile.pk).exists()
     assert (last().action, last().object_id) == ("profile.delete", str(profile.pk))
     assert [a for _, a, _ in entries()] == ["profile.consent", "profile.export", "profile.delete"]
 
 
-def test_a_refused_change_leaves_no_entry(browser: Client, store: Store):
+def test_a_refused_change_leaves_no_entry(signed_in: Client, store: Store):
     # An invalid form changes nothing and records nothing.
-    browser.post(reverse("source-new"), {"name": "", "kind": "mobile"})
-    browser.post(reverse("campaign-status", args=[store.campaign.pk]), {"status": "bogus"})
+    signed_in.post(reverse("source-new"), {"name": "", "kind": "mobile"})
+    signed_in.post(reverse("campaign-status", args=[store.campaign.pk]), {"status": "bogus"})
     assert not AuditEntry.objects.exists()
 
 
-def test_a_change_whose_entry_fails_is_rolled_back(browser: Client, store: Store, monkeypatch):
+def test_a_change_whose_entry_fails_is_rolled_back(signed_in: Client, store: Store, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("the audit log cannot be written")
 
     monkeypatch.setattr("ingestion.views.audit_record", broken)
     with pytest.raises(RuntimeError):
-        browser.post(reverse("source-key-create", args=[store.source.pk]), {"label": "x"})
+        signed_in.post(reverse("source-key-create", args=[store.source.pk]), {"label": "x"})
     # The key was created in the transaction of the failed entry, and rolled back with it.
     assert store.source.write_keys.count() == 1
 

@@ -111,6 +111,19 @@ def test_a_read_only_marketer_sees_every_page_without_change_buttons(
     assert '<fieldset class="plain" disabled>' in html and store.source.name in html
 
 
+def test_a_read_only_marketer_sees_no_write_key(client: Client, store: Store, viewer):
+    client.force_login(viewer)
+    for url in (
+        "/sources/",
+        f"/sources/{store.source.pk}/",
+        f"/activities/{store.activity.pk}/",
+        f"/sources/{store.source.pk}/debugger/",
+    ):
+        html = client.get(url).content.decode()
+        assert store.key.key not in html, url
+    assert "YOUR_WRITE_KEY" in client.get(f"/sources/{store.source.pk}/").content.decode()
+
+
 def test_the_same_pages_show_the_change_buttons_to_a_marketer(
     client: Client, store: Store, marketer
 ):
@@ -121,6 +134,7 @@ def test_the_same_pages_show_the_change_buttons_to_a_marketer(
     assert "Duplicate" in html and "Refresh now" in html
     html = client.get(f"/sources/{store.source.pk}/").content.decode()
     assert "Create a new key" in html and "disabled>" not in html
+    assert store.key.key in html
 
 
 @pytest.mark.parametrize(
