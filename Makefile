@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench install lint format lock clean-data
+.PHONY: run test bench fuzz install lint format lock clean-data
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: install
 ## Run the whole suite against a real Postgres (embedded unless DATABASE_URL is set).
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Fuzz the ingest API from its OpenAPI schema with many more cases than `make test` runs.
+fuzz: install
+	CDP_FUZZ_EXAMPLES=$${CDP_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest tests/ingestion/test_fuzz.py -p no:randomly $(PYTEST_ARGS)
 
 ## Time what users wait for on generated data, in a database of its own (docs/benchmark.md).
 bench: install

@@ -572,8 +572,27 @@ def _deliver_one(message: Message, result: RunResult) -> None:
 
 def campaign_preview_blockers(campaign: Campaign, profile: Profile) -> list[str]:
     """What would keep this person from getting the campaign's message now, in the engine's
-    words: for the preview, which renders the message whatever they say."""
+    words and with its own checks, as if their latest trigger event were due now: for the
+    preview, which renders the message whatever they say."""
+    now = timezone.now()
+    names = content.role_names([campaign.trigger_role])
+    latest = (
+        Event.objects.filter(profile=profile, type="track", name__in=names)
+        .order_by("-timestamp")
+        .only("properties", "timestamp")
+        .first()
+    )
     reasons = []
+    if latest is not None:
+        due = Enrollment(
+            campaign=campaign,
+            profile=profile,
+            trigger_at=latest.timestamp,
+            cart_id=content.cart_id_of(latest.properties),
+            due_at=now,
+        )
+        if exit_reason := _exit_reason(due, now):
+            reasons.append(exit_reason)
     if campaign.channel == Campaign.Channel.EMAIL:
         if not profile.email:
             reasons.append(Reason.NO_EMAIL)
@@ -583,17 +602,14 @@ def campaign_preview_blockers(campaign: Campaign, profile: Profile) -> list[str]
             reasons.append(suppressed)
     if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
         reasons.append(Reason.NO_CONSENT)
-    if campaign.kind == Campaign.Kind.ABANDONED_CART:
-        names = content.role_names([campaign.trigger_role])
-        latest = (
-            Event.objects.filter(profile=profile, type="track", name__in=names)
-            .order_by("-timestamp")
-            .only("properties")
-            .first()
-        )
-        cart_id = content.cart_id_of(latest.properties) if latest is not None else ""
-        if not content.cart_of(profile, cart_id=cart_id, until=timezone.now())["lines"]:
-            reasons.append(Reason.CART_EMPTY)
+    if audience_reason := _audience_reason(campaign, profile):
+        reasons.append(audience_reason)
+    if campaign.is_marketing:
+        if cap_reason := _cap_reason(campaign, profile, now):
+            reasons.append(cap_reason)
+        if (quiet_until := quiet_hours_end(campaign, profile, now)) is not None:
+            local = timezone.localtime(quiet_until, zone_of(campaign, profile))
+            reasons.append(f"quiet hours: it would be held until {local:%H:%M}")
     return reasons
 
 

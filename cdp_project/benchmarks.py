@@ -246,7 +246,7 @@ class Stack:
             f"{self.bin}/gunicorn", "cdp_project.wsgi",
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.web_workers), "--threads", "4", "--worker-class", "gthread",
-            "--log-level", "warning",
+            "--log-level", "warning", "--no-control-socket",
         ]  # fmt: skip
         self._spawn(command, "web" if "gunicorn" in command[0] else "worker")
         deadline = time.monotonic() + 60
@@ -429,11 +429,12 @@ SEGMENT_ACTIVITIES = ["Product Viewed", "Product Added", "Order Completed", "Pro
 CITIES = ["Lyon", "Paris", "Berlin", "Madrid", "Milan"]
 
 
-def segment_store_generate(*, events: int, source: Source) -> int:
+def segment_store_generate(*, events: int, source: Source, offset: int = 0) -> int:
     """`events` events over every generated profile (one `INSERT … SELECT` in Postgres), spread
     over 90 days and stored in time order as live events arrive, each with a one- to
     three-item `products` array; every profile gets a `city` trait; and the catalog entries a
-    segment definition is checked against. Answers the number of profiles."""
+    segment definition is checked against. Answers the number of profiles. `offset` numbers
+    the events after those of an earlier call, so two calls make the data one call would."""
     from ingestion.models import Activity, ActivityProperty, ProfileAttribute
 
     now = datetime.now(UTC)
@@ -463,7 +464,7 @@ def segment_store_generate(*, events: int, source: Source) -> int:
                        FROM generate_series(1, 1 + g %% 3) AS i)),
                    '{}'::jsonb, '{}'::jsonb, '{}'::jsonb, '[]'::jsonb, t,
                    (%(ids)s::bigint[])[1 + (hashint4(g) & 2147483647) %% %(count)s]
-            FROM generate_series(1, %(events)s) AS g,
+            FROM generate_series(%(first)s, %(last)s) AS g,
                  LATERAL (SELECT %(now)s::timestamptz - make_interval(
                      secs => (hashint4(g + 1) & 2147483647) %% 7776000)) AS w(t)
             ORDER BY t
@@ -474,7 +475,8 @@ def segment_store_generate(*, events: int, source: Source) -> int:
                 "categories": CATEGORIES,
                 "ids": ids,
                 "count": len(ids),
-                "events": events,
+                "first": offset + 1,
+                "last": offset + events,
                 "now": now,
             },
         )

@@ -187,6 +187,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Cache ------------------------------------------------------------------------------
+# In-process by default; a redis:// URL shares it (rate limits) across web processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 # --- Ingest -----------------------------------------------------------------------------
 # Limits are applied after decompression. See docs/ingest.md for every rule.
 INGEST_MAX_EVENT_BYTES = 32 * 1024
@@ -203,6 +207,11 @@ INGEST_TRUSTED_PROXIES = env.list("INGEST_TRUSTED_PROXIES", default=["127.0.0.1"
 INGEST_SWEEP_GRACE = timedelta(seconds=env.int("INGEST_SWEEP_GRACE_SECONDS", default=30))
 # After a failed publish, skip the broker for this long (the sweep catches up).
 INGEST_PUBLISH_BACKOFF = timedelta(seconds=env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
+# At most this many events per write key in each window of this many seconds; more get 429
+# with Retry-After (0 turns the limit off). Counted in the cache (CACHE_URL): shared by every
+# web process with Redis, per process with the default in-process cache.
+INGEST_RATE_LIMIT_EVENTS = env.int("INGEST_RATE_LIMIT_EVENTS", default=100_000)
+INGEST_RATE_LIMIT_WINDOW_SECONDS = env.int("INGEST_RATE_LIMIT_WINDOW_SECONDS", default=10)
 INGEST_REFUSAL_RETENTION = timedelta(days=env.int("INGEST_REFUSAL_RETENTION_DAYS", default=7))
 # Follow-up work run on every stored event, in order; later capabilities add theirs here.
 INGEST_EVENT_PROCESSORS: list[str] = [

@@ -23,8 +23,9 @@ from rest_framework.views import APIView
 from cdp_project.errors import ApplicationError
 from ingestion import schemas, selectors, services
 from ingestion.decoding import decompress, parse_json
-from ingestion.messages import BatchContext
+from ingestion.messages import BatchContext, Refused, clean_batch_context
 from ingestion.models import Source
+from ingestion.ratelimit import UNLIMITED, write_key_rate_take
 
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding, Anonymousid"
 
@@ -111,18 +112,23 @@ class IngestView(APIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in getattr(self, "rate", UNLIMITED).headers().items():
+            response.setdefault(name, value)
         origin = request.headers.get("Origin")
         source: Source | None = getattr(self, "source", None)
         if origin and (source is None or source.accepts_origin(origin)):
             response["Access-Control-Allow-Origin"] = origin
             # The web tracker reads these to back off when told to.
-            response["Access-Control-Expose-Headers"] = "Retry-After, X-RateLimit-Reset"
+            response["Access-Control-Expose-Headers"] = (
+                "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+            )
             response["Vary"] = "Origin"
         return response
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         received_at = timezone.now()
         self.source = None
+        self.rate = UNLIMITED
         key = _basic_auth_key(request)
         if key is not None:
             self.source = _authenticate(key)
@@ -151,9 +157,23 @@ class IngestView(APIView):
                 )
             batch.sent_at = payload.get("sentAt")
             if isinstance(payload.get("context"), dict):
-                batch.context = payload["context"]
+                try:
+                    batch.context = clean_batch_context(payload["context"])
+                except Refused as refusal:
+                    self._refuse_request("invalid_context", f"The batch's `context`: {refusal}")
         else:
             messages = [payload]
+
+        self.rate = write_key_rate_take(key=key or payload["writeKey"], events=len(messages))
+        if not self.rate.allowed:
+            raise ApplicationError(
+                "rate_limited",
+                f"This write key sent more than {self.rate.limit:,} events in "
+                f"{settings.INGEST_RATE_LIMIT_WINDOW_SECONDS} s; nothing of this request was "
+                f"stored. Retry after {self.rate.retry_after} s.",
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers=self.rate.headers(),
+            )
 
         result = services.events_ingest(
             source=source, messages=messages, batch=batch, message_type=self.message_type
@@ -211,6 +231,10 @@ _ERRORS = {
     400: OpenApiResponse(schemas.ErrorResponse, description="Invalid JSON, too large, …"),
     401: OpenApiResponse(schemas.ErrorResponse, description="Unknown or revoked write key."),
     403: OpenApiResponse(schemas.ErrorResponse, description="Origin not allowed."),
+    429: OpenApiResponse(
+        schemas.ErrorResponse,
+        description="Too many events for this write key; retry after `Retry-After` seconds.",
+    ),
     503: OpenApiResponse(schemas.ErrorResponse, description="Database unavailable; retry."),
 }
 
@@ -229,7 +253,9 @@ def _endpoint(message_type: str | None, request_schema: type, summary: str) -> t
         {"message_type": message_type},
     )
     return extend_schema(
-        request=request_schema,
+        # Named explicitly: the view reads the body raw (no DRF parsers), from which the
+        # schema generator would infer no request body at all.
+        request={"application/json": request_schema},
         responses={200: schemas.IngestResponse, **_ERRORS},
         summary=summary,
         description=_DESCRIPTION,

@@ -133,6 +133,22 @@ class _Cleaner:
 # --- fields --------------------------------------------------------------------------------
 
 
+# Control characters, and the invisible ones that reorder or hide text (bidirectional
+# overrides, zero-width marks): in a name or an id they make two different values look alike
+# in every list that shows them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def _refuse_control(text: str, key: str, code: str) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        raise Refused(
+            code,
+            f"`{key}` holds the control or invisible character U+{ord(found.group()):04X}; "
+            "names and ids must be plain text.",
+        )
+
+
 def _identifier(message: dict[str, Any], key: str) -> str:
     value = message.get(key)
     if value is None or value == "":
@@ -142,6 +158,7 @@ def _identifier(message: dict[str, Any], key: str) -> str:
     text = str(value).strip()
     if len(text) > MAX_ID_LENGTH:
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` is longer than {MAX_ID_LENGTH}.")
+    _refuse_control(text, key, f"invalid_{_snake(key)}")
     return text
 
 
@@ -195,7 +212,10 @@ def _event_time(
     replaced by the received time and flagged."""
     if client_time is None:
         return received_at, []
-    corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
+    try:
+        corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
+    except OverflowError:  # a skew of thousands of years lands before year 1 or after 9999
+        return received_at, ["timestamp_out_of_range"]
     if corrected > received_at + settings.INGEST_FUTURE_TOLERANCE or corrected < (
         received_at - (settings.INGEST_PAST_LIMIT if past_limit is None else past_limit)
     ):
@@ -219,6 +239,11 @@ def _clean_fast(raw: dict, max_depth: int) -> tuple[dict | None, int]:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:  # a lone surrogate
         return None, 0
+    # A message with no more containers than the depth bound cannot nest past it: counting
+    # brackets (in strings too, so it can only overcount) spares nearly every message the
+    # walk over its structure.
+    if text.count("{") + text.count("[") <= max_depth:
+        return raw, size
     brackets = _NOT_BRACKETS.sub("", text)
     if (
         len(brackets) > 2 * max_depth
@@ -226,6 +251,13 @@ def _clean_fast(raw: dict, max_depth: int) -> tuple[dict | None, int]:
     ):
         return None, 0
     return raw, size
+
+
+def clean_batch_context(raw: dict[str, Any]) -> dict[str, Any]:
+    """A batch's own `context` (Go's SDK sends one), cleaned as a message's is, once for the
+    batch: it is merged into every event. Raises `Refused` when it nests too deep."""
+    message, _ = _clean_fast(raw, settings.INGEST_MAX_DEPTH)
+    return message if message is not None else _Cleaner(settings.INGEST_MAX_DEPTH).clean(raw)
 
 
 def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) -> CleanEvent:
@@ -269,6 +301,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         name = str(page_name).strip() if page_name is not None else ""
     if len(name) > MAX_NAME_LENGTH:
         raise Refused("invalid_name", f"The event name is longer than {MAX_NAME_LENGTH}.")
+    _refuse_control(name, "event" if kind == "track" else "name", "invalid_name")
 
     if kind == "alias" and not _identifier(message, "previousId"):
         raise Refused("missing_previous_id", "An alias call needs a `previousId`.")
@@ -335,6 +368,7 @@ __all__ = [
     "BatchContext",
     "CleanEvent",
     "Refused",
+    "clean_batch_context",
     "clean_message",
     "excerpt",
     "parse_time",

@@ -78,6 +78,11 @@ class RefusedEvent:
         return body
 
 
+def _storable_text(value: str) -> str:
+    """A refused message's raw text as Postgres can keep it: no NUL, no lone surrogate."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 @dataclass
 class IngestResult:
     accepted: int = 0
@@ -90,7 +95,7 @@ MAX_REFUSALS_RECORDED_PER_REQUEST = 100
 
 _INSERT_MESSAGE_KEYS = """
     INSERT INTO ingestion_messagekey (source_id, message_id, received_at)
-    SELECT %s, message_id, %s FROM unnest(%s::text[]) AS message_id
+    SELECT %s, message_id, %s FROM jsonb_array_elements_text(%s::jsonb) AS message_id
     ON CONFLICT (source_id, message_id) DO NOTHING
     RETURNING message_id
 """
@@ -123,7 +128,9 @@ def events_ingest(
                     index=index,
                     code=refusal.code,
                     message=refusal.message,
-                    message_id=str(message_id)[:128] if isinstance(message_id, str) else "",
+                    message_id=_storable_text(message_id)[:128]
+                    if isinstance(message_id, str)
+                    else "",
                     excerpt=excerpt(raw),
                 )
             )
@@ -141,7 +148,8 @@ def events_ingest(
             with connection.cursor() as cursor:
                 cursor.execute(
                     _INSERT_MESSAGE_KEYS,
-                    [source.pk, batch.received_at, [event.message_id for event in clean]],
+                    # One JSON text, encoded in C, rather than an array adapted in Python.
+                    [source.pk, batch.received_at, json.dumps([e.message_id for e in clean])],
                 )
                 new_ids = {row[0] for row in cursor.fetchall()}
         rows = []

@@ -339,10 +339,13 @@ class _Checker:
                 self.error(at, "choose a property.")
                 continue
             path = item["path"]
+            if not path.strip():
+                self.error(at, "choose a property.")
+                continue
             try:
                 path_parse(path)
             except ValueError as error:
-                self.error(at, str(error))
+                self.error(at, f"the property path: {error}")
                 continue
             kind = property_type(activity, path)
             if not kind:

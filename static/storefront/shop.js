@@ -142,7 +142,7 @@
       var name = el("td");
       name.appendChild(el("a", { href: line.url }, line.name));
       row.appendChild(name);
-      if (removable) row.appendChild(el("td", { class: "num" }, money(line.price)));
+      if (removable) row.appendChild(el("td", { class: "num unit-price" }, money(line.price)));
       row.appendChild(el("td", { class: "num" }, "× " + line.quantity));
       row.appendChild(el("td", { class: "num" }, money(round(line.price * line.quantity))));
       if (removable) {

@@ -15,7 +15,7 @@ from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign, Enrollment, Message
 from campaigns.selectors import TEST_HEADER
 from profiles.models import Profile
-from tests.campaigns.conftest import NOW, added, identify, later, removed, run, send
+from tests.campaigns.conftest import NOW, added, identify, later, ordered, removed, run, send
 
 pytestmark = pytest.mark.django_db
 
@@ -428,9 +428,25 @@ def test_preview_says_when_the_person_would_not_get_it_now(signed_in, ingest, an
     send(ingest, identify("ann", consent=False))
     page = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": "ann"}).content.decode()
     assert (
-        "Not sent to this person now: no consent; "
-        "the cart is empty: everything added was removed." in page
+        "Not sent to this person now: the cart is empty: everything added was removed; "
+        "no consent." in page
     )
+
+
+def test_preview_says_a_person_who_ordered_converted(signed_in, ingest, ann_with_a_cart):
+    cart = Campaign.objects.get(kind=Campaign.Kind.ABANDONED_CART)
+    send(ingest, ordered("ann", "O-1", {"sku": "A", "name": "Alpine boot", "price": 120}))
+    page = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": "ann"}).content.decode()
+    assert "Not sent to this person now: converted: order completed." in page
+
+
+def test_preview_says_when_the_cap_would_hold_it_back(signed_in, ingest, clock, cart):
+    Campaign.objects.filter(pk=cart.pk).update(status=Campaign.Status.ACTIVE)
+    send(ingest, identify("ann"), added("ann", "A", name="Alpine boot", price=120))
+    later(clock, hours=2)
+    assert run().sent == 1  # the reminder goes out
+    page = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": "ann"}).content.decode()
+    assert "capped: this campaign&#x27;s limit per person" in page
 
 
 def test_an_order_confirmation_page_leaves_out_conversions_and_lift(signed_in, cart):

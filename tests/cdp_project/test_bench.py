@@ -26,6 +26,10 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     assert "COPY" in throughput["reference"]
     assert figures["Single event latency, p99"]["value"] > 0
     assert 0 < figures["Catalog lag"]["value"] < 120
+    assert 0 < figures["Trigger latency"]["value"] < 120
+    assert figures["Segment preview at a tenth of the events"]["value"] > 0
+    assert "300 events" in figures["Segment preview at a tenth of the events"]["detail"]
+    assert figures["Segment refresh at a tenth of the events, everyone entering"]["value"] > 0
     assert figures["Profile page with its timeline"]["value"] > 0
     assert figures["Segment preview: count and ten samples"]["value"] > 0
     refresh = figures["Segment refresh, everyone entering"]

@@ -26,7 +26,15 @@ def test_unreachable_database_answers_503_with_retry_after(tmp_path):
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "cdp_project.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [
+            str(gunicorn),
+            "cdp_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--no-control-socket",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -275,3 +275,22 @@ def test_reset_on_logout_starts_a_new_visitor(page: Page, live_server):
     first = Event.objects.filter(type="page").order_by("timestamp").first()
     assert last.user_id == ""
     assert last.anonymous_id != first.anonymous_id
+
+
+def test_on_a_phone_the_cart_fits_the_screen(browser, live_server):
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = phone.new_page()
+    try:
+        add_first_product_of(page, live_server, "jackets")
+        page.goto(f"{live_server.url}/shop/cart/")
+        remove = page.get_by_role("button", name="Remove")
+        expect(remove).to_be_visible()
+        box = remove.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # The header leaves most of the screen to the shop.
+        assert page.locator(".shop-header").bounding_box()["height"] < 200
+        remove.click()
+        expect(page.locator("[data-cart-empty]")).to_be_visible()
+    finally:
+        phone.close()

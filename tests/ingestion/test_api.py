@@ -559,6 +559,17 @@ def test_sdk_time_formats_are_understood(ingest, sent, microsecond):
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_skew_past_the_calendar_is_out_of_range_not_an_error(ingest):
+    event = {"type": "track", "event": "E", "userId": "u",
+             "timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-12-31T00:00:00Z"}  # fmt: skip
+    response = ingest("batch", {"batch": [event]})
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    stored = Event.objects.get()
+    assert stored.flags == ["timestamp_out_of_range"]
+    assert stored.timestamp == stored.received_at
+
+
+@time_machine.travel(NOW, tick=False)
 def test_event_without_any_time_gets_the_received_time(ingest):
     ingest("track", track())
     assert Event.objects.get().timestamp == NOW

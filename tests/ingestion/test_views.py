@@ -220,3 +220,11 @@ def test_debugger_rows_summarise_identify_and_alias_calls(signed_in, source, ing
     body = signed_in.get(f"/sources/{source.pk}/debugger/").content.decode()
     assert "ada@example.com · 2 traits" in body
     assert "from anon-9" in body
+
+
+def test_debugger_rows_name_an_unnamed_page_view_by_its_path(signed_in, source, ingest):
+    ingest("page", {"userId": "u", "properties": {"path": "/shop/cart/"}})
+    ingest("page", {"userId": "u", "context": {"page": {"path": "/about/"}}})
+    body = signed_in.get(f"/sources/{source.pk}/debugger/").content.decode()
+    assert '<span class="name muted">/shop/cart/</span>' in body
+    assert '<span class="name muted">/about/</span>' in body

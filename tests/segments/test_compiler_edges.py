@@ -11,7 +11,7 @@ from ingestion.models import ProfileAttribute
 from profiles.models import Profile
 from segments.definition import DefinitionError, definition_clean
 from segments.models import Segment
-from tests.segments.conftest import group, in_segment, trait
+from tests.segments.conftest import did, group, in_segment, trait, where
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +82,9 @@ def test_blank_text_is_refused_with_a_hint(store):
     with pytest.raises(DefinitionError) as raised:
         definition_clean(group(trait("plan", "contains", "  ")))
     assert "is set" in raised.value.errors[0]
+
+
+def test_a_filter_with_no_property_chosen_asks_for_one(store):
+    with pytest.raises(DefinitionError) as raised:
+        definition_clean(group(did("Product Added", filters=[where("", "equals", "x")])))
+    assert raised.value.errors[0].endswith("filter 1: choose a property.")

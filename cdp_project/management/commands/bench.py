@@ -187,8 +187,52 @@ class Command(BaseCommand):
                         samples=[round(lag, 3) for lag in lags],
                     )
                 )
+                report.figures.append(self._trigger_latency(stack, key))
             finally:
                 stack.stop()
+
+    def _trigger_latency(self, stack: benchmarks.Stack, key: str) -> benchmarks.Figure:
+        """`Order Completed` posted to the API until its confirmation is recorded as sent,
+        with the worker running (no beat: the enrollment asks for the send itself)."""
+        import statistics
+        import uuid
+
+        from campaigns.models import Campaign, Message
+
+        Campaign.objects.filter(kind=Campaign.Kind.ORDER_CONFIRMATION).update(
+            status=Campaign.Status.ACTIVE
+        )
+        latencies = []
+        for n in range(6):
+            order_id = f"bench-order-{uuid.uuid4().hex[:10]}"
+            user = f"buyer-{n}"
+            body = json.dumps(
+                {"batch": [
+                    {"type": "identify", "userId": user,
+                     "traits": {"email": f"{user}@example.com"}},
+                    {"type": "track", "userId": user, "event": "Order Completed",
+                     "properties": {"order_id": order_id, "total": 42.5,
+                                    "products": [{"sku": "SKU-1", "price": 42.5}]}},
+                ]}
+            ).encode()  # fmt: skip
+            request = benchmarks.http_request("/v1/batch", body, write_key=key)
+            start = time.monotonic()
+            benchmarks.post_all(port=stack.port, requests_=[request], clients=1)
+            sent = Message.objects.filter(enrollment__key=order_id, status=Message.Status.SENT)
+            while not sent.exists():
+                if time.monotonic() - start > 120:
+                    raise CommandError("the order confirmation was never sent")
+                time.sleep(0.02)
+            if n:  # the first one may wait for the worker's first task
+                latencies.append(time.monotonic() - start)
+        return benchmarks.Figure(
+            name="Trigger latency",
+            value=round(statistics.median(latencies), 3),
+            unit="s",
+            runs=len(latencies),
+            detail="Order Completed posted to its confirmation email sent, one worker",
+            samples=[round(latency, 3) for latency in latencies],
+        )
 
     def _profiles(self, report: benchmarks.Report, options: dict) -> None:
         runs = options["runs"]
@@ -261,10 +305,6 @@ class Command(BaseCommand):
         from segments.models import Membership, Segment
 
         events = options["segment_events"]
-        source = services.source_create(name="Bench segments")
-        self.stdout.write(f"Generating {events:,} events for the segment figures …")
-        count = benchmarks.segment_store_generate(events=events, source=source)
-        at = f"{count:,} profiles, {events:,} events"
         runs = options["runs"]
 
         def preview() -> object:
@@ -272,6 +312,43 @@ class Command(BaseCommand):
             size = segment_count(tree)
             list(segment_profiles(tree).order_by("-last_seen")[:10])
             return size
+
+        # First at a tenth of the events, then with the rest added: how cost grows with data.
+        tenth = events // 10
+        self.stdout.write(f"Generating {tenth:,} events for the segment figures at a tenth …")
+        count = benchmarks.segment_store_generate(
+            events=tenth, source=services.source_create(name="Bench segments, a tenth")
+        )
+        small = f"{count:,} profiles, {tenth:,} events"
+        report.figures.append(
+            benchmarks.timed(
+                "Segment preview at a tenth of the events", preview, runs=runs, detail=small
+            )
+        )
+        scaled = Segment.objects.create(
+            name="Bench, a tenth", definition=definition_clean(benchmarks.BENCH_SEGMENT)
+        )
+
+        def refresh_scaled_from_empty() -> object:
+            Membership.objects.filter(segment=scaled).delete()
+            return segment_refresh(scaled)
+
+        report.figures.append(
+            benchmarks.timed(
+                "Segment refresh at a tenth of the events, everyone entering",
+                refresh_scaled_from_empty,
+                runs=max(3, runs // 2),
+                detail=small,
+            )
+        )
+        scaled.delete()
+
+        source = services.source_create(name="Bench segments")
+        self.stdout.write(f"Generating {events - tenth:,} more events for the segment figures …")
+        count = benchmarks.segment_store_generate(
+            events=events - tenth, source=source, offset=tenth
+        )
+        at = f"{count:,} profiles, {events:,} events"
 
         report.figures.append(
             benchmarks.timed(

@@ -78,6 +78,8 @@ class Command(BaseCommand):
             "--worker-class", "gthread",
             "--access-logfile", "-",
             "--graceful-timeout", "5",
+            # gunicorn's control socket sits at one path per user: two apps would share it.
+            "--no-control-socket",
         ]  # fmt: skip
         worker = [
             os.path.join(bin_dir, "celery"),

@@ -1,0 +1,167 @@
+"""Throwaway services for the fault tests: a Redis on a spare loopback port and a second
+embedded PostgreSQL in a temporary folder, each started here, stopped and started again by
+the test, and stopped at the end. The machine's shared services are never touched."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, *, up: bool, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                if up:
+                    return
+        except OSError:
+            if not up:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"port {port} did not go {'up' if up else 'down'} within {timeout}s")
+
+
+@dataclass
+class ThrowawayRedis:
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, up=True)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+        wait_for_port(self.port, up=False)
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[ThrowawayRedis]:
+    if not shutil.which("redis-server"):
+        message = "redis-server not found (apt-get install redis-server)"
+        if os.environ.get("CDP_REQUIRE_BROKER", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    redis = ThrowawayRedis(port=free_port())
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+def test_database_url() -> str:
+    """The URL of the database this test runs on, for a process the test starts."""
+    conf = connection.settings_dict
+    host = conf["HOST"] or "127.0.0.1"
+    host = quote(host, safe="") if host.startswith("/") else host
+    port = f":{conf['PORT']}" if conf["PORT"] else ""
+    password = f":{quote(conf['PASSWORD'], safe='')}" if conf["PASSWORD"] else ""
+    return f"postgres://{quote(conf['USER'], safe='')}{password}@{host}{port}/{conf['NAME']}"
+
+
+test_database_url.__test__ = False  # a helper, not a test
+
+
+@dataclass
+class Worker:
+    """A Celery worker in a process of its own, which a test can kill."""
+
+    env: dict[str, str]
+    log: Path
+    beat: bool = False
+    process: subprocess.Popen | None = None
+    started: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self) -> None:
+        handle = self.log.open("a")
+        beat = ["--beat", "--schedule", str(self.log.with_suffix(".beat"))] if self.beat else []
+        self.process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "cdp_project", "worker", "--pool", "solo",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO", *beat],
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            # Its own process group: killing it kills the beat it runs too.
+            start_new_session=True,
+        )  # fmt: skip
+        self.started.append(self.process)
+        deadline = time.monotonic() + 60
+        while "ready." not in self.log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the worker did not start:\n" + self.log.read_text()[-3000:])
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no acknowledgement, as when a machine dies."""
+        assert self.process is not None
+        _kill_group(self.process)
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            _kill_group(process)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def worker_process(tmp_path, transactional_db) -> Iterator[callable]:
+    workers: list[Worker] = []
+
+    def make(broker_url: str, *, beat: bool = False, **env: str) -> Worker:
+        worker = Worker(
+            env={
+                **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+                "DATABASE_URL": test_database_url(),
+                "CELERY_BROKER_URL": broker_url,
+                "CDP_VAR_DIR": str(tmp_path / "var"),
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            },
+            log=tmp_path / f"worker-{len(workers)}.log",
+            beat=beat,
+        )
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop_all()
