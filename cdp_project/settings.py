@@ -104,10 +104,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Failed logins per user name and address before a lockout, and how long it lasts after the
-# last failure (access/throttle.py). Counts live in the cache: share it between processes.
+# last failure (access/throttle.py). Counts live in the cache (CACHES, below): share it
+# between processes.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -188,7 +188,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
-# In-process by default; a redis:// URL shares it (rate limits) across web processes.
+# In-process by default; a redis:// URL shares it (rate limits, login lockouts) across web
+# processes.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Ingest -----------------------------------------------------------------------------
