@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from access.links import web_url
 from ingestion.catalog.products import parse_price, product_values
 from ingestion.catalog.roles import SPEC_NAMES
 from ingestion.catalog.selectors import activities_for_role, products_by_ids
@@ -79,8 +80,9 @@ def _item(
         "price": _number(price),
         "price_display": money(price, currency),
         "currency": currency,
-        "image_url": pick("image_url") or "",
-        "url": pick("url") or "",
+        # Event values: only web addresses, never a `javascript:` link in an email.
+        "image_url": web_url(pick("image_url")),
+        "url": web_url(pick("url")),
         "category": pick("category") or "",
         "brand": pick("brand") or "",
         "quantity": quantity_number,

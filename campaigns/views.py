@@ -25,6 +25,8 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from access.audit import audit_record
+from access.roles import change_required
 from campaigns import dryrun, selectors, services, stats
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
@@ -161,6 +163,7 @@ def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@change_required
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
@@ -171,13 +174,22 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST":
         if form.is_valid():
-            services.campaign_update(campaign=campaign, values=form.values())
+            with transaction.atomic():
+                services.campaign_update(campaign=campaign, values=form.values())
+                audit_record(
+                    request=request,
+                    action="campaign.update",
+                    obj=campaign,
+                    summary=f"Saved “{campaign.name}”: " + ", ".join(sorted(form.changed_data)),
+                )
             then = request.POST.get("then", "")
             if then not in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
                 messages.success(request, f"“{campaign.name}” is saved.")
                 return redirect("campaign-detail", pk=campaign.pk)
             try:
-                services.campaign_status_set(campaign=campaign, status=then)
+                with transaction.atomic():
+                    services.campaign_status_set(campaign=campaign, status=then)
+                    _audit_status(request, campaign, then)
             except services.CampaignNotReady as error:
                 messages.error(
                     request,
@@ -194,6 +206,15 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_form.html", context, status=status)
 
 
+def _audit_status(request: HttpRequest, campaign: Campaign, status: str) -> None:
+    audit_record(
+        request=request,
+        action="campaign.status",
+        obj=campaign,
+        summary=f"Set “{campaign.name}” {Campaign.Status(status).label.lower()}",
+    )
+
+
 @login_required
 @require_POST
 def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
@@ -203,7 +224,9 @@ def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose Activate or Pause.")
         return redirect("campaign-detail", pk=campaign.pk)
     try:
-        services.campaign_status_set(campaign=campaign, status=status)
+        with transaction.atomic():
+            services.campaign_status_set(campaign=campaign, status=status)
+            _audit_status(request, campaign, status)
     except services.CampaignNotReady as error:
         messages.error(request, "It cannot be activated yet: " + " ".join(error.problems))
         return redirect("campaign-detail", pk=campaign.pk)
@@ -229,9 +252,17 @@ def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(form.errors["address"]))
         return redirect(back)
     profile = Profile.objects.get(pk=found[0].pk)
-    message = services.campaign_test_send(
-        campaign=campaign, profile=profile, address=form.cleaned_data["address"]
-    )
+    with transaction.atomic():
+        message = services.campaign_test_send(
+            campaign=campaign, profile=profile, address=form.cleaned_data["address"]
+        )
+        audit_record(
+            request=request,
+            action="campaign.test_send",
+            obj=campaign,
+            summary=f"Test of “{campaign.name}” for profile #{profile.pk} "
+            f"to {form.cleaned_data['address']}",
+        )
     if message.status == Message.Status.SENT:
         messages.success(
             request, f"A test was sent to {message.recipient}; it is in the Outbox (#{message.pk})."

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "template_partials",
     "anymail",
     "cdp_project",
+    "access",
     "ingestion",
     "profiles",
     "segments",
@@ -53,9 +54,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "access.roles.ReadOnlyMarketerMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "cdp_project.urls"
@@ -72,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cdp_project.storefront.storefront_link",
+                "access.roles.can_change",
             ],
         },
     }
@@ -99,6 +103,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins per user name and address before a lockout, and how long it lasts after the
+# last failure (access/throttle.py). Counts live in the cache (CACHES, below): share it
+# between processes.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -183,7 +192,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
-# In-process by default; a redis:// URL shares it (rate limits) across web processes.
+# In-process by default; a redis:// URL shares it (rate limits, login lockouts) across web
+# processes.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Ingest -----------------------------------------------------------------------------
@@ -359,3 +369,43 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
+
+# --- HTTPS (production) ---------------------------------------------------------------------
+# Off by default so that `make run` works on http://127.0.0.1; behind HTTPS set
+# SECURE_SSL_REDIRECT=true, which also makes the session and CSRF cookies secure-only, and
+# SECURE_HSTS_SECONDS. Behind a proxy that terminates TLS, SECURE_PROXY_SSL_HEADER names the
+# header it sets ("HTTP_X_FORWARDED_PROTO=https"). `manage.py check --deploy` is clean then.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers check health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header.split("=", 1))
+
+# --- Content-Security-Policy (django-csp) --------------------------------------------------------
+# No inline script runs but the few the app writes itself, each with the request's nonce
+# (the web tracker's snippet on the demo shop); no event handler attributes, no eval (htmx
+# needs none: the UI uses no hx-on). Inline styles are allowed: htmx adds its indicator
+# style, and bars are drawn with style="width: …"; a style cannot run code. Images may come
+# from anywhere, because product images and email templates point at the shop's own hosts.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": ["*", "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [SELF],
+    }
+}

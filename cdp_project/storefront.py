@@ -77,6 +77,7 @@ def _render(request: HttpRequest, template: str, context: dict[str, object]) -> 
             write_key=key.key,
             host=_base_url(request),
             consent_required=settings.STOREFRONT_CONSENT_REQUIRED,
+            nonce=str(request.csp_nonce),
         ),
         "source": key.source,
         "consent_required": settings.STOREFRONT_CONSENT_REQUIRED,

@@ -1,18 +1,35 @@
+from csp.decorators import csp_update
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
+from access.throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 from cdp_project import health, storefront, views
 from ingestion.tracker import tracker_script_view
+
+# Both login forms count failures and lock a user name out from an address (access/throttle.py).
+admin.site.login_form = ThrottledAdminAuthenticationForm
+login_view = auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm)
+# ReDoc renders its schema in a worker it starts from a blob: URL.
+redoc_view = csp_update({"worker-src": ["blob:"]})(
+    SpectacularRedocView.as_view(url_name="api-schema")
+)
 
 urlpatterns = [
     path("v1/", include("ingestion.api_urls")),
     path("cdp.js", tracker_script_view, name="tracker-script"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", redoc_view, name="api-redoc"),
     path("health/", health.health, name="health"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", login_view, name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", views.dashboard, name="dashboard"),
     path("dashboard.csv", views.dashboard_csv, name="dashboard-csv"),

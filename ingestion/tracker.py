@@ -19,6 +19,7 @@ import rjsmin
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html
 from django.views.decorators.http import require_safe
 
 SCRIPT_PATH = "tracker/cdp.js"
@@ -28,7 +29,7 @@ CACHE_SECONDS = 300
 
 # The snippet defines `window.analytics` as a queue at once, so calls made before the script
 # arrives are kept, then loads the script without blocking the page.
-SNIPPET = """<script>
+SNIPPET = """<script{nonce}>
 !function(){{var a=window.analytics=window.analytics||[];if(a.initialized||a.invoked)return;\
 a.invoked=!0;["identify","track","page","group","alias","reset","consent","ready","flush"]\
 .forEach(function(m){{a[m]=function(){{a.push([m].concat([].slice.call(arguments)));return a}}}});\
@@ -56,13 +57,23 @@ def tracker_script() -> Script:
     return Script(body=body, gzipped=gzip.compress(body, mtime=0), etag=f'"{digest}"')
 
 
-def tracker_snippet(*, write_key: str, host: str, consent_required: bool = False) -> str:
-    """The HTML a site owner pastes into every page, before `</head>`."""
+def tracker_snippet(
+    *, write_key: str, host: str, consent_required: bool = False, nonce: str = ""
+) -> str:
+    """The HTML a site owner pastes into every page, before `</head>`.
+
+    `nonce` is for a page under a Content-Security-Policy with a script nonce (the demo
+    shop): the snippet is an inline script.
+    """
     options: dict[str, object] = {"host": host.rstrip("/")}
     if consent_required:
         options["consentRequired"] = True
     # JSON is JavaScript; `</` is escaped so no value can close the script element.
-    return SNIPPET.format(write_key=_script_json(write_key), options=_script_json(options))
+    return SNIPPET.format(
+        write_key=_script_json(write_key),
+        options=_script_json(options),
+        nonce=format_html(' nonce="{}"', nonce) if nonce else "",
+    )
 
 
 def _script_json(value: object) -> str:

@@ -23,6 +23,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.audit import audit_record
+from access.roles import change_required
 from profiles.selectors import profile_search
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
@@ -93,10 +95,17 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
             "definition": tree,
         }
         try:
-            if segment is None:
-                saved = services.segment_create(**fields, created_by=request.user)
-            else:
-                saved = services.segment_update(segment=segment, **fields)
+            with transaction.atomic():
+                if segment is None:
+                    saved = services.segment_create(**fields, created_by=request.user)
+                else:
+                    saved = services.segment_update(segment=segment, **fields)
+                audit_record(
+                    request=request,
+                    action="segment.create" if segment is None else "segment.update",
+                    obj=saved,
+                    summary=f"Saved segment “{saved.name}”: {saved.sentence or 'everyone'}",
+                )
         except DefinitionError as error:
             errors = error.errors
         except Segment.DoesNotExist:
@@ -114,6 +123,7 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
 
 
 @login_required
+@change_required
 @require_http_methods(["GET", "POST"])
 def segment_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -122,6 +132,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@change_required
 @require_http_methods(["GET", "POST"])
 def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
@@ -243,7 +254,14 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
 def segment_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     try:
-        copy_ = services.segment_duplicate(segment=segment, created_by=request.user)
+        with transaction.atomic():
+            copy_ = services.segment_duplicate(segment=segment, created_by=request.user)
+            audit_record(
+                request=request,
+                action="segment.create",
+                obj=copy_,
+                summary=f"Copied segment “{segment.name}” (#{segment.pk})",
+            )
     except DefinitionError as error:
         messages.error(
             request,
@@ -256,6 +274,7 @@ def segment_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@change_required
 @require_http_methods(["GET", "POST"])
 def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
@@ -264,7 +283,15 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, TEMPLATE, context)
     try:
-        services.segment_delete(segment=segment)
+        with transaction.atomic():
+            services.segment_delete(segment=segment)
+            audit_record(
+                request=request,
+                action="segment.delete",
+                object_type="segment",
+                object_id=pk,
+                summary=f"Deleted segment “{segment.name}”",
+            )
     except services.SegmentInUse as error:
         context.update(referencing=error.segments, protected=error.others)
         return render(request, TEMPLATE, context, status=400)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from access.audit import audit_record
+from access.roles import user_can_change
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors, services
 from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
@@ -72,7 +75,15 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         form = ActivityForm(request.POST)
         if form.is_valid():
-            services.activity_update(activity=activity, **form.cleaned_data)
+            with transaction.atomic():
+                services.activity_update(activity=activity, **form.cleaned_data)
+                audit_record(
+                    request=request,
+                    action="activity.update",
+                    obj=activity,
+                    summary=f"Saved activity “{activity.label}” (status {activity.status}, "
+                    f"role {activity.role or 'none'})",
+                )
             if activity.status == Activity.Status.BLOCKED:
                 messages.success(request, f"“{activity.label}” is blocked: its events are refused.")
             else:
@@ -106,7 +117,7 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             activity=activity,
             fields=properties,
             base_url=request.build_absolute_uri("/").rstrip("/"),
-            write_key=key.key if key else "YOUR_WRITE_KEY",
+            write_key=key.key if key and user_can_change(request.user) else "YOUR_WRITE_KEY",
         ),
         "snippet_source": source,
         "nav": "activities",
@@ -121,7 +132,14 @@ def _field_edit(request: HttpRequest, field, *, denominator: int, back: str) -> 
         _field_rows([field], denominator)
         context = {"field": field, "edit_form": form, "open": True}
         return render(request, "catalog/fields.html#field-row", context, status=400)
-    services.field_update(field=field, **form.cleaned_data)
+    with transaction.atomic():
+        services.field_update(field=field, **form.cleaned_data)
+        audit_record(
+            request=request,
+            action="field.update",
+            obj=field,
+            summary=f"Saved field “{field.label}”" + (" (personal)" if field.personal else ""),
+        )
     if request.htmx:
         _field_rows([field], denominator)
         return render(request, "catalog/fields.html#field-row", {"field": field, "saved": True})
