@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from access.links import web_url
+from cdp_project.access.links import web_url
 from ingestion.catalog.products import parse_price, product_values
 from ingestion.catalog.roles import SPEC_NAMES
 from ingestion.catalog.selectors import activities_for_role, products_by_ids

@@ -25,12 +25,12 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from access.audit import audit_record
-from access.roles import change_required
 from campaigns import dryrun, selectors, services, stats
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
+from cdp_project.access.audit import audit_record
+from cdp_project.access.roles import change_required, reads_only
 from profiles.models import Consent, Profile
 from profiles.selectors import profile_search
 from profiles.services import profile_consent_set
@@ -134,6 +134,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_detail.html", context)
 
 
+@reads_only
 @login_required
 @require_POST
 def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:

@@ -40,7 +40,7 @@ INSTALLED_APPS = [
     "template_partials",
     "anymail",
     "cdp_project",
-    "access",
+    "cdp_project.access",
     "ingestion",
     "profiles",
     "segments",
@@ -54,7 +54,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "access.roles.ReadOnlyMarketerMiddleware",
+    "cdp_project.access.roles.ReadOnlyMarketerMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -75,7 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cdp_project.storefront.storefront_link",
-                "access.roles.can_change",
+                "cdp_project.access.roles.can_change",
             ],
         },
     }
@@ -104,7 +104,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Failed logins per user name and address before a lockout, and how long it lasts after the
-# last failure (access/throttle.py). Counts live in the cache (CACHES, below): share it
+# last failure (cdp_project/access/throttle.py). Counts live in the cache (CACHES, below): share it
 # between processes.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)

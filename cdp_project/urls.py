@@ -8,8 +8,11 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from access.throttle import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
 from cdp_project import health, storefront, views
+from cdp_project.access.throttle import (
+    ThrottledAdminAuthenticationForm,
+    ThrottledAuthenticationForm,
+)
 from ingestion.tracker import tracker_script_view
 
 # Both login forms count failures and lock a user name out from an address (access/throttle.py).

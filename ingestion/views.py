@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from access.audit import audit_record
-from access.roles import user_can_change
+from cdp_project.access.audit import audit_record
+from cdp_project.access.roles import user_can_change
 from ingestion import selectors, services
 from ingestion.forms import NewSourceForm, SourceForm
 from ingestion.models import Event, Source, WriteKey

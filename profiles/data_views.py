@@ -16,8 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from access.audit import audit_record
-from access.roles import change_required
+from cdp_project.access.audit import audit_record
+from cdp_project.access.roles import change_required
 from profiles import rights
 from profiles.imports import (
     ORDER_SAMPLE_HEADER,

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from access.audit import audit_record
+from cdp_project.access.audit import audit_record
 from profiles import graph, selectors, services
 from profiles.forms import ConsentForm, NoteForm
 from profiles.models import Profile

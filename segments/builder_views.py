@@ -23,8 +23,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from access.audit import audit_record
-from access.roles import change_required
+from cdp_project.access.audit import audit_record
+from cdp_project.access.roles import change_required, reads_only
 from profiles.selectors import profile_search
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
@@ -198,6 +198,7 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
     return {"count": count, "samples": samples, "sentence": definition_sentence(clean)}
 
 
+@reads_only
 @login_required
 @require_POST
 def segment_preview(request: HttpRequest) -> HttpResponse:

@@ -10,9 +10,9 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from access.roles import READ_ONLY_GROUP
 from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign
+from cdp_project.access.roles import READ_ONLY_GROUP
 from ingestion.models import Activity, ActivityProperty, ProfileAttribute, Source, WriteKey
 from profiles.models import Profile
 from segments import services as segment_services

@@ -7,8 +7,8 @@ from django.contrib.admin.sites import site
 from django.test import Client
 from django.urls import reverse
 
-from access.models import AuditEntry
 from campaigns.models import Campaign
+from cdp_project.access.models import AuditEntry
 from ingestion.models import Source, WriteKey
 from profiles.models import Profile
 from segments.models import Segment

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.test import Client
 
-from access.links import web_url
+from cdp_project.access.links import web_url
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from access.models import AuditEntry
+from cdp_project.access.models import AuditEntry
 from ingestion.apis import client_ip
 
 

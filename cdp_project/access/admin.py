@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from access.models import AuditEntry
+from cdp_project.access.models import AuditEntry
 
 
 @admin.register(AuditEntry)

@@ -7,8 +7,8 @@ from django.db import models
 class AuditEntry(models.Model):
     """One change a person made through the marketer UI: who, when, what, from where.
 
-    Written in the transaction of the change it records (`access.audit.audit_record`), so
-    there is no change without its entry and no entry for a change that rolled back.
+    Written in the transaction of the change it records (`audit.audit_record`), so there is
+    no change without its entry and no entry for a change that rolled back.
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)

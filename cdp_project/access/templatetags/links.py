@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from access.links import web_url as _web_url
+from cdp_project.access.links import web_url as _web_url
 
 register = template.Library()
 

@@ -77,14 +77,27 @@ class ReadOnlyMarketerMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view: Callable[..., HttpResponse], *args: Any
+    ) -> HttpResponse | None:
         if (
             request.method not in SAFE_METHODS
+            and not getattr(view, "reads_only", False)
             and not request.path_info.startswith(OUTSIDE_MARKETER_UI)
             and request.user.is_authenticated
             and not user_can_change(request.user)
         ):
             return HttpResponseForbidden(REFUSAL, content_type="text/plain; charset=utf-8")
-        return self.get_response(request)
+        return None
+
+
+def reads_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Mark a view whose POST changes nothing (a builder's live count, a campaign's dry run,
+    which rolls back), so read-only users may use it."""
+    view.reads_only = True  # type: ignore[attr-defined]
+    return view
 
 
 def can_change(request: HttpRequest) -> dict[str, Any]:
