@@ -18,7 +18,7 @@ import hashlib
 import logging
 import uuid
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -268,36 +268,56 @@ def _claim_batch(batch_size: int, result: RunResult) -> int:
     return len(candidates)
 
 
+@dataclass(frozen=True)
+class Blocker:
+    """Why a due enrollment is not sent now: it ends in `state` with `reason`, or, for quiet
+    hours, waits until `hold_until`."""
+
+    state: str
+    reason: str
+    hold_until: datetime | None = None
+
+
+def _blockers(enrollment: Enrollment, now: datetime) -> Iterator[Blocker]:
+    """The rules a due enrollment is checked against, in the engine's order. Lazy: sending
+    stops at the first, the preview lists them all."""
+    campaign = enrollment.campaign
+    profile = enrollment.profile
+    if exit_reason := _exit_reason(enrollment, now):
+        yield Blocker(State.EXITED, exit_reason)
+    if campaign.channel == Campaign.Channel.EMAIL:
+        if not profile.email:
+            yield Blocker(State.SUPPRESSED, Reason.NO_EMAIL)
+        elif bounced := email_suppression_reason(
+            profile.email, transactional=campaign.transactional
+        ):
+            yield Blocker(State.SUPPRESSED, bounced)
+    if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
+        yield Blocker(State.SUPPRESSED, Reason.NO_CONSENT)
+    if audience_reason := _audience_reason(campaign, profile):
+        yield Blocker(State.SUPPRESSED, audience_reason)
+    if campaign.is_marketing:
+        if (quiet_until := quiet_hours_end(campaign, profile, now)) is not None:
+            local = timezone.localtime(quiet_until, zone_of(campaign, profile))
+            yield Blocker("held", f"quiet hours: it would be held until {local:%H:%M}", quiet_until)
+        if cap_reason := _cap_reason(campaign, profile, now):
+            yield Blocker(State.SUPPRESSED, cap_reason)
+
+
 def _decide_and_claim(enrollment: Enrollment, now: datetime) -> str:
     """Check the rules for one due enrollment; record its message or why there is none."""
     campaign = enrollment.campaign
     profile = enrollment.profile
     if campaign.status != Campaign.Status.ACTIVE:
         return "paused"  # paused since it was picked: it waits for the campaign's return
-    exit_reason = _exit_reason(enrollment, now)
-    if exit_reason:
-        return _close(enrollment, State.EXITED, exit_reason, now)
-    if campaign.channel == Campaign.Channel.EMAIL and not profile.email:
-        return _close(enrollment, State.SUPPRESSED, Reason.NO_EMAIL, now)
-    if campaign.channel == Campaign.Channel.EMAIL:
-        bounced = email_suppression_reason(profile.email, transactional=campaign.transactional)
-        if bounced:
-            return _close(enrollment, State.SUPPRESSED, bounced, now)
-    if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
-        return _close(enrollment, State.SUPPRESSED, Reason.NO_CONSENT, now)
-    audience_reason = _audience_reason(campaign, profile)
-    if audience_reason:
-        return _close(enrollment, State.SUPPRESSED, audience_reason, now)
-    if campaign.is_marketing:
-        quiet_until = quiet_hours_end(campaign, profile, now)
-        if quiet_until is not None:
-            enrollment.due_at = quiet_until
-            enrollment.updated_at = now
-            enrollment.save(update_fields=["due_at", "updated_at"])
-            return "held"
-        cap_reason = _cap_reason(campaign, profile, now)
-        if cap_reason:
-            return _close(enrollment, State.SUPPRESSED, cap_reason, now)
+    blocker = next(_blockers(enrollment, now), None)
+    if blocker is not None and blocker.hold_until is not None:
+        enrollment.due_at = blocker.hold_until
+        enrollment.updated_at = now
+        enrollment.save(update_fields=["due_at", "updated_at"])
+        return "held"
+    if blocker is not None:
+        return _close(enrollment, blocker.state, blocker.reason, now)
     if in_control_group(enrollment.pk, campaign.control_percent):
         return _close(enrollment, State.CONTROL, Reason.CONTROL, now)
     message = message_build(campaign, profile, enrollment=enrollment, now=now)
@@ -582,35 +602,14 @@ def campaign_preview_blockers(campaign: Campaign, profile: Profile) -> list[str]
         .only("properties", "timestamp")
         .first()
     )
-    reasons = []
-    if latest is not None:
-        due = Enrollment(
-            campaign=campaign,
-            profile=profile,
-            trigger_at=latest.timestamp,
-            cart_id=content.cart_id_of(latest.properties),
-            due_at=now,
-        )
-        if exit_reason := _exit_reason(due, now):
-            reasons.append(exit_reason)
-    if campaign.channel == Campaign.Channel.EMAIL:
-        if not profile.email:
-            reasons.append(Reason.NO_EMAIL)
-        elif suppressed := email_suppression_reason(
-            profile.email, transactional=campaign.transactional
-        ):
-            reasons.append(suppressed)
-    if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
-        reasons.append(Reason.NO_CONSENT)
-    if audience_reason := _audience_reason(campaign, profile):
-        reasons.append(audience_reason)
-    if campaign.is_marketing:
-        if cap_reason := _cap_reason(campaign, profile, now):
-            reasons.append(cap_reason)
-        if (quiet_until := quiet_hours_end(campaign, profile, now)) is not None:
-            local = timezone.localtime(quiet_until, zone_of(campaign, profile))
-            reasons.append(f"quiet hours: it would be held until {local:%H:%M}")
-    return reasons
+    due = Enrollment(
+        campaign=campaign,
+        profile=profile,
+        trigger_at=latest.timestamp if latest is not None else now,
+        cart_id=content.cart_id_of(latest.properties) if latest is not None else "",
+        due_at=now,
+    )
+    return [blocker.reason for blocker in _blockers(due, now)]
 
 
 def campaign_preview(

@@ -188,9 +188,7 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, f"“{campaign.name}” is saved.")
                 return redirect("campaign-detail", pk=campaign.pk)
             try:
-                with transaction.atomic():
-                    services.campaign_status_set(campaign=campaign, status=then)
-                    _audit_status(request, campaign, then)
+                _status_set(request, campaign, then)
             except services.CampaignNotReady as error:
                 messages.error(
                     request,
@@ -207,7 +205,10 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_form.html", context, status=status)
 
 
-def _audit_status(request: HttpRequest, campaign: Campaign, status: str) -> None:
+@transaction.atomic
+def _status_set(request: HttpRequest, campaign: Campaign, status: str) -> None:
+    """Change the status and record who did, together; raises CampaignNotReady."""
+    services.campaign_status_set(campaign=campaign, status=status)
     audit_record(
         request=request,
         action="campaign.status",
@@ -225,9 +226,7 @@ def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose Activate or Pause.")
         return redirect("campaign-detail", pk=campaign.pk)
     try:
-        with transaction.atomic():
-            services.campaign_status_set(campaign=campaign, status=status)
-            _audit_status(request, campaign, status)
+        _status_set(request, campaign, status)
     except services.CampaignNotReady as error:
         messages.error(request, "It cannot be activated yet: " + " ".join(error.problems))
         return redirect("campaign-detail", pk=campaign.pk)

@@ -34,6 +34,24 @@ class Series:
 SERIES_COLOURS = 6
 
 
+def axes(*, left: float, right: float, top: float, bottom: float, peak: str) -> SafeString:
+    """A chart's frame: the baseline, a grid line at the peak, and the two values labelled
+    at the left."""
+    return format_html(
+        '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
+        '<line class="grid" x1="{left}" y1="{top}" x2="{right}" y2="{top}"/>'
+        '<text class="label" x="{label_x}" y="{top_label}" text-anchor="end">{peak}</text>'
+        '<text class="label" x="{label_x}" y="{bottom}" text-anchor="end">0</text>',
+        left=f"{left:.0f}",
+        right=f"{right:.0f}",
+        top=f"{top:.0f}",
+        bottom=f"{bottom:.0f}",
+        label_x=f"{left - 6:.0f}",
+        top_label=f"{top + 4:.0f}",
+        peak=peak,
+    )
+
+
 def series_class(index: int) -> str:
     return f"series-{index % SERIES_COLOURS}"
 
@@ -112,21 +130,11 @@ def stacked_bars(
     return format_html(
         '<svg class="bar-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
         'aria-label="{summary}">'
-        '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
-        '<line class="grid" x1="{left}" y1="{top}" x2="{right}" y2="{top}"/>'
-        '<text class="label" x="{label_x}" y="{top_label}" text-anchor="end">{peak}</text>'
-        '<text class="label" x="{label_x}" y="{bottom}" text-anchor="end">0</text>'
-        "{bars}{ticks}</svg>",
+        "{frame}{bars}{ticks}</svg>",
         w=width,
         h=height,
         summary=summary,
-        left=f"{left:.0f}",
-        right=f"{right:.0f}",
-        top=f"{top:.0f}",
-        bottom=f"{bottom:.0f}",
-        label_x=f"{left - 6:.0f}",
-        top_label=f"{top + 4:.0f}",
-        peak=_number(peak),
+        frame=axes(left=left, right=right, top=top, bottom=bottom, peak=_number(peak)),
         bars=mark_safe("".join(bars)),  # noqa: S308 - each bar is built by format_html
         ticks=ticks,
     )

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from cdp_project.charts import scale
+from cdp_project.charts import axes, scale
 from segments import selectors
 
 register = template.Library()
@@ -80,10 +80,7 @@ def size_chart(
     return format_html(
         '<svg class="size-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
         'aria-label="{summary}"><title>{summary}</title>'
-        '<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>'
-        '<line class="grid" x1="{left}" y1="{top}" x2="{right}" y2="{top}"/>'
-        '<text class="label" x="{label_x}" y="{top_label}" text-anchor="end">{peak}</text>'
-        '<text class="label" x="{label_x}" y="{bottom_label}" text-anchor="end">0</text>'
+        "{frame}"
         '<text class="label" x="{left}" y="{date_y}">{start}</text>'
         '<text class="label" x="{right}" y="{date_y}" text-anchor="end">{end}</text>'
         '<path class="area" d="{area}"/><path class="line" d="{line}"/>'
@@ -91,15 +88,10 @@ def size_chart(
         w=width,
         h=height,
         summary=summary,
+        frame=axes(left=left, right=right, top=top, bottom=bottom, peak=f"{peak:,}"),
         left=f"{left:.0f}",
         right=f"{right:.0f}",
-        top=f"{top:.0f}",
-        bottom=f"{bottom:.0f}",
-        label_x=f"{left - 6:.0f}",
-        top_label=f"{top + 4:.0f}",
-        bottom_label=f"{bottom:.0f}",
         date_y=f"{height - 6:.0f}",
-        peak=f"{peak:,}",
         start=start,
         end=end,
         area=area,

@@ -20,14 +20,10 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from tests.cdp_project.test_runstack import _free_port as free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, *, up: bool, timeout: float = 15) -> None:
