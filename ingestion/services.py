@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from django.db.models import F, Func, Value
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from cdp_project.jsontext import json_text
 from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, activity_key
 from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
@@ -136,7 +136,8 @@ def events_ingest(
             )
 
     clean, blocked = _refuse_blocked_activities(clean, result, messages)
-    clean = _refuse_suppressed_people(clean, result)
+    claims = {event.index: identity_claim(event) for event in clean}
+    clean = _refuse_suppressed_people(clean, claims, result)
 
     with transaction.atomic():
         if blocked:
@@ -149,40 +150,25 @@ def events_ingest(
                 cursor.execute(
                     _INSERT_MESSAGE_KEYS,
                     # One JSON text, encoded in C, rather than an array adapted in Python.
-                    [source.pk, batch.received_at, json.dumps([e.message_id for e in clean])],
+                    [source.pk, batch.received_at, json_text([e.message_id for e in clean])],
                 )
                 new_ids = {row[0] for row in cursor.fetchall()}
-        rows = []
+        rows: list[CleanEvent] = []
         for event in clean:
             if event.message_id not in new_ids:
                 result.duplicates += 1
                 continue
             new_ids.discard(event.message_id)  # a repeat later in this batch is a duplicate
-            rows.append(
-                Event(
-                    source=source,
-                    message_id=event.message_id,
-                    type=event.type,
-                    name=event.name,
-                    user_id=event.user_id,
-                    anonymous_id=event.anonymous_id,
-                    timestamp=event.timestamp,
-                    original_timestamp=event.original_timestamp,
-                    sent_at=event.sent_at,
-                    received_at=batch.received_at,
-                    properties=event.properties,
-                    traits=event.traits,
-                    context=event.context,
-                    extra=event.extra,
-                    flags=event.flags,
-                )
-            )
+            rows.append(event)
         if rows:
             # One call for the whole batch: profiles resolves every id at once.
-            profile_ids = profiles_resolve(claims=[identity_claim(row) for row in rows])
-            for row, profile_id in zip(rows, profile_ids, strict=True):
-                row.profile_id = profile_id
-            events_insert(rows)
+            profile_ids = profiles_resolve(claims=[claims[event.index] for event in rows])
+            result.event_ids = events_insert(
+                source_id=source.pk,
+                received_at=batch.received_at,
+                events=rows,
+                profile_ids=profile_ids,
+            )
         if result.refused:
             # The response lists every refusal; the debugger keeps the first ones of a
             # request, so a sender of thousands of broken events cannot flood the table.
@@ -192,7 +178,6 @@ def events_ingest(
                 received_at=batch.received_at,
             )
         result.accepted = len(rows)
-        result.event_ids = [row.pk for row in rows]
         if result.event_ids:
             ids = list(result.event_ids)
             transaction.on_commit(lambda: events_publish_processing(event_ids=ids))
@@ -226,46 +211,46 @@ _INSERT_EVENTS = f"""
 """  # noqa: S608 - the column names above, never input
 
 
-def events_insert(rows: list[Event]) -> None:
-    """Insert a batch of events in one statement and set their ids.
+def events_insert(
+    *,
+    source_id: int,
+    received_at: datetime,
+    events: Sequence[CleanEvent],
+    profile_ids: Sequence[int | None],
+) -> list[int]:
+    """Insert a batch of clean events in one statement; returns their ids, in order.
 
     The batch travels as one JSON document read by `jsonb_to_recordset`: serialising it is
-    one call to the C JSON encoder, where `bulk_create` adapts every value of every column
-    in Python (its arrays of JSON documents cost more than the insert itself).
+    one call to a JSON encoder written in C, where `bulk_create` adapts every value of
+    every column in Python (its arrays of JSON documents cost more than the insert itself).
     """
-    document = json.dumps(
+    document = json_text(
         [
             {
-                "source_id": row.source_id,
-                "message_id": row.message_id,
-                "type": row.type,
-                "name": row.name,
-                "user_id": row.user_id,
-                "anonymous_id": row.anonymous_id,
-                "timestamp": row.timestamp.isoformat(),
-                "original_timestamp": _iso(row.original_timestamp),
-                "sent_at": _iso(row.sent_at),
-                "received_at": row.received_at.isoformat(),
-                "properties": row.properties,
-                "traits": row.traits,
-                "context": row.context,
-                "extra": row.extra,
-                "flags": row.flags,
-                "profile_id": row.profile_id,
+                "source_id": source_id,
+                "message_id": event.message_id,
+                "type": event.type,
+                "name": event.name,
+                "user_id": event.user_id,
+                "anonymous_id": event.anonymous_id,
+                "timestamp": event.timestamp,
+                "original_timestamp": event.original_timestamp,
+                "sent_at": event.sent_at,
+                "received_at": received_at,
+                "properties": event.properties,
+                "traits": event.traits,
+                "context": event.context,
+                "extra": event.extra,
+                "flags": event.flags,
+                "profile_id": profile_id,
             }
-            for row in rows
-        ],
-        allow_nan=False,
+            for event, profile_id in zip(events, profile_ids, strict=True)
+        ]
     )
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_EVENTS, [document])
-        ids = {message_id: pk for pk, message_id in cursor.fetchall()}
-    for row in rows:
-        row.pk = ids[row.message_id]
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
+        ids = dict((message_id, pk) for pk, message_id in cursor.fetchall())
+    return [ids[event.message_id] for event in events]
 
 
 def _refuse_blocked_activities(
@@ -298,13 +283,15 @@ def _refuse_blocked_activities(
     return kept, blocked
 
 
-def _refuse_suppressed_people(clean: list[CleanEvent], result: IngestResult) -> list[CleanEvent]:
+def _refuse_suppressed_people(
+    clean: list[CleanEvent], claims: dict[int, IdentityClaim], result: IngestResult
+) -> list[CleanEvent]:
     """Refuse the events of people who were deleted with their ids suppressed, so that they
     are not made again. At most one indexed query, none while nothing is suppressed
     (profiles/rights.py). Nothing of such an event is kept: no payload excerpt, no event."""
     if not clean:
         return clean
-    keys = {event.index: _claim_keys(identity_claim(event)) for event in clean}
+    keys = {event.index: _claim_keys(claims[event.index]) for event in clean}
     suppressed = identities_suppressed({key for ids in keys.values() for key in ids})
     if not suppressed:
         return clean

@@ -695,4 +695,5 @@ def test_a_clean_message_is_taken_as_it_is_up_to_the_depth_bound():
     message = {"userId": "u", "event": "E", "properties": {"s": 'a[{"]}', **_nested(30)}}
     cleaned, size = _clean_fast(message, 32)
     assert cleaned is message
-    assert size == len(json.dumps(message, ensure_ascii=False).encode())
+    # The size is the message's compact JSON in UTF-8, as the limit documents.
+    assert size == len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())

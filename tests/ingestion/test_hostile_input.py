@@ -47,7 +47,7 @@ def test_ten_thousand_properties_refuse_only_their_event(ingest):
         {
             "index": 0,
             "code": "event_too_large",
-            "message": "The event is 144 KB; the limit is 32 KB.",
+            "message": "The event is 124 KB; the limit is 32 KB.",
         }
     ]
     assert list(Event.objects.values_list("name", flat=True)) == ["Signed Up"]

@@ -1,0 +1,27 @@
+"""JSON text for Postgres: whole batches travel to the database as one JSON document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text, encoded by orjson (datetimes as ISO 8601).
+
+    orjson stops at integers past 64 bits, which `jsonb` keeps exactly: those documents go
+    through the standard encoder instead. Non-finite floats never reach here (ingest turns
+    them into `null`); the standard encoder would refuse them rather than write `NaN`.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, allow_nan=False, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
