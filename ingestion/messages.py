@@ -140,11 +140,11 @@ class _Cleaner:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
-def _refuse_control(text: str, key: str, code: str) -> None:
+def _refuse_control(text: str, key: str, code: str = "") -> None:
     found = _CONTROL.search(text)
     if found:
         raise Refused(
-            code,
+            code or f"invalid_{_snake(key)}",
             f"`{key}` holds the control or invisible character U+{ord(found.group()):04X}; "
             "names and ids must be plain text.",
         )
@@ -159,7 +159,7 @@ def _identifier(message: dict[str, Any], key: str) -> str:
     text = str(value).strip()
     if len(text) > MAX_ID_LENGTH:
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` is longer than {MAX_ID_LENGTH}.")
-    _refuse_control(text, key, f"invalid_{_snake(key)}")
+    _refuse_control(text, key)
     return text
 
 

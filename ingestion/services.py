@@ -400,7 +400,10 @@ def events_publish_processing(*, event_ids: list[int]) -> bool:
     from ingestion.tasks import process_events
 
     try:
-        process_events.apply_async(args=[event_ids], retry=False)
+        # Named in the worker's log by size: a repr of every id costs more than the publish.
+        process_events.apply_async(
+            args=[event_ids], retry=False, argsrepr=f"[{len(event_ids)} event ids]"
+        )
     except Exception as exc:  # any broker failure; the sweep takes over
         _broker_skip_until = time.monotonic() + settings.INGEST_PUBLISH_BACKOFF.total_seconds()
         logger.warning(
