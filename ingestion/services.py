@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -420,20 +421,53 @@ def _processors() -> list[Callable[[list[Event]], None]]:
     return [import_string(path) for path in settings.INGEST_EVENT_PROCESSORS]
 
 
+# Postgres' codes for a transaction it ended so that another could go on: deadlock_detected
+# and serialization_failure. Such a transaction is tried again, as Postgres advises.
+_RETRIED_SQLSTATES = {"40P01", "40001"}
+PROCESS_ATTEMPTS = 4
+
+
 def events_process(*, event_ids: Sequence[int]) -> int:
     """Run the follow-up work on the given events that nobody has processed yet.
 
     Rows are locked with SKIP LOCKED, so a task and the sweep (or two workers) never
-    process the same event twice; the processors and the mark commit together.
+    process the same event twice; the processors and the mark commit together. A batch
+    that Postgres ends to break a deadlock is tried again at once, a few times, before
+    its task fails and the sweep takes it over.
     """
+    attempt = 1
+    while True:
+        try:
+            return _events_process_once(event_ids)
+        except OperationalError as exc:
+            sqlstate = getattr(exc.__cause__, "sqlstate", None)
+            if (
+                sqlstate not in _RETRIED_SQLSTATES
+                or attempt == PROCESS_ATTEMPTS
+                or connection.in_atomic_block
+            ):
+                raise
+            logger.info(
+                "ingest_processing_retried attempt=%d sqlstate=%s events=%d",
+                attempt,
+                sqlstate,
+                len(event_ids),
+            )
+        # Apart, so the two sides of a deadlock do not meet again at once.
+        time.sleep(random.uniform(0.02, 0.1) * attempt)
+        attempt += 1
+
+
+def _events_process_once(event_ids: Sequence[int]) -> int:
     with transaction.atomic():
         # Merges and deletions lock profiles before the events they move or delete: so does
         # this, in id order, or the two would wait for each other.
-        profiles_lock(
-            profile_ids=Event.objects.filter(
+        locked = set(
+            Event.objects.filter(
                 pk__in=list(event_ids), processed_at__isnull=True, profile__isnull=False
             ).values_list("profile_id", flat=True)
         )
+        profiles_lock(profile_ids=locked)
         events = list(
             Event.objects.select_for_update(skip_locked=True)
             .filter(pk__in=list(event_ids), processed_at__isnull=True)
@@ -441,6 +475,12 @@ def events_process(*, event_ids: Sequence[int]) -> int:
         )
         if not events:
             return 0
+        # A merge may have moved some of these events to another profile between the two
+        # reads: that profile is locked now, before the processors take shared catalog rows,
+        # so no processor takes a profile lock after them.
+        moved = {event.profile_id for event in events if event.profile_id} - locked
+        if moved:
+            profiles_lock(profile_ids=moved)
         failed = _run_processors(events)
         Event.objects.filter(pk__in=[event.pk for event in events]).update(
             processed_at=timezone.now()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from django.db import OperationalError, connection
 
 from cdp_project.celery import app as celery_app
 from ingestion import services, tasks
@@ -117,3 +120,55 @@ def test_an_event_a_processor_fails_on_is_set_aside_and_the_rest_processed(
     assert "ingest_processing_failed" in caplog.text
     # The whole batch first, then one event at a time.
     assert RECORDED[0] == sorted(ids) and len(RECORDED) == 4
+
+
+def deadlock_once(events) -> None:
+    """Ended by Postgres the first time, as the loser of a deadlock is."""
+    RECORDED.append(sorted(event.pk for event in events))
+    if len(RECORDED) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' "
+                "USING ERRCODE = 'deadlock_detected'; END $$"
+            )
+    Event.objects.filter(pk__in=[event.pk for event in events]).update(flags=["seen"])
+
+
+def test_a_batch_postgres_ends_for_a_deadlock_is_tried_again(
+    transactional_db, ingest, settings, caplog
+):
+    settings.INGEST_EVENT_PROCESSORS = ["tests.ingestion.test_processing.deadlock_once"]
+    RECORDED.clear()
+    ingest("batch", _batch("a", "b"))
+    ids = list(Event.objects.values_list("pk", flat=True))
+
+    with caplog.at_level(logging.INFO, logger="ingestion.services"):
+        assert services.events_process(event_ids=ids) == 2
+
+    assert [sorted(ids), sorted(ids)] == RECORDED
+    assert not Event.objects.filter(processed_at__isnull=True).exists()
+    # Only the second try's work stands, once.
+    assert list(Event.objects.values_list("flags", flat=True)) == [["seen"], ["seen"]]
+    assert "ingest_processing_retried attempt=1 sqlstate=40P01 events=2" in caplog.text
+
+
+def always_deadlocked(events) -> None:
+    RECORDED.append(sorted(event.pk for event in events))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' "
+            "USING ERRCODE = 'deadlock_detected'; END $$"
+        )
+
+
+def test_a_batch_deadlocked_every_time_is_left_to_the_sweep(transactional_db, ingest, settings):
+    settings.INGEST_EVENT_PROCESSORS = ["tests.ingestion.test_processing.always_deadlocked"]
+    RECORDED.clear()
+    ingest("batch", _batch("a"))
+    ids = list(Event.objects.values_list("pk", flat=True))
+
+    with pytest.raises(OperationalError):
+        services.events_process(event_ids=ids)
+
+    assert len(RECORDED) == services.PROCESS_ATTEMPTS
+    assert Event.objects.get().processed_at is None
