@@ -16,10 +16,10 @@ The rules (docs/profiles.md says them for marketers):
   anonymous id starts a profile of its own instead of growing the person without bound.
 
 Concurrency: the common case (every id known, nothing to link) costs one read and takes no
-lock. When something must change, transaction-level advisory locks on the batch's ids
-(hashed into a fixed number of buckets, taken in sorted order so two batches cannot
-deadlock) serialise the requests that touch the same ids; the ids are read again under the
-locks, so two concurrent requests for the same new person make one profile.
+lock. When something must change, transaction-level advisory locks on the ids of the events
+that change something (see `_lock`) serialise the requests that touch the same ids; the ids
+are read again under the locks, so two concurrent requests for the same new person make one
+profile, while requests for different people go on side by side.
 """
 
 from __future__ import annotations
@@ -55,8 +55,14 @@ USER = Identity.Namespace.USER_ID.value
 ANON = Identity.Namespace.ANONYMOUS_ID.value
 EMAIL = Identity.Namespace.EMAIL.value
 LOCK_BUCKETS = 512
-# Advisory-lock keys for identities live in their own range of the 64-bit key space.
+# A batch with at most this many ids to lock locks each id's own hash (one lock per id);
+# a larger one locks the coarse buckets instead, so no transaction holds more than
+# LOCK_BUCKETS advisory locks (Postgres' lock table is shared and bounded).
+FINE_LOCK_LIMIT = 256
+# Advisory-lock keys for identities live in their own ranges of the 64-bit key space: the
+# coarse buckets below the per-id hashes, so sorted keys take coarse locks first.
 _LOCK_BASE = 0x6364700000000000
+_FINE_LOCK_BASE = 0x6364710000000000
 
 
 @dataclass
@@ -87,9 +93,59 @@ class IdentityClaim:
         return [(USER, self.previous_id), (ANON, self.previous_id)] if self.previous_id else []
 
 
-def _bucket(key: Key) -> int:
+def _key_hash(key: Key) -> int:
     digest = hashlib.blake2b(f"{key[0]}\x1f{key[1]}".encode(), digest_size=4).digest()
-    return _LOCK_BASE + int.from_bytes(digest, "big") % LOCK_BUCKETS
+    return int.from_bytes(digest, "big")
+
+
+def _lock_plan(keys: Iterable[Key]) -> tuple[list[int], list[bool]]:
+    """The advisory locks for these ids, sorted, and whether each is taken shared.
+
+    Two levels, so that requests for different people rarely wait for each other and yet
+    no transaction holds more than LOCK_BUCKETS locks. A small set locks each id's own hash
+    exclusively, after its coarse bucket shared; a large one locks the coarse buckets
+    exclusively. Two small sets exclude each other on a shared id; a large one excludes
+    every set that shares a bucket with it. Coarse keys sort first, so every transaction
+    takes its locks in one global order and none waits for another in a circle.
+    """
+    hashes = {_key_hash(key) for key in keys}
+    coarse = sorted({_LOCK_BASE + h % LOCK_BUCKETS for h in hashes})
+    if len(hashes) > FINE_LOCK_LIMIT:
+        return coarse, [False] * len(coarse)
+    fine = sorted(_FINE_LOCK_BASE + h for h in hashes)
+    return coarse + fine, [True] * len(coarse) + [False] * len(fine)
+
+
+def _lock(keys: Iterable[Key]) -> None:
+    locks, shared = _lock_plan(keys)
+    if not locks:
+        return
+    with connection.cursor() as cursor:
+        # Volatile functions in the select list run after the sort: in `k` order.
+        cursor.execute(
+            """
+            SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k)
+                        ELSE pg_advisory_xact_lock(k) END
+            FROM unnest(%s::bigint[], %s::boolean[]) AS t(k, s) ORDER BY k
+            """,
+            [locks, shared],
+        )
+
+
+def _unsettled_keys(claims: Sequence[IdentityClaim], known: _Known) -> set[Key]:
+    """The ids to lock: those of the claims that may change something (an id not known yet,
+    or ids of more than one profile), and the batch's other ids of the profiles those touch.
+    A claim whose ids all belong to one untouched profile changes nothing (merges move every
+    id of a profile together), so its ids need no lock."""
+    keys: set[Key] = set()
+    for claim in claims:
+        claim_keys = claim.keys() + claim.previous_keys()
+        owners = {known.owner.get(key) for key in claim_keys}
+        if len(owners) != 1 or None in owners:
+            keys.update(claim_keys)
+    touched = {known.owner[key] for key in keys if key in known.owner}
+    keys.update(key for key, owner in known.owner.items() if owner in touched)
+    return keys
 
 
 @dataclass
@@ -280,13 +336,10 @@ def profiles_resolve(*, claims: Sequence[IdentityClaim]) -> list[int]:
     if not claims:
         return []
     keys = {k for claim in claims for k in claim.keys() + claim.previous_keys()}
-    plan = _plan(claims, _lookup(keys, count_anonymous=False))
+    known = _lookup(keys, count_anonymous=False)
+    plan = _plan(claims, known)
     if plan.changes:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k",
-                [sorted({_bucket(k) for k in keys})],
-            )
+        _lock(_unsettled_keys(claims, known))
         plan = _plan(claims, _lookup(keys, count_anonymous=True))
         _apply(plan)
     return plan.assignments

@@ -208,6 +208,71 @@ def test_concurrent_requests_for_the_same_new_people_make_one_profile_each(sourc
         assert len(ids_of(profile)) == devices + 1
 
 
+def _visitors(prefix: str, count: int) -> list:
+    from profiles.identity import IdentityClaim
+
+    at = timezone.now()
+    return [
+        IdentityClaim(message_id=f"{prefix}-{n}", timestamp=at, anonymous_id=f"{prefix}-{n}")
+        for n in range(count)
+    ]
+
+
+def test_ids_are_locked_one_by_one_and_a_large_batch_by_bucket():
+    from profiles import identity
+
+    small = {("anonymous_id", f"a{n}") for n in range(50)}
+    locks, shared = identity._lock_plan(small)
+    assert locks == sorted(locks)
+    # Each id's own lock, exclusive, after the coarse buckets, shared.
+    assert shared.count(False) == 50 and shared == sorted(shared, reverse=True)
+
+    large = {("anonymous_id", f"b{n}") for n in range(identity.FINE_LOCK_LIMIT + 1)}
+    locks, shared = identity._lock_plan(large)
+    assert not any(shared) and len(locks) <= identity.LOCK_BUCKETS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_for_different_new_people_do_not_wait_for_each_other():
+    """A transaction that holds the locks of a hundred new visitors leaves another hundred
+    free, and holds back any batch, small or large, that shares one of its ids."""
+    from django.db import OperationalError, connection, transaction
+
+    from profiles.identity import profiles_resolve
+
+    held, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                profiles_resolve(claims=_visitors("first", 100))
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert held.wait(30)
+
+        def resolve(claims: list) -> None:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '1s'")
+                profiles_resolve(claims=claims)
+
+        resolve(_visitors("second", 100))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            resolve(_visitors("third", 10) + _visitors("first", 1))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            resolve(_visitors("fourth", 400) + _visitors("first", 1))
+    finally:
+        release.set()
+        thread.join()
+    assert Profile.objects.count() == 200
+
+
 def test_events_stored_without_a_profile_are_given_one_in_order(ingest):
     ingest(
         "batch",
