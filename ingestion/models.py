@@ -78,7 +78,10 @@ class Event(models.Model):
         GROUP = "group"
         ALIAS = "alias"
 
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="events")
+    # No index of its own: `event_source_latest` (source, id) serves every look-up by source.
+    source = models.ForeignKey(
+        Source, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     message_id = models.CharField(max_length=128)
     type = models.CharField(max_length=10, choices=Type.choices)
     # The activity name: the track event, or the page / screen name.
@@ -133,7 +136,8 @@ class Event(models.Model):
 class MessageKey(models.Model):
     """The de-duplication key: a `messageId` is stored once per source."""
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (source, message id) serves look-ups by source.
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+", db_index=False)
     message_id = models.CharField(max_length=128)
     received_at = models.DateTimeField()
 

@@ -119,7 +119,10 @@ class Identity(models.Model):
         USER_ID = "user_id", "User id"
         EMAIL = "email", "Email"
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
+    # Indexed by `identity_profile` below.
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="identities", db_index=False
+    )
     namespace = models.CharField(max_length=64)
     value = models.CharField(max_length=320)
     first_seen = models.DateTimeField(default=timezone.now)
