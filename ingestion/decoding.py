@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zlib
 from typing import Any
+
+import orjson
 
 from cdp_project.errors import ApplicationError
 
@@ -117,7 +120,20 @@ def _cut_deep_containers(text: str, max_depth: int) -> str:
     return "".join(out)
 
 
+# Twenty digits in a row: maybe an integer past 64 bits, which orjson reads as a float.
+_LONG_DIGITS = re.compile(rb"\d{20}")
+
+
 def parse_json(data: bytes) -> Any:
+    # orjson parses a well-formed body several times faster. It refuses what the rules
+    # below turn into values or clear errors (non-finite numbers, a byte order mark, lone
+    # surrogates, nesting past 1,024), and a body with an integer it would read as a float
+    # is not given to it: those take the standard parser, with the same result as always.
+    if not _LONG_DIGITS.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

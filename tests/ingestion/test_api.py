@@ -421,6 +421,20 @@ def test_nan_infinity_and_overflowing_numbers_become_null(ingest):
     assert event.flags == ["non_finite_number_nulled"]
 
 
+def test_integers_past_64_bits_keep_every_digit_and_a_byte_order_mark_is_read(ingest):
+    raw = (
+        b'\xef\xbb\xbf{"userId": "u", "event": "E", "properties": {"order": '
+        b'123456789012345678901234567890, "small": 9223372036854775807, "price": 0.1}}'
+    )
+    response = ingest("track", None, raw=raw)
+    assert response.status_code == 200
+    assert Event.objects.get().properties == {
+        "order": 123456789012345678901234567890,
+        "small": 9223372036854775807,
+        "price": 0.1,
+    }
+
+
 def test_huge_string_refuses_only_its_event(ingest):
     response = ingest(
         "batch",
