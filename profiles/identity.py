@@ -339,8 +339,13 @@ def profiles_resolve(*, claims: Sequence[IdentityClaim]) -> list[int]:
     known = _lookup(keys, count_anonymous=False)
     plan = _plan(claims, known)
     if plan.changes:
-        _lock(_unsettled_keys(claims, known))
-        plan = _plan(claims, _lookup(keys, count_anonymous=True))
+        locked = _unsettled_keys(claims, known)
+        _lock(locked)
+        # Only the locked ids can have changed in a way that matters; read them again.
+        fresh = _lookup(locked, count_anonymous=True)
+        owner = {k: pid for k, pid in known.owner.items() if k not in locked} | fresh.owner
+        known = _Known(owner, known.user_of | fresh.user_of, fresh.anonymous_ids)
+        plan = _plan(claims, known)
         _apply(plan)
     return plan.assignments
 
