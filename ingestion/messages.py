@@ -81,6 +81,18 @@ class BatchContext:
     # trusted in-process importers of history (profile and order CSV imports) set it: the
     # HTTP API never does, so its rule stays as documented.
     past_limit: timedelta | None = None
+    # The limits every message is held to, read from the settings once per request.
+    max_depth: int = field(init=False)
+    max_event_bytes: int = field(init=False)
+    earliest: datetime = field(init=False)  # an event's time before this is out of range
+    latest: datetime = field(init=False)  # and after this
+
+    def __post_init__(self) -> None:
+        self.max_depth = settings.INGEST_MAX_DEPTH
+        self.max_event_bytes = settings.INGEST_MAX_EVENT_BYTES
+        past_limit = settings.INGEST_PAST_LIMIT if self.past_limit is None else self.past_limit
+        self.earliest = self.received_at - past_limit
+        self.latest = self.received_at + settings.INGEST_FUTURE_TOLERANCE
 
 
 # --- hostile values ------------------------------------------------------------------------
@@ -202,24 +214,20 @@ def parse_time(value: Any, key: str) -> datetime | None:
 
 
 def _event_time(
-    client_time: datetime | None,
-    sent_at: datetime | None,
-    received_at: datetime,
-    past_limit: timedelta | None = None,
+    client_time: datetime | None, sent_at: datetime | None, batch: BatchContext
 ) -> tuple[datetime, list[str]]:
     """Segment's rule: with `sentAt`, the event happened `sentAt - client_time` before the
     request was received, whatever the client's clock says. Without it, the client's time
     is kept. A time outside [received - past limit, received + future tolerance] is
     replaced by the received time and flagged."""
+    received_at = batch.received_at
     if client_time is None:
         return received_at, []
     try:
         corrected = client_time if sent_at is None else received_at - (sent_at - client_time)
     except OverflowError:  # a skew of thousands of years lands before year 1 or after 9999
         return received_at, ["timestamp_out_of_range"]
-    if corrected > received_at + settings.INGEST_FUTURE_TOLERANCE or corrected < (
-        received_at - (settings.INGEST_PAST_LIMIT if past_limit is None else past_limit)
-    ):
+    if corrected > batch.latest or corrected < batch.earliest:
         return received_at, ["timestamp_out_of_range"]
     return corrected, []
 
@@ -266,17 +274,18 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
     accepted. `message_type` is set by the single-message endpoints."""
     if not isinstance(raw, dict):
         raise Refused("invalid_event", "Each event must be a JSON object.")
-    cleaner = _Cleaner(settings.INGEST_MAX_DEPTH)
-    message, size = _clean_fast(raw, cleaner.max_depth)
+    flags: list[str] = []
+    message, size = _clean_fast(raw, batch.max_depth)
     if message is None:
+        cleaner = _Cleaner(batch.max_depth)
         message = cleaner.clean(raw)
+        flags = sorted(cleaner.flags)
         text = json.dumps(message, ensure_ascii=False, default=str, separators=(",", ":"))
         size = len(text.encode())
-    if size > settings.INGEST_MAX_EVENT_BYTES:
+    if size > batch.max_event_bytes:
         raise Refused(
             "event_too_large",
-            f"The event is {size // 1024} KB; the limit is "
-            f"{settings.INGEST_MAX_EVENT_BYTES // 1024} KB.",
+            f"The event is {size // 1024} KB; the limit is {batch.max_event_bytes // 1024} KB.",
         )
 
     kind = message_type or str(message.get("type") or "").strip().lower()
@@ -337,7 +346,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
     sent_at = parse_time(message.get("sentAt"), "sentAt")
     if sent_at is None:
         sent_at = parse_time(batch.sent_at, "sentAt")
-    timestamp, time_flags = _event_time(client_time, sent_at, batch.received_at, batch.past_limit)
+    timestamp, time_flags = _event_time(client_time, sent_at, batch)
 
     extra = {k: v for k, v in message.items() if k not in _COLUMN_FIELDS}
     return CleanEvent(
@@ -353,7 +362,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         traits=traits,
         context=context,
         extra=extra,
-        flags=sorted(cleaner.flags) + time_flags,
+        flags=flags + time_flags,
     )
 
 

@@ -126,9 +126,9 @@ def _lock(keys: Iterable[Key]) -> None:
             """
             SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k)
                         ELSE pg_advisory_xact_lock(k) END
-            FROM unnest(%s::bigint[], %s::boolean[]) AS t(k, s) ORDER BY k
+            FROM jsonb_to_recordset(%s::jsonb) AS t(k bigint, s boolean) ORDER BY k
             """,
-            [locks, shared],
+            [json_text([{"k": k, "s": s} for k, s in zip(locks, shared, strict=True)])],
         )
 
 
@@ -383,16 +383,26 @@ def _apply(plan: _Plan) -> None:
             cursor.execute(
                 """
                 INSERT INTO profiles_identity (profile_id, namespace, value, first_seen, message_id)
-                SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[],
-                                     %s::text[])
+                SELECT t.* FROM jsonb_to_recordset(%s::jsonb) AS t(
+                    profile_id bigint, namespace text, value text, first_seen timestamptz,
+                    message_id text
+                )
                 ON CONFLICT (namespace, value) DO NOTHING
                 """,
+                # One JSON text, encoded in C: arrays are adapted value by value in Python.
                 [
-                    [real(pid) for _, (pid, _, _) in rows],
-                    [key[0] for key, _ in rows],
-                    [key[1] for key, _ in rows],
-                    [at for _, (_, at, _) in rows],
-                    [message_id for _, (_, _, message_id) in rows],
+                    json_text(
+                        [
+                            {
+                                "profile_id": real(pid),
+                                "namespace": key[0],
+                                "value": key[1],
+                                "first_seen": at,
+                                "message_id": message_id,
+                            }
+                            for key, (pid, at, message_id) in rows
+                        ]
+                    )
                 ],
             )
         emails = {real(pid): key[1] for key, (pid, _, _) in rows if key[0] == EMAIL}
@@ -404,7 +414,7 @@ def _apply(plan: _Plan) -> None:
 _FILL_BLANK = {
     column: f"""
         UPDATE profiles_profile p SET {column} = t.value
-          FROM unnest(%s::bigint[], %s::text[]) AS t(id, value)
+          FROM jsonb_to_recordset(%s::jsonb) AS t(id bigint, value text)
          WHERE p.id = t.id AND p.{column} = ''
     """  # noqa: S608 - the two column names below, never input
     for column in ("email", "user_id")
@@ -416,9 +426,9 @@ def _fill_blank(column: str, values: dict[int, str]) -> None:
     = …` per profile would cost the square of the batch)."""
     if not values:
         return
-    pks = sorted(values)
+    document = json_text([{"id": pk, "value": values[pk]} for pk in sorted(values)])
     with connection.cursor() as cursor:
-        cursor.execute(_FILL_BLANK[column], [pks, [values[pk] for pk in pks]])
+        cursor.execute(_FILL_BLANK[column], [document])
 
 
 def profile_merge(
@@ -506,7 +516,8 @@ def _create_statement() -> tuple[str, list[Any]]:
         constants.append((model_field.name, kind, default))
     sql = (
         f"INSERT INTO profiles_profile ({', '.join(columns)}) "  # noqa: S608 - model columns
-        f"SELECT {', '.join(values)} FROM unnest(%s::text[]) WITH ORDINALITY AS t(user_id, n) "
+        f"SELECT {', '.join(values)} "
+        "FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS t(user_id, n) "
         "ORDER BY t.n RETURNING id"
     )
     return sql, constants
@@ -528,5 +539,5 @@ def profiles_create(*, user_ids: list[str]) -> list[int]:
             params.append(default)
     # The user ids come last in the statement: after every column's constant.
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, user_ids])
+        cursor.execute(sql, [*params, json_text(user_ids)])
         return sorted(row[0] for row in cursor.fetchall())

@@ -24,6 +24,11 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     throughput = figures["Ingest throughput, HTTP batches of 100"]
     assert throughput["value"] > 0 and 0 < throughput["ratio"] < 10
     assert "COPY" in throughput["reference"]
+    # Ingest again once the segment store is in: the same figure on ten times the data.
+    scaled = figures["Ingest throughput, with the segment store"]
+    assert scaled["value"] > 0 and 0 < scaled["ratio"] < 10 and scaled["runs"] == 3
+    stored = int(scaled["detail"].split(" events stored")[0].split("; ")[-1].replace(",", ""))
+    assert stored > 3000, scaled["detail"]  # the segment store's events and the others
     assert figures["Single event latency, p99"]["value"] > 0
     assert 0 < figures["Catalog lag"]["value"] < 120
     assert 0 < figures["Trigger latency"]["value"] < 120
