@@ -163,14 +163,7 @@ class Command(BaseCommand):
             self.stdout.write("Starting the web server (gunicorn, 2 workers, 4 threads each) …")
             stack.start_web()
             try:
-                warm = benchmarks.batch_bodies(batches=10, size=100, run=-1)
-                benchmarks.post_all(
-                    port=stack.port,
-                    requests_=[
-                        benchmarks.http_request("/v1/batch", b, write_key=key) for b in warm
-                    ],
-                    clients=clients,
-                )
+                self._warm_up(stack, key, clients=clients, run=-1)
                 stored = Event.objects.count()
                 report.figures.append(
                     self._ingest_throughput(
@@ -238,6 +231,15 @@ class Command(BaseCommand):
             finally:
                 stack.stop()
 
+    def _warm_up(self, stack: benchmarks.Stack, key: str, *, clients: int, run: int) -> None:
+        """Ten batches the figures do not count: every web worker has its connections."""
+        warm = benchmarks.batch_bodies(batches=10, size=100, run=run)
+        benchmarks.post_all(
+            port=stack.port,
+            requests_=[benchmarks.http_request("/v1/batch", b, write_key=key) for b in warm],
+            clients=clients,
+        )
+
     def _ingest_throughput(
         self,
         stack: benchmarks.Stack,
@@ -295,14 +297,8 @@ class Command(BaseCommand):
             self.stdout.write("Starting the web server again for ingest at scale …")
             stack.start_web()
             try:
-                warm = benchmarks.batch_bodies(batches=10, size=100, run=-2)
-                key = source.write_keys.get().key
-                benchmarks.post_all(
-                    port=stack.port,
-                    requests_=[
-                        benchmarks.http_request("/v1/batch", b, write_key=key) for b in warm
-                    ],
-                    clients=options["clients"],
+                self._warm_up(
+                    stack, source.write_keys.get().key, clients=options["clients"], run=-2
                 )
                 report.figures.append(
                     self._ingest_throughput(
