@@ -208,11 +208,14 @@ def test_main_pages_raise_no_csp_violation_and_htmx_still_works(
     expect(rows).to_have_count(shown + 1, timeout=10_000)
     assert page.evaluate("window.__violations") == []
 
-    # The shop's inline tracker snippet runs with its nonce and sends.
-    sent: list[str] = []
-    page.on("request", lambda r: sent.append(r.url) if "/v1/" in r.url else None)
-    page.goto(live_server.url + "/shop/")
-    page.wait_for_function("window.analytics && window.analytics.initialized === true")
+    # The shop's inline tracker snippet runs with its nonce and sends. The answer is awaited,
+    # so that no batch is still being stored when the test's database is emptied.
+    with page.expect_response(
+        lambda r: "/v1/" in r.url and r.request.method == "POST", timeout=15_000
+    ) as answer:
+        page.goto(live_server.url + "/shop/")
+        page.wait_for_function("window.analytics && window.analytics.initialized === true")
+    assert answer.value.status == 200
     assert page.evaluate("window.__violations") == []
 
 
