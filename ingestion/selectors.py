@@ -22,8 +22,12 @@ def source_for_write_key(*, key: str) -> Source | None:
     """The enabled source an active key writes to, or None.
 
     Asked on every ingest request, so written out: one statement on the key's unique
-    index, without the ORM's compiling of the same query each time.
+    index, without the ORM's compiling of the same query each time. A key no stored key
+    can equal (too long, or holding what Postgres text cannot: a NUL, a lone surrogate)
+    is unknown without asking.
     """
+    if not _storable_key(key):
+        return None
     with connection.cursor() as cursor:
         cursor.execute(_SOURCE_FOR_WRITE_KEY, [key])
         row = cursor.fetchone()
@@ -34,6 +38,19 @@ def source_for_write_key(*, key: str) -> Source | None:
         for field, value in zip(_SOURCE_FIELDS, row, strict=True)
     ]
     return Source.from_db(connection.alias, [field.attname for field in _SOURCE_FIELDS], values)
+
+
+_KEY_MAX_LENGTH = WriteKey._meta.get_field("key").max_length
+
+
+def _storable_key(key: str) -> bool:
+    if not key or len(key) > _KEY_MAX_LENGTH or "\x00" in key:
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def source_active_write_key(*, source: Source) -> WriteKey | None:

@@ -113,6 +113,17 @@ def test_unknown_key_gets_401_with_code_and_message(ingest, auth):
     assert not Event.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("key", "auth"),
+    [("ab\x00c", "basic"), ("ab\x00c", "body"), ("\ud800", "body"), ("k" * 65, "basic")],
+)
+def test_a_key_postgres_cannot_hold_gets_401_not_a_server_error(ingest, key, auth):
+    response = ingest("track", track(), key=key, auth=auth)
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_write_key"
+    assert not Event.objects.exists()
+
+
 def test_missing_key_gets_401(ingest):
     response = ingest("track", track(), auth="none")
     assert response.status_code == 401
