@@ -7,6 +7,7 @@ Without /usr/bin/chromium these tests skip with the reason, unless CDP_REQUIRE_B
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,29 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-dev-shm-usage",
         ],
     }
+
+
+_BUSY = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+      AND backend_type = 'client backend' AND state IN ('active', 'idle in transaction')
+"""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Before any fixture is torn down (so before the test database is emptied): wait, up
+    to ten seconds, until no other connection to the database runs a statement or holds a
+    transaction open. A page's tracker may still be storing a batch when a test ends, and
+    emptying the tables under it deadlocks with it."""
+    if "live_server" not in getattr(item, "fixturenames", ()):
+        return
+    from django.db import connection
+
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(_BUSY)
+            if not cursor.fetchone()[0]:
+                return
+            time.sleep(0.05)
