@@ -94,6 +94,12 @@ _database["HOST"] = unquote(_database.get("HOST") or "")
 _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _database["CONN_HEALTH_CHECKS"] = True
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", 5)
+# The statements ingest runs on every request are prepared once per connection
+# (cdp_project/prepared.py); Django's own queries never are. Behind a pooler that cannot
+# keep prepared statements (PgBouncer before 1.21 in transaction mode), set this to false.
+_database["OPTIONS"]["prepare_threshold"] = (
+    5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from cdp_project.prepared import prepared_cursor
 from ingestion.models import Event, Refusal, Source, WriteKey
 
 _SOURCE_FIELDS = Source._meta.concrete_fields
@@ -28,7 +29,7 @@ def source_for_write_key(*, key: str) -> Source | None:
     """
     if not _storable_key(key):
         return None
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_SOURCE_FOR_WRITE_KEY, [key])
         row = cursor.fetchone()
     if row is None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from cdp_project.jsontext import json_text
+from cdp_project.prepared import prepared_cursor
 from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, activity_key
 from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
@@ -147,7 +148,7 @@ def events_ingest(
             transaction.on_commit(lambda: activities_count_blocked(blocked))
         new_ids: set[str] = set()
         if clean:
-            with connection.cursor() as cursor:
+            with prepared_cursor() as cursor:
                 cursor.execute(
                     _INSERT_MESSAGE_KEYS,
                     # One JSON text, encoded in C, rather than an array adapted in Python.
@@ -248,7 +249,7 @@ def events_insert(
             for event, profile_id in zip(events, profile_ids, strict=True)
         ]
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_INSERT_EVENTS, [document])
         ids = dict((message_id, pk) for pk, message_id in cursor.fetchall())
     return [ids[event.message_id] for event in events]

@@ -34,10 +34,10 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from cdp_project.jsontext import json_text
+from cdp_project.prepared import prepared_cursor
 from profiles.columns import sql_type
 from profiles.models import (
     ConsentChange,
@@ -120,7 +120,7 @@ def _lock(keys: Iterable[Key]) -> None:
     locks, shared = _lock_plan(keys)
     if not locks:
         return
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         # Volatile functions in the select list run after the sort: in `k` order.
         cursor.execute(
             """
@@ -160,7 +160,7 @@ def _lookup(keys: set[Key], *, count_anonymous: bool) -> _Known:
     user_of: dict[int, str] = {}
     if keys:
         ordered = sorted(keys)
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 """
                 SELECT k.namespace, k.value, i.profile_id, p.user_id
@@ -182,7 +182,7 @@ def _lookup(keys: set[Key], *, count_anonymous: bool) -> _Known:
                 user_of[profile_id] = user_id
     anonymous_ids: dict[int, int] = {}
     if count_anonymous and user_of:
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 """
                 SELECT profile_id, count(*) FROM profiles_identity
@@ -379,7 +379,7 @@ def _apply(plan: _Plan) -> None:
         )
     if plan.attach:
         rows = sorted(plan.attach.items())
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 """
                 INSERT INTO profiles_identity (profile_id, namespace, value, first_seen, message_id)
@@ -427,7 +427,7 @@ def _fill_blank(column: str, values: dict[int, str]) -> None:
     if not values:
         return
     document = json_text([{"id": pk, "value": values[pk]} for pk in sorted(values)])
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_FILL_BLANK[column], [document])
 
 
@@ -538,6 +538,6 @@ def profiles_create(*, user_ids: list[str]) -> list[int]:
         else:
             params.append(default)
     # The user ids come last in the statement: after every column's constant.
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [*params, json_text(user_ids)])
         return sorted(row[0] for row in cursor.fetchall())

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cdp_project.prepared import prepared_cursor
 from ingestion.catalog.paths import (
     WalkLimits,
     example_value,
@@ -380,7 +381,12 @@ def _apply_profile_attributes(traits: dict[str, FieldStats], identifies: int) ->
         _remember(_known_attributes, admitted)
 
 
-_BLOCKED = "SELECT kind, name FROM ingestion_activity WHERE status = %s AND name = ANY(%s)"
+# The status is written in, not bound: the partial index is only usable by a plan that
+# knows it (a prepared statement is planned once, for any value).
+_BLOCKED = f"""
+    SELECT kind, name FROM ingestion_activity
+    WHERE status = '{Activity.Status.BLOCKED.value}' AND name = ANY(%s)
+"""  # noqa: S608 - our own constant, never input
 
 
 def activities_blocked(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -390,6 +396,6 @@ def activities_blocked(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     keys = set(keys)
     if not keys:
         return set()
-    with connection.cursor() as cursor:
-        cursor.execute(_BLOCKED, [Activity.Status.BLOCKED.value, sorted({n for _, n in keys})])
+    with prepared_cursor() as cursor:
+        cursor.execute(_BLOCKED, [sorted({n for _, n in keys})])
         return {key for key in cursor.fetchall() if key in keys}
