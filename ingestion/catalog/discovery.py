@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cdp_project.jsontext import json_text
 from cdp_project.prepared import prepared_cursor
 from ingestion.catalog.paths import (
     WalkLimits,
@@ -385,7 +386,8 @@ def _apply_profile_attributes(traits: dict[str, FieldStats], identifies: int) ->
 # knows it (a prepared statement is planned once, for any value).
 _BLOCKED = f"""
     SELECT kind, name FROM ingestion_activity
-    WHERE status = '{Activity.Status.BLOCKED.value}' AND name = ANY(%s)
+    WHERE status = '{Activity.Status.BLOCKED.value}'
+      AND name IN (SELECT jsonb_array_elements_text(%s::jsonb))
 """  # noqa: S608 - our own constant, never input
 
 
@@ -397,5 +399,5 @@ def activities_blocked(keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     if not keys:
         return set()
     with prepared_cursor() as cursor:
-        cursor.execute(_BLOCKED, [sorted({n for _, n in keys})])
+        cursor.execute(_BLOCKED, [json_text(sorted({n for _, n in keys}))])
         return {key for key in cursor.fetchall() if key in keys}
