@@ -224,7 +224,7 @@ class Stack:
     """The production web server (gunicorn, as `make run` starts it) and, on demand, a Celery
     worker, on the benchmark's database and a broker folder of their own."""
 
-    def __init__(self, *, folder: str, web_workers: int = 2) -> None:
+    def __init__(self, *, folder: str) -> None:
 
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -238,14 +238,14 @@ class Stack:
         }
         self.env.pop("CELERY_BROKER_URL", None)  # a filesystem broker in `folder`
         self.folder = folder
-        self.web_workers = web_workers
         self.processes: list = []
 
     def start_web(self) -> None:
         command = [
             f"{self.bin}/gunicorn", "cdp_project.wsgi",
             "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(self.web_workers), "--threads", "4", "--worker-class", "gthread",
+            "--workers", str(settings.WEB_WORKERS), "--threads", str(settings.WEB_THREADS),
+            "--worker-class", "gthread",
             "--log-level", "warning", "--no-control-socket",
         ]  # fmt: skip
         self._spawn(command, "web" if "gunicorn" in command[0] else "worker")

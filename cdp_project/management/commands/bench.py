@@ -160,7 +160,10 @@ class Command(BaseCommand):
         )
         with tempfile.TemporaryDirectory() as folder:
             stack = benchmarks.Stack(folder=folder)
-            self.stdout.write("Starting the web server (gunicorn, 2 workers, 4 threads each) …")
+            self.stdout.write(
+                f"Starting the web server (gunicorn, {settings.WEB_WORKERS} workers, "
+                f"{settings.WEB_THREADS} threads each) …"
+            )
             stack.start_web()
             try:
                 self._warm_up(stack, key, clients=clients, run=-1)

@@ -37,9 +37,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument(
-            "--web-workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2"))
-        )
+        parser.add_argument("--web-workers", type=int, default=settings.WEB_WORKERS)
 
     def handle(self, *args: Any, host: str, port: int, web_workers: int, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -74,7 +72,7 @@ class Command(BaseCommand):
             "cdp_project.wsgi",
             "--bind", f"{host}:{port}",
             "--workers", str(web_workers),
-            "--threads", "4",
+            "--threads", str(settings.WEB_THREADS),
             "--worker-class", "gthread",
             "--access-logfile", "-",
             "--graceful-timeout", "5",
