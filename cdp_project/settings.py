@@ -109,15 +109,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins per user name and address before a lockout, and how long it lasts after the
-# last failure (cdp_project/access/throttle.py). Counts live in the cache (CACHES, below): share it
-# between processes.
+
 # The web server `make run` starts (gunicorn, gthread workers). Processes run Python in
 # parallel where threads of one process share its interpreter lock: on two cores, four
 # processes of two threads ingest about a tenth more than two of four, with as many
 # database connections (processes times threads).
 WEB_WORKERS = env.int("WEB_WORKERS", default=4)
 WEB_THREADS = env.int("WEB_THREADS", default=2)
+
+# Failed logins per user name and address before a lockout, and how long it lasts after the
+# last failure (cdp_project/access/throttle.py). Counts live in the cache (CACHES, below): share it
+# between processes.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 LOGIN_URL = "login"
