@@ -33,6 +33,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
+from cdp_project.webserver import web_server_command
 from ingestion.models import Activity, Event, Source
 from profiles.models import Identity, Profile
 
@@ -242,13 +243,10 @@ class Stack:
 
     def start_web(self) -> None:
         command = [
-            f"{self.bin}/gunicorn", "cdp_project.wsgi",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(settings.WEB_WORKERS), "--threads", str(settings.WEB_THREADS),
-            "--worker-class", "gthread",
-            "--log-level", "warning", "--no-control-socket",
+            *web_server_command(bind=f"127.0.0.1:{self.port}"),
+            "--log-level", "warning",
         ]  # fmt: skip
-        self._spawn(command, "web" if "gunicorn" in command[0] else "worker")
+        self._spawn(command, "web")
         deadline = time.monotonic() + 60
 
         while time.monotonic() < deadline:
@@ -269,7 +267,7 @@ class Stack:
             f"{self.bin}/celery", "-A", "cdp_project", "worker",
             "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat",
         ]  # fmt: skip
-        self._spawn(command, "web" if "gunicorn" in command[0] else "worker")
+        self._spawn(command, "worker")
 
     def _spawn(self, command: list[str], name: str) -> None:
         """Start a child whose output goes to a log in the folder, not the table."""

@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from cdp_project.demo_store import DEMO_SOURCE
+from cdp_project.webserver import web_server_command
 from ingestion.services import events_resolve_missing_profiles
 from profiles.computed import (
     profiles_engagement_decay,
@@ -68,16 +69,9 @@ class Command(BaseCommand):
         }
         bin_dir = os.path.dirname(sys.executable)
         web = [
-            os.path.join(bin_dir, "gunicorn"),
-            "cdp_project.wsgi",
-            "--bind", f"{host}:{port}",
-            "--workers", str(web_workers),
-            "--threads", str(settings.WEB_THREADS),
-            "--worker-class", "gthread",
+            *web_server_command(bind=f"{host}:{port}", workers=web_workers),
             "--access-logfile", "-",
             "--graceful-timeout", "5",
-            # gunicorn's control socket sits at one path per user: two apps would share it.
-            "--no-control-socket",
         ]  # fmt: skip
         worker = [
             os.path.join(bin_dir, "celery"),
