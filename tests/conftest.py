@@ -19,11 +19,20 @@ from ingestion.models import Source, WriteKey
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _celery_in_memory() -> None:
+def _celery_in_memory() -> Iterator[None]:
     """Unit tests publish to an in-memory broker: nothing reaches a shared queue under
-    var/. Tests that need a worker configure a real broker themselves (tests/broker.py)."""
+    var/. Tests that need a worker configure a real broker themselves (`broker` below).
+
+    Celery reads `CELERY_BROKER_URL` (and its read and write variants) from the
+    environment before its configuration, so a developer's own setting would send every
+    test's tasks to that broker: it is set aside for the session, for the processes the
+    tests start too, which are given their broker explicitly."""
+    names = ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL")
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
     celery_app.conf.update(broker_url="memory://", broker_transport_options={})
     celery_app._pool = None
+    yield
+    os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True, scope="session")
