@@ -94,6 +94,9 @@ def test_runstack_serves_ingests_processes_and_stops_cleanly(tmp_path):
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output[-3000:]
     assert "Stopped." in output
+    # The access log leaves out HTTP Basic's user name: the write key is printed once, in
+    # the banner, however many requests the demo store and this test sent with it.
+    assert (banner + seeded + output).count(key) == 1
     # Nothing it started is left: no server answers, no embedded PostgreSQL runs.
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/health/", timeout=2)
