@@ -1,5 +1,6 @@
-"""Postgres types of profile columns, for the statements that pass a batch's values as
-arrays or JSON (`unnest(%s::text[])`) instead of row by row."""
+"""Postgres types of profile columns, for the statements that pass a batch's values as one
+JSON document (`jsonb_to_recordset(%s::jsonb) AS t(… text, …)`) or as arrays instead of row
+by row."""
 
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ customers with orders (`profiles_rfm_refresh`).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -28,6 +27,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
+from cdp_project.jsontext import json_text
+from cdp_project.prepared import prepared_cursor
 from ingestion.catalog.products import products_in_event
 from ingestion.catalog.roles import default_role
 from ingestion.models import Activity, CommerceRole, Event, Product, Source
@@ -531,27 +532,26 @@ _ORDER_ROLES = {Role.ORDER_COMPLETED, Role.ORDER_REFUNDED, Role.ORDER_CANCELLED}
 def profiles_write(profiles: Sequence[Profile]) -> None:
     """Write the computed fields of many profiles in one statement.
 
-    `UPDATE … FROM unnest(…)` rather than `bulk_update`: the latter writes one `CASE WHEN
-    id = …` per profile and field, which Postgres evaluates row by row, so its cost grows
-    with the square of the batch.
+    `UPDATE … FROM jsonb_to_recordset(…)` rather than `bulk_update`: the latter writes one
+    `CASE WHEN id = …` per profile and field, which Postgres evaluates row by row, so its
+    cost grows with the square of the batch. The rows travel as one JSON document, encoded
+    in C: arrays would be quoted value by value in Python.
     """
     if not profiles:
         return
-    columns = [Profile._meta.get_field(name) for name in COMPUTED_FIELDS]
-    arrays: list[list[Any]] = [[p.pk for p in profiles]]
-    for column in columns:
-        values = [getattr(p, column.attname) for p in profiles]
-        if column.get_internal_type() == "JSONField":
-            values = [_json(v) for v in values]
-        arrays.append(values)
-    casts = ["bigint[]"] + [f"{sql_type(c)}[]" for c in columns]
-    names = ", ".join(c.column for c in columns)
-    sets = ", ".join(f"{c.column} = t.{c.column}" for c in columns)
-    unnest = ", ".join(f"%s::{cast}" for cast in casts)
-    # Column names and types come from the model, never from input.
-    sql = f"UPDATE profiles_profile p SET {sets} FROM unnest({unnest}) AS t(id, {names}) "  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql + "WHERE p.id = t.id", arrays)
+    rows = [{"id": p.pk, **{f.column: getattr(p, f.attname) for f in _WRITTEN}} for p in profiles]
+    with prepared_cursor() as cursor:
+        cursor.execute(_WRITE_PROFILES, [json_text(rows)])
+
+
+_WRITTEN = [Profile._meta.get_field(name) for name in COMPUTED_FIELDS]
+# Column names and types come from the model, never from input.
+_WRITE_PROFILES = f"""
+    UPDATE profiles_profile p SET {", ".join(f"{f.column} = t.{f.column}" for f in _WRITTEN)}
+    FROM jsonb_to_recordset(%s::jsonb)
+        AS t(id bigint, {", ".join(f"{f.column} {sql_type(f)}" for f in _WRITTEN)})
+    WHERE p.id = t.id
+"""  # noqa: S608
 
 
 def _source_names(events: Sequence[Event]) -> dict[int, str]:
@@ -569,9 +569,9 @@ INSERT INTO profiles_order AS o
      products, message_id)
 SELECT profile_id, order_id, placed_at, 'completed', currency, total, 0, rate,
        round(total * rate, 2), products, message_id
-FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::numeric[],
-            %s::numeric[], %s::jsonb[], %s::text[])
-    AS t(profile_id, order_id, placed_at, currency, total, rate, products, message_id)
+FROM jsonb_to_recordset(%s::jsonb)
+    AS t(profile_id bigint, order_id text, placed_at timestamptz, currency text, total numeric,
+         rate numeric, products jsonb, message_id text)
 ON CONFLICT (order_id) DO UPDATE SET
     -- Only a row that a refund or cancellation made before its order arrived is filled in;
     -- the same order sent twice, or by two sources, stays as first stored.
@@ -603,20 +603,23 @@ def orders_apply(orders: Sequence[_OrderEvent]) -> None:
             completed[order.order_id] = order
     if completed:
         rows = [completed[key] for key in sorted(completed)]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _UPSERT_COMPLETED,
-                [
-                    [o.profile_id for o in rows],
-                    [o.order_id for o in rows],
-                    [o.at for o in rows],
-                    [o.currency for o in rows],
-                    [o.amount or Decimal(0) for o in rows],
-                    [rate_to_site_currency(o.currency) for o in rows],
-                    [_json(o.products) for o in rows],
-                    [o.message_id for o in rows],
-                ],
-            )
+        document = json_text(
+            [
+                {
+                    "profile_id": o.profile_id,
+                    "order_id": o.order_id,
+                    "placed_at": o.at,
+                    "currency": o.currency,
+                    "total": o.amount or Decimal(0),
+                    "rate": rate_to_site_currency(o.currency),
+                    "products": o.products,
+                    "message_id": o.message_id,
+                }
+                for o in rows
+            ]
+        )
+        with prepared_cursor() as cursor:
+            cursor.execute(_UPSERT_COMPLETED, [document])
     changes: dict[str, _OrderChange] = {}
     for order in orders:
         if order.role == Role.ORDER_COMPLETED:
@@ -643,10 +646,6 @@ def orders_apply(orders: Sequence[_OrderEvent]) -> None:
                     [c.cancel for c in rows_],
                 ],
             )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str)
 
 
 # A refund that names no amount refunds the whole order, whatever it turns out to be.

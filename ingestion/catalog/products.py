@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,9 +21,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
+from cdp_project.jsontext import json_text
+from cdp_project.prepared import prepared_cursor
 from ingestion.models import Event, Product
 
 TEXT_FIELDS = ("sku", "product_id", "name", "currency", "image_url", "url", "category", "brand")
@@ -208,11 +208,11 @@ _UPSERT_PRODUCTS = f"""
         values_at, field_times, first_seen, updated_at
     )
     SELECT key, sku, product_id, name, price, currency, image_url, url, category, brand,
-           values_at, field_times::jsonb, %s, %s
-    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::numeric[], %s::text[],
-                %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])
-         WITH ORDINALITY AS t(key, sku, product_id, name, price, currency, image_url, url,
-                              category, brand, values_at, field_times, ord)
+           values_at, field_times, %s, %s
+    FROM jsonb_to_recordset(%s::jsonb)
+         AS t(ord integer, key text, sku text, product_id text, name text, price numeric,
+              currency text, image_url text, url text, category text, brand text,
+              values_at timestamptz, field_times jsonb)
     ORDER BY ord
     ON CONFLICT (key) DO UPDATE SET
         {_FIELD_UPDATES},
@@ -229,14 +229,21 @@ def products_upsert(values: Sequence[ProductValues]) -> tuple[int, int]:
     if not rows:
         return 0, 0
     now = timezone.now()
-    columns = ["key", *TEXT_FIELDS[:3], "price", *TEXT_FIELDS[3:], "at"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _UPSERT_PRODUCTS,
-            [now, now]
-            + [[getattr(row, name) for row in rows] for name in columns]
-            + [[json.dumps(row.times) for row in rows]],
-        )
+    # One JSON document, encoded in C: arrays would be quoted value by value in Python.
+    document = json_text(
+        [
+            {
+                "ord": i,
+                "key": row.key,
+                **{name: getattr(row, name) for name in VALUE_FIELDS},
+                "values_at": row.at,
+                "field_times": row.times,
+            }
+            for i, row in enumerate(rows)
+        ]
+    )
+    with prepared_cursor() as cursor:
+        cursor.execute(_UPSERT_PRODUCTS, [now, now, document])
         inserted = [row[0] for row in cursor.fetchall()]
     created = sum(inserted)
     return created, len(inserted) - created
