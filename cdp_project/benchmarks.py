@@ -53,6 +53,7 @@ class Figure:
     # A throughput's share of a reference measured in the same run (the raw COPY rate).
     ratio: float | None = None
     reference: str = ""
+    reference_rate: float | None = None
 
 
 @dataclass

@@ -24,6 +24,10 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     throughput = figures["Ingest throughput, HTTP batches of 100"]
     assert throughput["value"] > 0 and 0 < throughput["ratio"] < 10
     assert "COPY" in throughput["reference"]
+    # The worker's side: the ingest figure's events through every processor.
+    processing = figures["Processing throughput, batches of 100"]
+    assert processing["value"] > 0 and 0 < processing["ratio"] < 10
+    assert processing["reference_rate"] == throughput["reference_rate"] > 0
     # Ingest again once the segment store is in: the same figure on ten times the data.
     scaled = figures["Ingest throughput, with the segment store"]
     assert scaled["value"] > 0 and 0 < scaled["ratio"] < 10 and scaled["runs"] == 3

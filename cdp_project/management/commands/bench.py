@@ -168,14 +168,14 @@ class Command(BaseCommand):
             try:
                 self._warm_up(stack, key, clients=clients, run=-1)
                 stored = Event.objects.count()
-                report.figures.append(
-                    self._ingest_throughput(
-                        stack, source, runs=runs, per_run=per_run, clients=clients,
-                        name="Ingest throughput, HTTP batches of 100",
-                        detail=f"{per_run:,} events a run, products arrays, profiles resolved; "
-                        f"{stored:,} events stored before the first run",
-                    )
+                ingest = self._ingest_throughput(
+                    stack, source, runs=runs, per_run=per_run, clients=clients,
+                    name="Ingest throughput, HTTP batches of 100",
+                    detail=f"{per_run:,} events a run, products arrays, profiles resolved; "
+                    f"{stored:,} events stored before the first run",
                 )  # fmt: skip
+                report.figures.append(ingest)
+                report.figures.append(self._processing_throughput(ingest, runs=runs))
 
                 def track(n: int) -> bytes:
                     body = {
@@ -234,6 +234,49 @@ class Command(BaseCommand):
             finally:
                 stack.stop()
 
+    def _processing_throughput(self, ingest: benchmarks.Figure, *, runs: int) -> benchmarks.Figure:
+        """The worker's side of the pipeline: the events the ingest figure stored, processed
+        as their tasks would be (batches of 100, every processor), in this process. Its
+        ratio is to the ingest figure's COPY reference: the same rows."""
+        import statistics
+
+        per_run = 3000
+        pending = list(
+            Event.objects.filter(processed_at__isnull=True, message_id__startswith="bench-")
+            .order_by("pk")
+            .values_list("pk", flat=True)[: per_run * runs + 100]
+        )
+        services.events_process(event_ids=pending[:100])  # the processors' caches filled
+        pending = pending[100:]
+        per_run = min(per_run, len(pending) // runs) // 100 * 100
+        if per_run == 0:
+            raise CommandError("the ingest figure left no events to process")
+        rates = []
+        for run in range(runs):
+            self.stdout.write(f"Processing throughput: run {run + 1}/{runs}, {per_run:,} events …")
+            ids = pending[run * per_run : (run + 1) * per_run]
+            start = time.perf_counter()
+            processed = sum(
+                services.events_process(event_ids=ids[at : at + 100])
+                for at in range(0, len(ids), 100)
+            )
+            if processed != len(ids):
+                raise CommandError(f"processed {processed} of {len(ids)} events")
+            rates.append(len(ids) / (time.perf_counter() - start))
+        rate, copy = statistics.median(rates), ingest.reference_rate
+        return benchmarks.Figure(
+            name="Processing throughput, batches of 100",
+            value=round(rate),
+            unit="events/s",
+            runs=runs,
+            detail=f"{per_run:,} of the ingest figure's events a run through every processor "
+            "(catalog, profiles, campaigns), one worker, in the benchmark's process",
+            samples=[round(r) for r in rates],
+            ratio=round(rate / copy, 3),
+            reference=ingest.reference,
+            reference_rate=copy,
+        )
+
     def _warm_up(self, stack: benchmarks.Stack, key: str, *, clients: int, run: int) -> None:
         """Ten batches the figures do not count: every web worker has its connections."""
         warm = benchmarks.batch_bodies(batches=10, size=100, run=run)
@@ -285,6 +328,7 @@ class Command(BaseCommand):
             samples=[round(r) for r in rates],
             ratio=round(rate / copy, 3),
             reference=f"COPY of the same rows: {round(copy):,} rows/s",
+            reference_rate=round(copy),
         )
 
     def _ingest_at_scale(self, report: benchmarks.Report, options: dict, at: str) -> None:
