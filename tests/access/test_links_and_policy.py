@@ -78,3 +78,12 @@ def test_the_shop_runs_its_tracker_snippet_by_nonce(client: Client):
     assert f'<script nonce="{nonce}">' in response.content.decode()
     # A fresh nonce each time.
     assert nonce not in client.get("/shop/")["Content-Security-Policy"]
+
+
+def test_the_ingest_api_answers_json_that_no_browser_renders_without_a_policy(ingest):
+    response = ingest("track", {"userId": "u1", "event": "Product Viewed"})
+    assert response.status_code == 200
+    # No page to protect: the answer is JSON, and browsers are told not to sniff it.
+    assert "Content-Security-Policy" not in response
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Content-Type-Options"] == "nosniff"
