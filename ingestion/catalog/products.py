@@ -210,10 +210,10 @@ _UPSERT_PRODUCTS = f"""
     SELECT key, sku, product_id, name, price, currency, image_url, url, category, brand,
            values_at, field_times, %s, %s
     FROM jsonb_to_recordset(%s::jsonb)
-         AS t(ord integer, key text, sku text, product_id text, name text, price numeric,
-              currency text, image_url text, url text, category text, brand text,
-              values_at timestamptz, field_times jsonb)
-    ORDER BY ord
+         AS t(key text, sku text, product_id text, name text, price numeric, currency text,
+              image_url text, url text, category text, brand text, values_at timestamptz,
+              field_times jsonb)
+    ORDER BY key
     ON CONFLICT (key) DO UPDATE SET
         {_FIELD_UPDATES},
         field_times = {_TIMES_UPDATE},
@@ -233,13 +233,12 @@ def products_upsert(values: Sequence[ProductValues]) -> tuple[int, int]:
     document = json_text(
         [
             {
-                "ord": i,
                 "key": row.key,
                 **{name: getattr(row, name) for name in VALUE_FIELDS},
                 "values_at": row.at,
                 "field_times": row.times,
             }
-            for i, row in enumerate(rows)
+            for row in rows
         ]
     )
     with prepared_cursor() as cursor:
