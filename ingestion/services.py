@@ -460,20 +460,29 @@ def events_process(*, event_ids: Sequence[int]) -> int:
 
 
 def _events_process_once(event_ids: Sequence[int]) -> int:
+    # The events are read by primary key alone, and the processed ones left out here: with
+    # `processed_at IS NULL` in the query, a planner that believes few events unprocessed
+    # (its statistics, gathered while the workers kept up) combines the primary key with
+    # the `event_unprocessed` index, and reads that whole index, the entire backlog, for
+    # every batch: the larger the backlog, the slower it would drain.
     with transaction.atomic():
         # Merges and deletions lock profiles before the events they move or delete: so does
         # this, in id order, or the two would wait for each other.
-        locked = set(
-            Event.objects.filter(
-                pk__in=list(event_ids), processed_at__isnull=True, profile__isnull=False
-            ).values_list("profile_id", flat=True)
-        )
+        locked = {
+            profile_id
+            for profile_id, processed_at in Event.objects.filter(
+                pk__in=list(event_ids)
+            ).values_list("profile_id", "processed_at")
+            if profile_id is not None and processed_at is None
+        }
         profiles_lock(profile_ids=locked)
-        events = list(
-            Event.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=list(event_ids), processed_at__isnull=True)
+        events = [
+            event
+            for event in Event.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(event_ids))
             .order_by("pk")
-        )
+            if event.processed_at is None
+        ]
         if not events:
             return 0
         # A merge may have moved some of these events to another profile between the two
