@@ -54,6 +54,8 @@ class Figure:
     ratio: float | None = None
     reference: str = ""
     reference_rate: float | None = None
+    # The reference of each run, measured right after it.
+    reference_samples: list[float] = field(default_factory=list)
 
 
 @dataclass

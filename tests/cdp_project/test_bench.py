@@ -24,6 +24,10 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     throughput = figures["Ingest throughput, HTTP batches of 100"]
     assert throughput["value"] > 0 and 0 < throughput["ratio"] < 10
     assert "COPY" in throughput["reference"]
+    # The COPY of each run is kept, measured right after it: the reference is their median.
+    copies = sorted(throughput["reference_samples"])
+    assert len(copies) == throughput["runs"] == len(throughput["samples"])
+    assert throughput["reference_rate"] == copies[len(copies) // 2] > 0
     # The worker's side: the ingest figure's events through every processor.
     processing = figures["Processing throughput, batches of 100"]
     assert processing["value"] > 0 and 0 < processing["ratio"] < 10

@@ -329,6 +329,7 @@ class Command(BaseCommand):
             ratio=round(rate / copy, 3),
             reference=f"COPY of the same rows: {round(copy):,} rows/s",
             reference_rate=round(copy),
+            reference_samples=[round(c) for c in copies],
         )
 
     def _ingest_at_scale(self, report: benchmarks.Report, options: dict, at: str) -> None:
