@@ -460,27 +460,34 @@ def events_process(*, event_ids: Sequence[int]) -> int:
 
 
 def _events_process_once(event_ids: Sequence[int]) -> int:
-    # The events are read by primary key alone, and the processed ones left out here: with
-    # `processed_at IS NULL` in the query, a planner that believes few events unprocessed
-    # (its statistics, gathered while the workers kept up) combines the primary key with
-    # the `event_unprocessed` index, and reads that whole index, the entire backlog, for
-    # every batch: the larger the backlog, the slower it would drain.
+    # The events are read by primary key alone, and the processed ones left out in Python:
+    # with `processed_at IS NULL` in the query, a planner that believes few events
+    # unprocessed (its statistics, gathered while the workers kept up) combines the primary
+    # key with the `event_unprocessed` index, and reads that whole index, the entire
+    # backlog, for every batch: the larger the backlog, the slower it would drain.
     with transaction.atomic():
         # Merges and deletions lock profiles before the events they move or delete: so does
-        # this, in id order, or the two would wait for each other.
-        locked = {
-            profile_id
-            for profile_id, processed_at in Event.objects.filter(
-                pk__in=list(event_ids)
-            ).values_list("profile_id", "processed_at")
-            if profile_id is not None and processed_at is None
-        }
+        # this, in id order, or the two would wait for each other. Only the events this
+        # first read finds unprocessed are locked below, so no event is locked whose
+        # profile is not.
+        pending: list[int] = []
+        locked: set[int] = set()
+        for pk, profile_id, processed_at in Event.objects.filter(
+            pk__in=list(event_ids)
+        ).values_list("pk", "profile_id", "processed_at"):
+            if processed_at is None:
+                pending.append(pk)
+                if profile_id is not None:
+                    locked.add(profile_id)
+        if not pending:
+            return 0
         profiles_lock(profile_ids=locked)
         events = [
             event
             for event in Event.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=list(event_ids))
+            .filter(pk__in=pending)
             .order_by("pk")
+            # Processed by another worker between the two reads.
             if event.processed_at is None
         ]
         if not events:

@@ -1,7 +1,9 @@
-"""Processing stays as fast with a large backlog as without one."""
+"""How processing reads and locks a batch: by primary key, so a batch costs the same with a
+large backlog as without one, and only the events it processes."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -49,3 +51,43 @@ def test_a_batch_is_read_by_primary_key_whatever_the_planner_believes_of_the_bac
             assert "event_unprocessed" not in plan, plan
     assert Event.objects.filter(pk__in=ids, processed_at__isnull=True).count() == 0
     assert Event.objects.filter(processed_at__isnull=True).count() == BACKLOG - 100
+
+
+_PROBE: dict = {}
+
+
+def probe_locks(events: list[Event]) -> None:
+    """A processor that asks, from a second connection, whether the processing transaction
+    holds the processed event's row or its profile."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        for table, pk in (
+            ("ingestion_event", _PROBE["event"]),
+            ("profiles_profile", _PROBE["profile"]),
+        ):
+            try:
+                other.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [pk])  # noqa: S608
+                _PROBE[table] = "free"
+            except psycopg.errors.LockNotAvailable:
+                _PROBE[table] = "locked"
+
+
+def test_an_event_already_processed_in_a_batch_is_left_unlocked(transactional_db, ingest, settings):
+    # A task and the sweep can hand the same event over twice: the second time it is
+    # processed already, and locking it would hold a row of a profile not locked first,
+    # against the order merges and deletions take them in.
+    batch = [
+        {"type": "track", "userId": user, "event": "Product Viewed", "messageId": user}
+        for user in ("ann", "bob")
+    ]
+    assert ingest("batch", {"batch": batch}).status_code == 200
+    ann, bob = (Event.objects.get(message_id=user) for user in ("ann", "bob"))
+    assert services.events_process(event_ids=[bob.pk]) == 1
+    _PROBE.clear()
+    _PROBE.update(event=bob.pk, profile=bob.profile_id)
+    settings.INGEST_EVENT_PROCESSORS = [f"{__name__}.probe_locks"]
+
+    assert services.events_process(event_ids=[ann.pk, bob.pk]) == 1
+
+    assert _PROBE["ingestion_event"] == "free"
+    assert _PROBE["profiles_profile"] == "free"
+    assert Event.objects.filter(processed_at__isnull=True).count() == 0
