@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +26,11 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     assert throughput["value"] > 0 and 0 < throughput["ratio"] < 10
     assert "COPY" in throughput["reference"]
     # The COPY of each run is kept, measured right after it: the reference is their median.
-    copies = sorted(throughput["reference_samples"])
-    assert len(copies) == throughput["runs"] == len(throughput["samples"])
-    assert throughput["reference_rate"] == copies[len(copies) // 2] > 0
+    for figure in (throughput, figures["Ingest throughput, with the segment store"]):
+        copies = figure["reference_samples"]
+        assert len(copies) == figure["runs"] == len(figure["samples"]) >= 3
+        assert abs(figure["reference_rate"] - statistics.median(copies)) <= 1
+        assert figure["reference_rate"] > 0
     # The worker's side: the ingest figure's events through every processor.
     processing = figures["Processing throughput, batches of 100"]
     assert processing["value"] > 0 and 0 < processing["ratio"] < 10
