@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from cdp_project import benchmarks
+from ingestion.models import Event
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -69,3 +74,26 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     assert "Execution Time" in report["plans"]["Funnel, last 30 days"]
     assert "PostgreSQL" in report["database"] and report["load"]
     assert "Ingest throughput" in done.stdout and "events/s" in done.stdout
+
+
+@pytest.mark.django_db
+def test_the_copy_reference_loads_the_rows_ingest_stored_with_their_profiles(source, ingest):
+    bodies = benchmarks.batch_bodies(batches=2, size=30, run=7)
+    last = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    for body in bodies:
+        assert ingest("batch", None, raw=body).status_code == 200
+
+    rate = benchmarks.copy_rate(bodies=bodies, source_id=source.pk, after_id=last)
+
+    stored = dict(
+        Event.objects.filter(pk__gt=last)
+        .exclude(message_id__startswith="copy-")
+        .values_list("message_id", "profile_id")
+    )
+    copied = dict(
+        Event.objects.filter(message_id__startswith="copy-").values_list("message_id", "profile_id")
+    )
+    assert rate > 0
+    assert len(stored) == 60 and all(stored.values())
+    # Every stored row again, with the profile ingest resolved it to.
+    assert copied == {f"copy-{message_id}": pk for message_id, pk in stored.items()}

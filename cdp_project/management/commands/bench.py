@@ -310,6 +310,7 @@ class Command(BaseCommand):
                 benchmarks.http_request("/v1/batch", body, write_key=key) for body in bodies
             ]
             self.stdout.write(f"{name}: run {run - first_run + 1}/{runs}, {per_run:,} events …")
+            last_id = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
             elapsed, _, answers = benchmarks.post_all(
                 port=stack.port, requests_=requests_, clients=clients
             )
@@ -317,7 +318,9 @@ class Command(BaseCommand):
             if stored != per_run:
                 raise CommandError(f"the server stored {stored} of {per_run} events")
             rates.append(per_run / elapsed)
-            copies.append(benchmarks.copy_rate(bodies=bodies, source_id=source.pk))
+            copies.append(
+                benchmarks.copy_rate(bodies=bodies, source_id=source.pk, after_id=last_id)
+            )
         rate, copy = statistics.median(rates), statistics.median(copies)
         return benchmarks.Figure(
             name=name,
