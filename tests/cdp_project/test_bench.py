@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from cdp_project import benchmarks
 from ingestion.models import Event
@@ -77,23 +78,40 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
 
 
 @pytest.mark.django_db
-def test_the_copy_reference_loads_the_rows_ingest_stored_with_their_profiles(source, ingest):
+def test_the_copy_reference_loads_the_stored_rows_with_their_profiles_then_removes_them(
+    source, ingest
+):
     bodies = benchmarks.batch_bodies(batches=2, size=30, run=7)
     last = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     for body in bodies:
         assert ingest("batch", None, raw=body).status_code == 200
+    stored = dict(Event.objects.filter(pk__gt=last).values_list("message_id", "profile_id"))
+    with connection.cursor() as cursor:
+        # What COPY loaded, kept by a trigger: the rows themselves are deleted once timed.
+        cursor.execute("CREATE TABLE bench_copied (message_id text, profile_id bigint)")
+        cursor.execute(
+            """
+            CREATE FUNCTION bench_keep_copied() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO bench_copied VALUES (NEW.message_id, NEW.profile_id);
+                RETURN NULL;
+            END $$
+            """
+        )
+        cursor.execute(
+            "CREATE TRIGGER bench_keep_copied AFTER INSERT ON ingestion_event"
+            " FOR EACH ROW EXECUTE FUNCTION bench_keep_copied()"
+        )
 
     rate = benchmarks.copy_rate(bodies=bodies, source_id=source.pk, after_id=last)
 
-    stored = dict(
-        Event.objects.filter(pk__gt=last)
-        .exclude(message_id__startswith="copy-")
-        .values_list("message_id", "profile_id")
-    )
-    copied = dict(
-        Event.objects.filter(message_id__startswith="copy-").values_list("message_id", "profile_id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT message_id, profile_id FROM bench_copied")
+        copied = dict(cursor.fetchall())
     assert rate > 0
     assert len(stored) == 60 and all(stored.values())
-    # Every stored row again, with the profile ingest resolved it to.
+    # Every stored row, with the profile ingest resolved it to …
     assert copied == {f"copy-{message_id}": pk for message_id, pk in stored.items()}
+    # … and gone again, the stored events untouched.
+    assert not Event.objects.filter(message_id__startswith="copy-").exists()
+    assert dict(Event.objects.filter(pk__gt=last).values_list("message_id", "profile_id")) == stored
