@@ -56,15 +56,23 @@ class FieldStats:
     # Newest first, distinct.
     examples: list[Any] = field(default_factory=list)
 
-    def add(self, types: Iterable[str], examples: Sequence[Any], at: datetime, keep: int) -> None:
+    def add(self, types: Iterable[str], at: datetime) -> None:
         self.volume += 1
         self.types.update(types)
         self.first = at if self.first is None else min(self.first, at)
         self.last = at if self.last is None else max(self.last, at)
-        # Events are visited oldest first, so the newest event's values end up in front,
-        # in the order that event carried them.
-        older = [old for old in self.examples if not any(same_value(old, v) for v in examples)]
-        self.examples = [*examples, *older][:keep]
+
+    def offer(self, values: Sequence[Any], path: str, *, keep: int, mask: bool) -> None:
+        """An event's values as examples, while fewer than `keep` are kept. Events are
+        offered newest first, so the newest event's values come first, in the order that
+        event carried them, then the older events' values that differ; only a value that
+        may still be kept is masked."""
+        for value in values:
+            if len(self.examples) >= keep:
+                return
+            shown = example_value(value, path, mask=mask)
+            if not any(same_value(shown, kept) for kept in self.examples):
+                self.examples.append(shown)
 
 
 @dataclass
@@ -84,13 +92,14 @@ def _limits() -> WalkLimits:
 
 
 def _record(target: dict[str, FieldStats], payload: dict[str, Any], at: datetime) -> None:
+    """Fold one event's paths into `target`. Callers visit events newest first."""
     keep = settings.CATALOG_EXAMPLES
+    mask = settings.CATALOG_MASK_CONTACT_EXAMPLES
     for path, sighting in walk(payload, _limits()).items():
-        examples = [
-            example_value(value, path, mask=settings.CATALOG_MASK_CONTACT_EXAMPLES)
-            for value in sighting.examples
-        ]
-        target[path].add(sighting.types, examples, at, keep)
+        stats = target[path]
+        stats.add(sighting.types, at)
+        if len(stats.examples) < keep:
+            stats.offer(sighting.examples, path, keep=keep, mask=mask)
 
 
 def catalog_discover(events: Sequence[Event]) -> None:
@@ -99,7 +108,8 @@ def catalog_discover(events: Sequence[Event]) -> None:
     traits: dict[str, FieldStats] = defaultdict(FieldStats)
     identifies = 0
     tz = timezone.get_default_timezone()
-    for event in sorted(events, key=lambda e: (e.timestamp, e.pk)):
+    # Newest first: each field's examples are the newest values (`FieldStats.offer`).
+    for event in sorted(events, key=lambda e: (e.timestamp, e.pk), reverse=True):
         at = event.timestamp
         if event.type in ACTIVITY_KINDS:
             stats = activities[activity_key(event.type, event.name)]

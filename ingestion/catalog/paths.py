@@ -57,7 +57,9 @@ MAX_PATH_LENGTH = 512
 
 
 def escape_key(key: str) -> str:
-    return _SPECIAL.sub(r"\\\1", key)
+    # Nearly every key has nothing to escape: a search in C spares it the substitution's
+    # template, expanded in Python for every match.
+    return _SPECIAL.sub(r"\\\1", key) if _SPECIAL.search(key) else key
 
 
 def path_join(parent: str, key: str) -> str:

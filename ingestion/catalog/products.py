@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -52,26 +53,17 @@ class ProductValues:
     def __post_init__(self) -> None:
         if not self.times:
             micros = _micros(self.at)
-            self.times = {name: micros for name in VALUE_FIELDS if _has(getattr(self, name))}
-
-    def merged_with(self, other: ProductValues) -> ProductValues:
-        """Both sets combined field by field: the newer value of each field wins."""
-        changes: dict[str, Any] = {"at": max(self.at, other.at), "times": dict(self.times)}
-        for name in VALUE_FIELDS:
-            value = getattr(other, name)
-            if not _has(value):
-                continue
-            if not _has(getattr(self, name)) or other.times[name] >= self.times.get(name, 0):
-                changes[name] = value
-                changes["times"][name] = other.times[name]
-        return replace(self, **changes)
+            # Runs for every product of every event: the test inlined, not a call.
+            self.times = {
+                name: micros for name in VALUE_FIELDS if getattr(self, name) not in _EMPTY
+            }
 
 
 VALUE_FIELDS = (*TEXT_FIELDS, "price")
 
 
-def _has(value: Any) -> bool:
-    return value not in ("", None)
+# A field without a value: text fields are empty as "", the price as None.
+_EMPTY = ("", None)
 
 
 def _micros(at: datetime) -> int:
@@ -88,6 +80,8 @@ def _safe_url(value: str) -> str:
 
 
 def _text(value: Any, name: str) -> str:
+    if type(value) is str:  # nearly always: the checks below only for the rest
+        return value.strip()[: MAX_LENGTHS[name]]
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, int | float | Decimal):
@@ -153,6 +147,15 @@ def product_values(
 
 
 def products_in_event(event: Event) -> list[ProductValues]:
+    """The products an event names. Read once per event object: the catalog and the
+    profiles both ask for them while processing a batch (treat the list as read-only)."""
+    found = event.__dict__.get("_products_found")
+    if found is None:
+        found = event.__dict__["_products_found"] = _products_in_event(event)
+    return found
+
+
+def _products_in_event(event: Event) -> list[ProductValues]:
     if event.type != "track" or not isinstance(event.properties, dict):
         return []
     properties = event.properties
@@ -171,12 +174,28 @@ def products_in_event(event: Event) -> list[ProductValues]:
 
 
 def _combine(values: Iterable[ProductValues]) -> list[ProductValues]:
-    """One set of values per product key, merged field by field."""
-    combined: dict[str, ProductValues] = {}
-    for item in sorted(values, key=lambda v: v.at):
-        older = combined.get(item.key)
-        combined[item.key] = older.merged_with(item) if older else item
-    return [combined[key] for key in sorted(combined)]
+    """One set of values per product key, merged field by field: the newest value of each
+    field wins (of two seen at the same time, the later in the batch)."""
+    by_key: dict[str, list[ProductValues]] = defaultdict(list)
+    for item in values:
+        by_key[item.key].append(item)
+    combined = []
+    for key in sorted(by_key):
+        items = by_key[key]
+        if len(items) == 1:
+            combined.append(items[0])
+            continue
+        items.sort(key=lambda v: v.at)
+        fields: dict[str, Any] = {}
+        times: dict[str, int] = {}
+        for item in items:
+            for name, at in item.times.items():  # the fields this item has a value for
+                value = getattr(item, name)
+                if value not in _EMPTY and at >= times.get(name, at):
+                    fields[name] = value
+                    times[name] = at
+        combined.append(replace(items[0], **fields, at=items[-1].at, times=times))
+    return combined
 
 
 def _wins(name: str) -> str:

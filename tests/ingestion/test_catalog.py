@@ -218,6 +218,20 @@ def test_examples_are_the_newest_distinct_values_and_bounded(ingest):
     assert prop("Tagged", "tag").examples == ["g", "f", "e", "d", "c"]
 
 
+def test_examples_of_one_batch_are_its_newest_values_first_whatever_the_order_sent(ingest):
+    start = datetime.now(UTC) - timedelta(hours=1)
+    values = {3: ["c", "x"], 1: ["a"], 5: ["e", "c"], 2: ["b", "e"], 4: ["d"], 6: ["x"]}
+    batch = [
+        track("Tagged", {"tags": tags}, timestamp=(start + timedelta(minutes=m)).isoformat())
+        for m, tags in values.items()
+    ]
+    assert ingest("batch", {"batch": batch}).status_code == 200
+    process()
+    # Minute 6 first, then each older event's values not kept yet, in its own order.
+    assert prop("Tagged", "tags[]").examples == ["x", "e", "c", "d", "b"]
+    assert prop("Tagged", "tags[]").volume == 6
+
+
 def test_email_and_phone_like_examples_are_masked(ingest):
     ingest(
         "track",
