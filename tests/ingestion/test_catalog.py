@@ -232,6 +232,19 @@ def test_examples_of_one_batch_are_its_newest_values_first_whatever_the_order_se
     assert prop("Tagged", "tags[]").volume == 6
 
 
+def test_values_that_mask_alike_are_one_example_and_leave_room_for_others(ingest):
+    start = datetime.now(UTC) - timedelta(hours=1)
+    older = {"contacts": ["a", "b", "c"]}
+    newer = {"contacts": ["john@example.com", "jane@example.com", "jim@example.com"]}
+    batch = [
+        track("Shared", props, timestamp=(start + timedelta(minutes=m)).isoformat())
+        for m, props in ((1, older), (2, newer))
+    ]
+    assert ingest("batch", {"batch": batch}).status_code == 200
+    process()
+    assert prop("Shared", "contacts[]").examples == ["j•••@e•••.com", "a", "b", "c"]
+
+
 def test_email_and_phone_like_examples_are_masked(ingest):
     ingest(
         "track",
