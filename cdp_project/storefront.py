@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
+from campaigns.models import Campaign
 from cdp_project.demo_store import CATEGORIES, DemoProduct, demo_catalog
 from ingestion import selectors, services
 from ingestion.models import Source, WriteKey
@@ -135,7 +136,10 @@ def shop_cart(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def shop_checkout(request: HttpRequest) -> HttpResponse:
-    return _render(request, "storefront/checkout.html", {})
+    confirming = Campaign.objects.filter(
+        kind=Campaign.Kind.ORDER_CONFIRMATION, status=Campaign.Status.ACTIVE
+    ).exists()
+    return _render(request, "storefront/checkout.html", {"confirmation_active": confirming})
 
 
 @require_safe

@@ -68,6 +68,28 @@ def test_runstack_serves_ingests_processes_and_stops_cleanly(tmp_path):
             seeded += _read_until(process, r"Demo store processed", timeout=180)
         scored = int(re.search(r"Demo store processed: (\d+) customers scored", seeded)[1])
         assert scored > 20
+        # Then example segments are saved, and the built-in campaigns, activated before the
+        # history was played (mail stays on the machine here), fill the Outbox.
+        if not re.search(r"Campaigns active", seeded):
+            seeded += _read_until(process, r"Campaigns active", timeout=60)
+        assert "Example segments saved: “Repeat customers”" in seeded
+        assert "“Footwear browsers who did not order”" in seeded
+        assert "“Order confirmation”" in seeded
+        marketer = requests.Session()
+        login = marketer.get(f"{base}/accounts/login/", timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)[1]
+        marketer.post(
+            f"{base}/accounts/login/",
+            data={"username": "admin", "password": "admin", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{base}/accounts/login/"},
+            timeout=10,
+        )
+        deadline = time.monotonic() + 60
+        outbox = ""
+        while time.monotonic() < deadline and "is confirmed" not in outbox:
+            time.sleep(1)
+            outbox = marketer.get(f"{base}/campaigns/outbox/", timeout=10).text
+        assert "is confirmed" in outbox, "no order confirmation reached the Outbox"
         assert "deadlock" not in seeded and "Service Unavailable" not in seeded
 
         response = requests.post(

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from campaigns.models import Campaign
 from cdp_project.storefront import STOREFRONT_SOURCE, storefront_write_key
 from ingestion import services
 from ingestion.models import Source, WriteKey
@@ -82,3 +83,12 @@ def test_the_marketer_ui_links_to_the_shop(admin_client, settings):
     assert 'href="/shop/"' in admin_client.get("/").content.decode()
     settings.STOREFRONT_ENABLED = False
     assert 'href="/shop/"' not in admin_client.get("/").content.decode()
+
+
+def test_the_thank_you_says_where_the_confirmation_goes_as_the_campaign_stands(client):
+    confirmation = Campaign.objects.get(kind="order_confirmation")
+    assert "Order confirmation → Activate" in client.get("/shop/checkout/").content.decode()
+    confirmation.status = "active"
+    confirmation.save(update_fields=["status"])
+    page = client.get("/shop/checkout/").content.decode()
+    assert "within seconds" in page and "→ Activate" not in page

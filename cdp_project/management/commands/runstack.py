@@ -129,6 +129,13 @@ class Command(BaseCommand):
     def _seed_demo_store(self, url: str, write_key: str) -> None:
         """Play a small demo store through the API once the server answers, so a newcomer's
         first screens are full. Only on the first start: when the demo source is empty."""
+        from django.db import connection
+
+        from cdp_project.demo_examples import (
+            demo_campaigns_activate,
+            demo_segments_create,
+            email_stays_local,
+        )
         from cdp_project.demo_store import StoreSender, StoreSimulation
 
         deadline = time.monotonic() + 60
@@ -138,6 +145,10 @@ class Command(BaseCommand):
                     break
             except requests.RequestException:
                 time.sleep(0.5)
+        # Before the history: its last day's orders, carts and visits then enroll, and the
+        # Outbox fills as their waits end (older events never trigger a campaign).
+        activated = demo_campaigns_activate()
+        connection.close()
         shoppers, days = DEMO_STORE_SHOPPERS, DEMO_STORE_DAYS
         self.stdout.write(f"  Seeding the demo store: {shoppers} shoppers over {days} days…")
         simulation = StoreSimulation(shoppers=shoppers, days=days, base_url=url.rstrip("/"))
@@ -152,8 +163,6 @@ class Command(BaseCommand):
         )
         # Once the worker has folded the orders in, score RFM now rather than at beat's
         # first hourly run, so the first look at the profiles shows it.
-        from django.db import connection
-
         from ingestion.selectors import events_backlog
 
         try:
@@ -162,6 +171,19 @@ class Command(BaseCommand):
                 time.sleep(1)
             scored = profiles_rfm_refresh()
             self.stdout.write(f"  Demo store processed: {scored} customers scored for RFM.")
+            # After processing: their conditions name paths the catalog has discovered.
+            segments = demo_segments_create()
+            if segments:
+                names = ", ".join(f"“{segment.name}”" for segment in segments)
+                self.stdout.write(f"  Example segments saved: {names}.")
+            if activated:
+                names = ", ".join(f"“{campaign.name}”" for campaign in activated)
+                self.stdout.write(
+                    f"  Campaigns active: {names}; their emails land in the Outbox and go "
+                    "nowhere else."
+                )
+            elif not email_stays_local():
+                self.stdout.write("  Campaigns left as drafts: EMAIL_URL sends real email.")
         finally:
             connection.close()
 
