@@ -82,7 +82,7 @@ EXAMPLE_SEGMENTS: list[tuple[str, str, dict[str, Any]]] = [
         ),
     ),
     (
-        "Footwear browsers who did not order",
+        "Footwear in the cart, no order",
         "Added running shoes or hiking boots to the cart in the last 30 days, "
         "and ordered nothing in those 30 days.",
         _all(

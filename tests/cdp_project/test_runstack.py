@@ -73,7 +73,7 @@ def test_runstack_serves_ingests_processes_and_stops_cleanly(tmp_path):
         if not re.search(r"Campaigns active", seeded):
             seeded += _read_until(process, r"Campaigns active", timeout=60)
         assert "Example segments saved: “Repeat customers”" in seeded
-        assert "“Footwear browsers who did not order”" in seeded
+        assert "“Footwear in the cart, no order”" in seeded
         assert "“Order confirmation”" in seeded
         marketer = requests.Session()
         login = marketer.get(f"{base}/accounts/login/", timeout=10)
