@@ -54,6 +54,8 @@ class ListCounts:
     sent: int = 0
     suppressed: int = 0
     failed: int = 0
+    exited: int = 0
+    control: int = 0
 
 
 def campaign_list(*, days: int = LIST_DAYS) -> list[Campaign]:
@@ -81,6 +83,10 @@ def campaign_list(*, days: int = LIST_DAYS) -> list[Campaign]:
             found.suppressed += row["n"]
         elif row["state"] == State.FAILED:
             found.failed += row["n"]
+        elif row["state"] == State.EXITED:
+            found.exited += row["n"]
+        elif row["state"] == State.CONTROL:
+            found.control += row["n"]
     for campaign in campaigns:
         campaign.counts = counts[campaign.pk]
         campaign.wait_text = duration_words(campaign.wait_seconds)

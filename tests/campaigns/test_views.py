@@ -134,6 +134,8 @@ def test_the_list_shows_each_campaign_with_its_settings_and_counts(
     enroll(cart, bob, State.SUPPRESSED, "no consent")
     enroll(cart, bob, State.PENDING)
     enroll(cart, ann, State.FAILED, "template error: boom")
+    enroll(cart, bob, State.EXITED, "converted: order completed")
+    enroll(cart, ann, State.CONTROL)
     enroll(cart, ann, State.SENT, at=NOW - timedelta(days=40))  # before the 30 days
     order = Campaign.objects.get(kind=Campaign.Kind.ORDER_CONFIRMATION)
     enroll(order, ann, State.SENT)
@@ -149,8 +151,12 @@ def test_the_list_shows_each_campaign_with_its_settings_and_counts(
     assert "Draft" in row and "Product added to cart" in row and "waits 1 hour" in row
     assert "Everyone" in row
     numbers = [cell.split("<")[0] for cell in row.split('class="num">')[1:]]
-    assert numbers == ["4", "1", "1", ""]  # entered, sent, not sent; failed is marked
+    # entered, sent, exited, not sent; failed is marked: every person who entered is told
+    assert numbers == ["6", "1", "1", "1", ""]
+    assert "1 waiting" in row and "1 held out (control)" in row
     assert '<span class="error">1</span>' in row
+    # The kind is not repeated when it is the campaign's name.
+    assert '<span class="small muted">marketing · email</span>' in row
     order_row = html[html.index(f'id="campaign-{order.pk}"') :]
     assert "sends at once" in order_row[: order_row.index("</tr>")]
 
