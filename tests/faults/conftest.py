@@ -1,6 +1,7 @@
-"""Throwaway services for the fault tests: a Redis on a spare loopback port and a second
-embedded PostgreSQL in a temporary folder, each started here, stopped and started again by
-the test, and stopped at the end. The machine's shared services are never touched."""
+"""Throwaway services for the fault tests: a Redis on a spare loopback port, a second
+embedded PostgreSQL in a temporary folder and the production web server (gunicorn, as
+`make run` starts it), each started here, stopped, killed or started again by the test, and
+stopped at the end. The machine's shared services are never touched."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 from django.db import connection
 
+from cdp_project.webserver import web_server_command
 from tests.cdp_project.test_runstack import _free_port as free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +164,103 @@ def worker_process(tmp_path, transactional_db) -> Iterator[callable]:
     yield make
     for worker in workers:
         worker.stop_all()
+
+
+# A gunicorn hook, loaded with `--config`, that writes the id of the worker process taking
+# each request to a file named after the request's `X-Fault-Tag` header, so that a test can
+# kill the very process handling a request it sent.
+_HANDLER_HOOK = """
+import os
+
+
+def pre_request(worker, req):
+    tag = dict(req.headers).get("X-FAULT-TAG")
+    if tag and tag.isalnum():
+        path = os.path.join(os.environ["CDP_FAULT_HANDLERS"], tag)
+        with open(path, "w") as handle:
+            handle.write(str(worker.pid))
+"""
+
+
+@dataclass
+class WebServer:
+    """gunicorn serving the project with the command line `make run` uses, on a spare port."""
+
+    env: dict[str, str]
+    folder: Path
+    workers: int = 2
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        hook = self.folder / "gunicorn_hooks.py"
+        hook.write_text(_HANDLER_HOOK)
+        (self.folder / "handlers").mkdir(exist_ok=True)
+        command = web_server_command(bind=f"127.0.0.1:{self.port}", workers=self.workers)
+        self.process = subprocess.Popen(
+            [*command, "--config", str(hook)],
+            cwd=ROOT,
+            env={**self.env, "CDP_FAULT_HANDLERS": str(self.folder / "handlers")},
+            stdout=(self.folder / "web.log").open("a"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{self.url}/health/", timeout=60).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the web server did not start:\n" + self.log()[-3000:])
+            time.sleep(0.2)
+
+    def handler_of(self, tag: str) -> int:
+        """The id of the worker process that took the request sent with `X-Fault-Tag: tag`."""
+        return int((self.folder / "handlers" / tag).read_text())
+
+    def log(self) -> str:
+        path = self.folder / "web.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def web_server(tmp_path) -> Iterator[callable]:
+    """Makes `WebServer`s on a database the caller names; stops them at the end."""
+    servers: list[WebServer] = []
+
+    def make(database_url: str, *, workers: int = 2, **env: str) -> WebServer:
+        folder = tmp_path / f"web-{len(servers)}"
+        folder.mkdir()
+        server = WebServer(
+            env={
+                **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+                "DATABASE_URL": database_url,
+                "CELERY_BROKER_URL": "memory://",
+                "CDP_VAR_DIR": str(tmp_path / "var"),
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            },
+            folder=folder,
+            workers=workers,
+        )
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
