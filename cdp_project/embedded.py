@@ -7,6 +7,7 @@ points both variables at real servers.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from urllib.parse import quote
@@ -33,6 +34,7 @@ def embedded_database_url(var_dir: Path) -> str:
 
     var_dir.mkdir(parents=True, exist_ok=True)
     pgdata = var_dir / "pgdata"
+    _forget_dead_holders(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     socket_dir = server.get_postmaster_info().socket_dir or pgdata
     with psycopg.connect(
@@ -44,6 +46,25 @@ def embedded_database_url(var_dir: Path) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE_NAME}"')
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{EMBEDDED_DATABASE_NAME}"
+
+
+def _forget_dead_holders(pgdata: Path) -> None:
+    """pgserver stops the server when the last process on its list exits; a process killed
+    with SIGKILL never takes itself off, and then no later one ever stops the server. Drop
+    the processes that are gone before joining."""
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+
+    holders = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(holders.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            holders.write_text(json.dumps(alive))
+            logger.info("embedded_db_holders_pruned gone=%s", sorted(set(pids) - set(alive)))
 
 
 def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
