@@ -149,7 +149,8 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cdp@localhost")
 
 # --- Celery -----------------------------------------------------------------------------
-# With no CELERY_BROKER_URL, Celery uses kombu's filesystem transport under var/broker.
+# With no CELERY_BROKER_URL, Celery uses the filesystem broker under var/broker (kombu's
+# filesystem transport, publishing by rename: cdp_project/filesystem_broker.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 if CELERY_BROKER_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -159,9 +160,9 @@ if CELERY_BROKER_URL:
         "max_retries": 0,
     }
 else:
-    from cdp_project.embedded import filesystem_broker_options
+    from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = FILESYSTEM_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
