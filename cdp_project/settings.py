@@ -173,8 +173,18 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # warnings that would bury real ones.
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat records its own heartbeat on its tick; the worker records one when it runs the
+# `heartbeat` task below. /health/ says "degraded" when one is older than twice this.
+CELERY_BEAT_SCHEDULER = "cdp_project.beat:HeartbeatScheduler"
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=10)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "cdp-heartbeat": {
+        "task": "cdp.heartbeat",
+        "schedule": timedelta(seconds=HEARTBEAT_SECONDS),
+        # One late heartbeat is enough: those a stopped worker missed are dropped.
+        "options": {"expires": 2 * HEARTBEAT_SECONDS},
+    },
     "profiles-event-retention": {
         "task": "profiles.apply_event_retention",
         "schedule": crontab(hour=3, minute=30),
