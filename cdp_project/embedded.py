@@ -12,6 +12,8 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
+from cdp_project import filesystem_broker
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE_NAME = "cdp"
@@ -48,6 +50,11 @@ def embedded_database_url(var_dir: Path) -> str:
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{EMBEDDED_DATABASE_NAME}"
 
 
+#: The embedded broker's URL: kombu's filesystem transport, publishing by rename and
+#: setting unreadable messages aside (cdp_project/filesystem_broker.py).
+FILESYSTEM_BROKER_URL = f"{filesystem_broker.SCHEME}://"
+
+
 def _forget_dead_holders(pgdata: Path) -> None:
     """pgserver stops the server when the last process on its list exits; a process killed
     with SIGKILL never takes itself off, and then no later one ever stops the server. Drop
@@ -68,13 +75,15 @@ def _forget_dead_holders(pgdata: Path) -> None:
 
 
 def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
-    """Transport options for kombu's filesystem transport: one shared folder, so the web
-    process, the worker and beat on one machine exchange tasks without a server."""
+    """Transport options for the filesystem broker: one shared folder, so the web process,
+    the worker and beat on one machine exchange tasks without a server. Messages a worker
+    cannot read are moved to `broker/unreadable/` (counted on `/health/`)."""
     queue = var_dir / "broker" / "queue"
     processed = var_dir / "broker" / "processed"
     # The exchange tables; kombu's default is a `control` folder in the working directory.
     control = var_dir / "broker" / "control"
-    for folder in (queue, processed, control):
+    unreadable = var_dir / "broker" / "unreadable"
+    for folder in (queue, processed, control, unreadable):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue),
@@ -82,4 +91,5 @@ def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
         "processed_folder": str(processed),
         "store_processed": False,
         "control_folder": str(control),
+        "unreadable_folder": str(unreadable),
     }
