@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 import environ
 from celery.schedules import crontab
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -177,6 +178,13 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # `heartbeat` task below. /health/ says "degraded" when one is older than twice this.
 CELERY_BEAT_SCHEDULER = "cdp_project.beat:HeartbeatScheduler"
 HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=10)
+# The heartbeat task has a queue of its own, which every worker consumes beside the default
+# one in turn: behind a backlog of events in one queue, a busy worker would look dead.
+CELERY_TASK_QUEUES = (
+    Queue("celery", Exchange("celery"), routing_key="celery"),
+    Queue("heartbeat", Exchange("heartbeat"), routing_key="heartbeat"),
+)
+CELERY_TASK_ROUTES = {"cdp.heartbeat": {"queue": "heartbeat"}}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "cdp-heartbeat": {
