@@ -109,8 +109,8 @@ SUPERVISED = textwrap.dedent(
              "pid = os.fork()\\n"
              "if pid == 0:\\n"
              "    time.sleep(120); sys.exit()\\n"
-             "print(os.getpid(), pid, flush=True)\\n"
              "signal.signal(signal.SIGTERM, lambda *a: (os.kill(pid, 9), sys.exit(0)))\\n"
+             "print(os.getpid(), pid, flush=True)\\n"
              "time.sleep(120)\\n")
     supervisor = Supervisor([Program("child", [sys.executable, "-c", child])],
                             env=dict(os.environ), cwd=".", say=print)
