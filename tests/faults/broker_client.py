@@ -1,0 +1,99 @@
+"""A producer or a consumer of the filesystem broker, run as a process of its own by
+tests/faults/test_filesystem_broker.py.
+
+    python broker_client.py produce SCHEME VAR BODY [PAUSE_DIR]
+    python broker_client.py consume SCHEME VAR SECONDS OUT
+
+`produce` publishes one message; with PAUSE_DIR it stops after the message file is created
+and before its content is written (where kombu serialises the payload), creates
+PAUSE_DIR/paused, and goes on once PAUSE_DIR/go exists. `consume` appends one JSON line
+to OUT per message received ({"body": …}) and stops at the first error ({"error": …}),
+after SECONDS, or after a message whose body is "stop".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import kombu  # noqa: E402
+
+from cdp_project import filesystem_broker  # noqa: E402 (registers filesystem-atomic://)
+from cdp_project.embedded import filesystem_broker_options  # noqa: E402
+
+QUEUE = kombu.Queue("tasks", routing_key="tasks")
+
+
+def connection(scheme: str, var: str) -> kombu.Connection:
+    options = {**filesystem_broker_options(Path(var)), "polling_interval": 0.05}
+    return kombu.Connection(f"{scheme}://", transport_options=options)
+
+
+def pause_before_writing(scheme: str, pause_dir: Path) -> None:
+    """Both transports serialise the payload after opening the file they write."""
+    import kombu.transport.filesystem as stock
+
+    module = filesystem_broker if scheme == filesystem_broker.SCHEME else stock
+    serialise = module.dumps
+
+    def paused_dumps(payload: object) -> str:
+        (pause_dir / "paused").touch()
+        while not (pause_dir / "go").exists():
+            time.sleep(0.01)
+        return serialise(payload)
+
+    module.dumps = paused_dumps
+
+
+def produce(scheme: str, var: str, body: str, pause_dir: str | None = None) -> None:
+    with connection(scheme, var) as conn:
+        QUEUE(conn.default_channel).declare()
+        if pause_dir:
+            pause_before_writing(scheme, Path(pause_dir))
+        conn.Producer().publish(body, routing_key="tasks", serializer="json")
+
+
+def consume(scheme: str, var: str, seconds: str, out: str) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    received = Path(out)
+    done = []
+
+    def record(line: dict) -> None:
+        with received.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def on_message(body: object, message: kombu.Message) -> None:
+        record({"body": body})
+        message.ack()
+        if body == "stop":
+            done.append(True)
+
+    deadline = time.monotonic() + float(seconds)
+    with (
+        connection(scheme, var) as conn,
+        conn.Consumer([QUEUE], callbacks=[on_message], accept=["json"]),
+    ):
+        record({"ready": True})
+        while not done and time.monotonic() < deadline:
+            try:
+                conn.drain_events(timeout=0.1)
+            except TimeoutError:
+                continue
+            except Exception as exc:  # what a worker would die of
+                record({"error": f"{type(exc).__name__}: {exc}"})
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    role, *args = sys.argv[1:]
+    if role == "produce":
+        produce(*args)
+    else:
+        sys.exit(consume(*args))
