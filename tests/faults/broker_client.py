@@ -3,6 +3,10 @@ tests/faults/test_filesystem_broker.py.
 
     python broker_client.py produce SCHEME VAR BODY [PAUSE_DIR]
     python broker_client.py consume SCHEME VAR SECONDS OUT
+    python broker_client.py bench VAR COUNT
+
+`bench` times COUNT publishes of a task-sized message on each transport, in turn, three
+rounds, and prints the median cost of one publish (docs/reliability.md).
 
 `produce` publishes one message; with PAUSE_DIR it stops after the message file is created
 and before its content is written (where kombu serialises the payload), creates
@@ -91,9 +95,34 @@ def consume(scheme: str, var: str, seconds: str, out: str) -> int:
     return 0
 
 
+def bench(var: str, count: str) -> None:
+    import shutil
+    import statistics
+
+    body = {"args": [list(range(1000, 1050))], "kwargs": {}}  # a 50-event processing task
+    timings: dict[str, list[float]] = {}
+    for _round in range(3):
+        for scheme in ("filesystem", filesystem_broker.SCHEME):
+            folder = Path(var) / scheme
+            with connection(scheme, str(folder)) as conn:
+                QUEUE(conn.default_channel).declare()
+                producer = conn.Producer()
+                started = time.perf_counter()
+                for _ in range(int(count)):
+                    producer.publish(body, routing_key="tasks", serializer="json")
+                elapsed = time.perf_counter() - started
+            timings.setdefault(scheme, []).append(elapsed / int(count) * 1e6)
+            shutil.rmtree(folder)
+    for scheme, figures in timings.items():
+        runs = ", ".join(f"{f:.0f}" for f in figures)
+        print(f"{scheme}: {statistics.median(figures):.0f} µs a publish (runs: {runs})")
+
+
 if __name__ == "__main__":
     role, *args = sys.argv[1:]
     if role == "produce":
         produce(*args)
+    elif role == "bench":
+        bench(*args)
     else:
         sys.exit(consume(*args))
