@@ -3,6 +3,7 @@ tests/faults/test_filesystem_broker.py.
 
     python broker_client.py produce SCHEME VAR BODY [PAUSE_DIR]
     python broker_client.py consume SCHEME VAR SECONDS OUT
+    python broker_client.py bind SCHEME VAR PAUSE_DIR
     python broker_client.py bench VAR COUNT
 
 `bench` times COUNT publishes of a task-sized message on each transport, in turn, three
@@ -12,7 +13,9 @@ rounds, and prints the median cost of one publish (docs/reliability.md).
 and before its content is written (where kombu serialises the payload), creates
 PAUSE_DIR/paused, and goes on once PAUSE_DIR/go exists. `consume` appends one JSON line
 to OUT per message received ({"body": …}) and stops at the first error ({"error": …}),
-after SECONDS, or after a message whose body is "stop".
+after SECONDS, or after a message whose body is "stop". `bind` creates the table of the
+exchange "orders", paused the same way after the table file is created and before it is
+written (kombu's transport locks the file in between, so it is paused before the lock).
 """
 
 from __future__ import annotations
@@ -53,6 +56,30 @@ def pause_before_writing(scheme: str, pause_dir: Path) -> None:
         return serialise(payload)
 
     module.dumps = paused_dumps
+
+
+def pause_before_writing_table(scheme: str, pause_dir: Path) -> None:
+    import kombu.transport.filesystem as stock
+
+    if scheme == filesystem_broker.SCHEME:
+        pause_before_writing(scheme, pause_dir)
+        return
+    take_lock = stock.lock
+
+    def paused_lock(file: object, flags: int) -> None:
+        (pause_dir / "paused").touch()
+        while not (pause_dir / "go").exists():
+            time.sleep(0.01)
+        take_lock(file, flags)
+
+    stock.lock = paused_lock
+
+
+def bind(scheme: str, var: str, pause_dir: str) -> None:
+    with connection(scheme, var) as conn:
+        channel = conn.default_channel
+        pause_before_writing_table(scheme, Path(pause_dir))
+        channel._queue_bind("orders", "a", "", "qa")
 
 
 def produce(scheme: str, var: str, body: str, pause_dir: str | None = None) -> None:
@@ -122,6 +149,8 @@ if __name__ == "__main__":
     role, *args = sys.argv[1:]
     if role == "produce":
         produce(*args)
+    elif role == "bind":
+        bind(*args)
     elif role == "bench":
         bench(*args)
     else:

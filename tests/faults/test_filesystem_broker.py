@@ -164,3 +164,36 @@ def test_events_behind_a_set_aside_message_are_processed_by_the_sweep(stack, ing
     assert worker.poll() is None and beat.poll() is None, stack.log("worker.log")
     assert unreadable_count(filesystem_broker_options(stack.var)) == 1
     assert "ingest_sweep_processed events=5" in stack.log("worker.log")
+
+
+@pytest.mark.parametrize("scheme", TRANSPORTS)
+def test_a_publisher_reading_an_exchange_table_being_created_never_reads_it_empty(scheme, tmp_path):
+    import kombu
+
+    var, pause = tmp_path / "var", tmp_path / "pause"
+    pause.mkdir()
+    binder = _run("bind", scheme, str(var), str(pause))
+    wait_for(lambda: (pause / "paused").exists(), timeout=30, what="the pause")
+    options = filesystem_broker_options(var)
+    try:
+        with kombu.Connection(f"{scheme}://", transport_options=options) as conn:
+            table = conn.default_channel.get_table("orders")  # what every publish reads
+    except ValueError as exc:
+        table = exc
+    finally:
+        (pause / "go").touch()
+        assert binder.wait(timeout=30) == 0, binder.stdout.read()
+
+    if scheme == STOCK:
+        assert type(table).__name__ == "JSONDecodeError"  # the empty file it truncated
+        return
+    assert table == []  # not there yet: whole or absent
+    with kombu.Connection(f"{scheme}://", transport_options=options) as conn:
+        channel = conn.default_channel
+        assert [row.queue for row in channel.get_table("orders")] == ["qa"]
+        assert [p.name for p in Path(options["control_folder"]).iterdir()] == [
+            "orders.exchange"
+        ]  # no temporary file left
+        channel._queue_bind("orders", "b", "", "qb")
+        channel._queue_bind("orders", "b", "", "qb")
+        assert sorted(row.queue for row in channel.get_table("orders")) == ["qa", "qb"]
