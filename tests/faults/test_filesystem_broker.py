@@ -82,7 +82,9 @@ def test_a_consumer_polling_while_a_producer_is_paused_mid_message_never_sees_it
 
 
 @pytest.mark.parametrize("scheme", TRANSPORTS)
-def test_a_truncated_message_file_is_set_aside_and_the_next_message_still_arrives(scheme, tmp_path):
+def test_unreadable_message_files_are_set_aside_and_the_next_message_still_arrives(
+    scheme, tmp_path
+):
     var, out = tmp_path / "var", tmp_path / "received.jsonl"
     assert _run("produce", scheme, str(var), "lost").wait(timeout=30) == 0
     [written] = _messages(var)
@@ -91,6 +93,8 @@ def test_a_truncated_message_file_is_set_aside_and_the_next_message_still_arrive
     time.sleep(0.01)  # the next file's name sorts after it (milliseconds first)
     empty = _queue(var) / f"{written.name.split('_')[0]}_empty.tasks.msg"
     empty.write_bytes(b"")
+    foreign = _queue(var) / f"{written.name.split('_')[0]}_foreign.tasks.msg"
+    foreign.write_bytes(b'{"hello": "world"}')  # JSON, but not a kombu message
     assert _run("produce", scheme, str(var), "stop").wait(timeout=30) == 0
 
     consumer = _start_consumer(scheme, var, out)
@@ -106,10 +110,13 @@ def test_a_truncated_message_file_is_set_aside_and_the_next_message_still_arrive
     assert consumer.returncode == 0, log
     assert received == [{"body": "stop"}]
     unreadable = Path(filesystem_broker_options(var)["unreadable_folder"])
-    assert sorted(p.name for p in unreadable.iterdir()) == sorted([written.name, empty.name])
+    assert sorted(p.name for p in unreadable.iterdir()) == sorted(
+        [written.name, empty.name, foreign.name]
+    )
     assert (unreadable / written.name).read_bytes() == whole[: len(whole) // 2]
-    assert unreadable_count(filesystem_broker_options(var)) == 2
-    assert log.count("broker_message_set_aside") == 2
+    assert unreadable_count(filesystem_broker_options(var)) == 3
+    assert log.count("broker_message_set_aside") == 3
+    assert "reason=not a kombu message" in log
     assert _messages(var) == []
 
 
