@@ -33,8 +33,10 @@ class HeartbeatScheduler(PersistentScheduler):
 
     def _record(self) -> None:
         import django
+        from django.apps import apps
 
-        django.setup()  # beat started on its own has not loaded the apps yet
+        if not apps.ready:  # beat started on its own has not loaded the apps yet
+            django.setup()
         from cdp_project.heartbeats import SCHEDULER, heartbeat_record
 
         # A connection broken by a database restart is dropped and opened again; a database

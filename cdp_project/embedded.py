@@ -83,7 +83,11 @@ def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
     # The exchange tables; kombu's default is a `control` folder in the working directory.
     control = var_dir / "broker" / "control"
     unreadable = var_dir / "broker" / "unreadable"
-    for folder in (queue, processed, control, unreadable):
+    # Beside the queue, on its file system (the rename into it is what makes a message
+    # appear whole), so that the queue folder holds messages only.
+    incoming = var_dir / "broker" / "incoming"
+    claimed = var_dir / "broker" / "claimed"
+    for folder in (queue, processed, control, unreadable, incoming, claimed):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue),
@@ -92,4 +96,6 @@ def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
         "store_processed": False,
         "control_folder": str(control),
         "unreadable_folder": str(unreadable),
+        "incoming_folder": str(incoming),
+        "claimed_folder": str(claimed),
     }

@@ -18,7 +18,7 @@ still sits in the queue folder, it stops the next worker too.
 What this transport does
 ========================
 * **Publish by rename.** A message is written in full under a temporary name in
-  ``<data_folder_out>/.incoming/`` and then renamed into ``data_folder_out``. A rename within
+  ``incoming_folder`` and then renamed into ``data_folder_out``. A rename within
   one file system is atomic: a consumer sees the whole message or no file at all. A producer
   killed mid-write leaves only a temporary file that no consumer reads (removed when a
   channel opens, once older than ``incoming_max_age`` seconds).
@@ -38,6 +38,10 @@ Transport options (besides the stock ones)
 ==========================================
 * ``unreadable_folder``: where unreadable files are set aside (default
   ``<data_folder_in>/.unreadable``).
+* ``incoming_folder``: where messages are written before the rename (default
+  ``<data_folder_out>/.incoming``); it must be on the file system of ``data_folder_out``.
+* ``claimed_folder``: where a consumer renames a message to claim it (default
+  ``<data_folder_in>/.claimed``); on the file system of ``data_folder_in``.
 * ``incoming_max_age``: seconds after which a temporary file is considered left by a dead
   producer (default 3600).
 """
@@ -220,11 +224,17 @@ class Channel(filesystem.Channel):
 
     @cached_property
     def incoming_folder(self) -> str:
-        return os.path.join(self.data_folder_out, INCOMING)
+        return str(
+            self.transport_options.get("incoming_folder")
+            or os.path.join(self.data_folder_out, INCOMING)
+        )
 
     @cached_property
     def claimed_folder(self) -> str:
-        return os.path.join(self.data_folder_in, CLAIMED)
+        return str(
+            self.transport_options.get("claimed_folder")
+            or os.path.join(self.data_folder_in, CLAIMED)
+        )
 
 
 class Transport(filesystem.Transport):

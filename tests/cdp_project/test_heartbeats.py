@@ -96,3 +96,11 @@ def test_heartbeat_record_keeps_one_row_per_part():
     heartbeat_record(name=WORKER)
     heartbeat_record(name=SCHEDULER)
     assert Heartbeat.objects.count() == 2
+
+
+def test_admin_lists_heartbeats_read_only(admin_client):
+    heartbeat_record(name=WORKER)
+    page = admin_client.get("/admin/cdp_project/heartbeat/")
+    assert page.status_code == 200
+    assert "worker" in page.content.decode()
+    assert admin_client.get("/admin/cdp_project/heartbeat/add/").status_code == 403

@@ -4,78 +4,15 @@ restarted one makes it `ok` again."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from django.utils import timezone
 
 from cdp_project.celery import app as celery_app
-from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 from cdp_project.heartbeats import SCHEDULER, WORKER
 from cdp_project.models import Heartbeat
-from tests.conftest import _use_broker, wait_for
-from tests.faults.conftest import BIN, ROOT, test_database_url
-
-
-class Stack:
-    """Beat and worker processes on a filesystem broker under `var`."""
-
-    def __init__(self, var: Path, period: int) -> None:
-        self.var = var
-        self.env = {
-            **{k: v for k, v in os.environ.items()
-               if k not in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL")},
-            "DATABASE_URL": test_database_url(),
-            "CDP_VAR_DIR": str(var),
-            "HEARTBEAT_SECONDS": str(period),
-            "PYTHONUNBUFFERED": "1",
-        }  # fmt: skip
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self, *args: str, log: str) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "cdp_project", *args, "--loglevel", "INFO"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=(self.var / log).open("a"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append(process)
-        return process
-
-    def beat(self) -> subprocess.Popen:
-        return self.start("beat", log="beat.log")
-
-    def worker(self) -> subprocess.Popen:
-        return self.start("worker", "--pool", "solo", "--without-gossip", "--without-mingle",
-                          log="worker.log")  # fmt: skip
-
-    def log(self, name: str) -> str:
-        path = self.var / name
-        return path.read_text()[-3000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        for process in self.processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-@pytest.fixture
-def stack(tmp_path, transactional_db, settings) -> Iterator[Stack]:
-    settings.HEARTBEAT_SECONDS = 1
-    var = tmp_path / "var"
-    _use_broker(FILESYSTEM_BROKER_URL, filesystem_broker_options(var))
-    stack = Stack(var, period=1)
-    yield stack
-    stack.stop()
-    _use_broker("memory://", {})
+from tests.conftest import wait_for
 
 
 def _seen_at(name: str):
