@@ -14,8 +14,8 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-## Run the app (web server + Celery worker with beat) on embedded Postgres and broker
-## unless DATABASE_URL / CELERY_BROKER_URL are set.
+## Run the app (web server, Celery worker and beat, restarted when one dies) on embedded
+## Postgres and broker unless DATABASE_URL / CELERY_BROKER_URL are set.
 run: install
 	$(BIN)/python manage.py runstack
 

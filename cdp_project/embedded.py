@@ -7,9 +7,12 @@ points both variables at real servers.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from urllib.parse import quote
+
+from cdp_project import filesystem_broker
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ def embedded_database_url(var_dir: Path) -> str:
 
     var_dir.mkdir(parents=True, exist_ok=True)
     pgdata = var_dir / "pgdata"
+    _forget_dead_holders(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     socket_dir = server.get_postmaster_info().socket_dir or pgdata
     with psycopg.connect(
@@ -46,14 +50,44 @@ def embedded_database_url(var_dir: Path) -> str:
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{EMBEDDED_DATABASE_NAME}"
 
 
+#: The embedded broker's URL: kombu's filesystem transport, publishing by rename and
+#: setting unreadable messages aside (cdp_project/filesystem_broker.py).
+FILESYSTEM_BROKER_URL = f"{filesystem_broker.SCHEME}://"
+
+
+def _forget_dead_holders(pgdata: Path) -> None:
+    """pgserver stops the server when the last process on its list exits; a process killed
+    with SIGKILL never takes itself off, and then no later one ever stops the server. Drop
+    the processes that are gone before joining."""
+    import psutil
+    from pgserver.postgres_server import PostgresServer
+
+    holders = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = json.loads(holders.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            holders.write_text(json.dumps(alive))
+            logger.info("embedded_db_holders_pruned gone=%s", sorted(set(pids) - set(alive)))
+
+
 def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
-    """Transport options for kombu's filesystem transport: one shared folder, so the web
-    process, the worker and beat on one machine exchange tasks without a server."""
+    """Transport options for the filesystem broker: one shared folder, so the web process,
+    the worker and beat on one machine exchange tasks without a server. Messages a worker
+    cannot read are moved to `broker/unreadable/` (counted on `/health/`)."""
     queue = var_dir / "broker" / "queue"
     processed = var_dir / "broker" / "processed"
     # The exchange tables; kombu's default is a `control` folder in the working directory.
     control = var_dir / "broker" / "control"
-    for folder in (queue, processed, control):
+    unreadable = var_dir / "broker" / "unreadable"
+    # Beside the queue, on its file system (the rename into it is what makes a message
+    # appear whole), so that the queue folder holds messages only.
+    incoming = var_dir / "broker" / "incoming"
+    claimed = var_dir / "broker" / "claimed"
+    for folder in (queue, processed, control, unreadable, incoming, claimed):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue),
@@ -61,4 +95,7 @@ def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
         "processed_folder": str(processed),
         "store_processed": False,
         "control_folder": str(control),
+        "unreadable_folder": str(unreadable),
+        "incoming_folder": str(incoming),
+        "claimed_folder": str(claimed),
     }

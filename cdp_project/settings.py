@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 import environ
 from celery.schedules import crontab
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -149,7 +150,8 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cdp@localhost")
 
 # --- Celery -----------------------------------------------------------------------------
-# With no CELERY_BROKER_URL, Celery uses kombu's filesystem transport under var/broker.
+# With no CELERY_BROKER_URL, Celery uses the filesystem broker under var/broker (kombu's
+# filesystem transport, publishing by rename: cdp_project/filesystem_broker.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 if CELERY_BROKER_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -159,9 +161,9 @@ if CELERY_BROKER_URL:
         "max_retries": 0,
     }
 else:
-    from cdp_project.embedded import filesystem_broker_options
+    from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = FILESYSTEM_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -172,8 +174,25 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # warnings that would bury real ones.
 CELERY_WORKER_REDIRECT_STDOUTS_LEVEL = "INFO"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat records its own heartbeat on its tick; the worker records one when it runs the
+# `heartbeat` task below. /health/ says "degraded" when one is older than twice this.
+CELERY_BEAT_SCHEDULER = "cdp_project.beat:HeartbeatScheduler"
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=10)
+# The heartbeat task has a queue of its own, which every worker consumes beside the default
+# one in turn: behind a backlog of events in one queue, a busy worker would look dead.
+CELERY_TASK_QUEUES = (
+    Queue("celery", Exchange("celery"), routing_key="celery"),
+    Queue("heartbeat", Exchange("heartbeat"), routing_key="heartbeat"),
+)
+CELERY_TASK_ROUTES = {"cdp.heartbeat": {"queue": "heartbeat"}}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "cdp-heartbeat": {
+        "task": "cdp.heartbeat",
+        "schedule": timedelta(seconds=HEARTBEAT_SECONDS),
+        # One late heartbeat is enough: those a stopped worker missed are dropped.
+        "options": {"expires": 2 * HEARTBEAT_SECONDS},
+    },
     "profiles-event-retention": {
         "task": "profiles.apply_event_retention",
         "schedule": crontab(hour=3, minute=30),

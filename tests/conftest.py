@@ -13,7 +13,7 @@ from celery.contrib.testing.worker import start_worker
 from django.test import Client, override_settings
 
 from cdp_project.celery import app as celery_app
-from cdp_project.embedded import filesystem_broker_options
+from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 from ingestion import services
 from ingestion.models import Source, WriteKey
 
@@ -137,7 +137,7 @@ def _use_broker(url: str, options: dict) -> None:
 @pytest.fixture
 def broker(tmp_path) -> Iterator[str]:
     """A real broker for this test: `CDP_TEST_BROKER_URL` (Redis or RabbitMQ; CI sets it),
-    else kombu's filesystem transport in a temporary folder. Restores the in-memory broker
+    else the embedded filesystem broker in a temporary folder. Restores the in-memory broker
     afterwards."""
     url = os.environ.get("CDP_TEST_BROKER_URL", "")
     if url:
@@ -153,7 +153,7 @@ def broker(tmp_path) -> Iterator[str]:
             pytest.skip(message)
         celery_app.control.purge()  # tasks left by an earlier run
     else:
-        url = "filesystem://"
+        url = FILESYSTEM_BROKER_URL
         _use_broker(url, filesystem_broker_options(tmp_path / "broker"))
     yield url
     _use_broker("memory://", {})

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cdp_project.celery import app as celery_app
+from cdp_project.heartbeats import SCHEDULER, WORKER, heartbeat_record
 from ingestion import services
 from ingestion.models import Event
 from tests.conftest import _use_broker
@@ -11,6 +12,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_health_reports_database_broker_and_backlog(client, ingest):
+    heartbeat_record(name=SCHEDULER)
+    heartbeat_record(name=WORKER)
     ingest("track", {"userId": "u", "event": "E"})
     response = client.get("/health/")
     assert response.status_code == 200

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 from segment.analytics.client import Client as SegmentClient
 
+from cdp_project.heartbeats import SCHEDULER, WORKER, heartbeat_record
 from ingestion import services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -86,3 +90,23 @@ def test_marketer_creates_a_source_and_rotates_its_key(page: Page, live_server, 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("tr", has_text=first_key).get_by_role("button", name="Revoke").click()
     expect(page.locator("tr", has_text=first_key)).to_contain_text("Revoked")
+
+
+def test_debugger_says_when_processing_stops_and_when_it_runs_again(
+    page: Page, live_server, marketer
+):
+    source = services.source_create(name="Demo store")
+    long_ago = timezone.now() - timedelta(minutes=5)
+    heartbeat_record(name=SCHEDULER, now=long_ago)
+    heartbeat_record(name=WORKER, now=long_ago)
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/sources/{source.pk}/debugger/")
+    state = page.locator("#stack-state")
+    expect(state).to_contain_text("The scheduler (Celery beat) was last seen 5 min ago")
+    expect(state).to_contain_text("new events are stored and wait for it (nothing is lost)")
+
+    heartbeat_record(name=SCHEDULER)
+    heartbeat_record(name=WORKER)
+    # The next poll (every 2 s) swaps the state in.
+    expect(state).to_contain_text("Processing is running", timeout=10_000)
+    expect(state).not_to_contain_text("last seen")

@@ -22,8 +22,10 @@ import pytest
 import requests
 from django.db import connection
 
+from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 from cdp_project.webserver import web_server_command
 from tests.cdp_project.test_runstack import _free_port as free_port
+from tests.conftest import _use_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -264,3 +266,62 @@ def web_server(tmp_path) -> Iterator[callable]:
     yield make
     for server in servers:
         server.stop()
+
+
+class Stack:
+    """Beat and worker processes on a filesystem broker under `var`."""
+
+    def __init__(self, var: Path, period: int) -> None:
+        self.var = var
+        var.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **{k: v for k, v in os.environ.items()
+               if k not in ("DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL")},
+            "DATABASE_URL": test_database_url(),
+            "CDP_VAR_DIR": str(var),
+            "HEARTBEAT_SECONDS": str(period),
+            "PYTHONUNBUFFERED": "1",
+        }  # fmt: skip
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, *args: str, log: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "cdp_project", *args, "--loglevel", "INFO"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=(self.var / log).open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def beat(self) -> subprocess.Popen:
+        return self.start("beat", log="beat.log")
+
+    def worker(self) -> subprocess.Popen:
+        return self.start("worker", "--pool", "solo", "--without-gossip", "--without-mingle",
+                          log="worker.log")  # fmt: skip
+
+    def log(self, name: str) -> str:
+        path = self.var / name
+        return path.read_text()[-3000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def stack(tmp_path, transactional_db, settings) -> Iterator[Stack]:
+    """Beat and workers started by the test on the embedded filesystem broker in a
+    temporary folder, which this process publishes to as well; heartbeats every second."""
+    settings.HEARTBEAT_SECONDS = 1
+    var = tmp_path / "var"
+    _use_broker(FILESYSTEM_BROKER_URL, filesystem_broker_options(var))
+    stack = Stack(var, period=1)
+    yield stack
+    stack.stop()
+    _use_broker("memory://", {})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
+from cdp_project.heartbeats import SCHEDULER, WORKER, heartbeat_record
 from ingestion import services
 from ingestion.models import Event, Refusal, Source, WriteKey
 
@@ -228,3 +232,36 @@ def test_debugger_rows_name_an_unnamed_page_view_by_its_path(signed_in, source, 
     body = signed_in.get(f"/sources/{source.pk}/debugger/").content.decode()
     assert '<span class="name muted">/shop/cart/</span>' in body
     assert '<span class="name muted">/about/</span>' in body
+
+
+def test_debugger_says_in_plain_words_that_processing_runs(signed_in, source):
+    heartbeat_record(name=SCHEDULER)
+    heartbeat_record(name=WORKER)
+    page = signed_in.get(f"/sources/{source.pk}/debugger/").content.decode()
+    assert "Processing is running: the worker seen 0 s ago, the scheduler seen 0 s ago." in page
+
+
+def test_debugger_says_which_part_is_down_and_what_waits_for_it(
+    signed_in, source, settings, tmp_path
+):
+    from cdp_project.celery import app as celery_app
+    from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+    from tests.conftest import _use_broker
+
+    heartbeat_record(name=SCHEDULER, now=timezone.now() - timedelta(minutes=3))
+    heartbeat_record(name=WORKER)
+    options = filesystem_broker_options(tmp_path / "var")
+    (tmp_path / "var" / "broker" / "unreadable" / "1_x.celery.msg").write_bytes(b"")
+    previous = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
+    _use_broker(FILESYSTEM_BROKER_URL, options)
+    try:
+        # The htmx poll carries the same state, swapped in out of band.
+        poll = signed_in.get(
+            f"/sources/{source.pk}/debugger/", headers={"HX-Request": "true"}
+        ).content.decode()
+    finally:
+        _use_broker(*previous)
+    assert 'id="stack-state"' in poll and 'hx-swap-oob="true"' in poll
+    assert "Processing is running" not in poll
+    assert "The scheduler (Celery beat) was last seen 3 min ago: timed work" in poll
+    assert "1 broker message could not be read and was set aside" in poll

@@ -1,11 +1,11 @@
-"""`make run`: migrate, make sure the demo login and source exist, then run the web server
-and a Celery worker with beat until Ctrl-C, and stop everything it started."""
+"""`make run`: migrate, make sure the demo login and source exist, then run the web server, a
+Celery worker and beat under a supervisor (cdp_project/supervisor.py) that restarts whichever
+dies, until Ctrl-C, and stop everything it started."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -14,9 +14,17 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from cdp_project.demo_store import DEMO_SOURCE
+from cdp_project.supervisor import (
+    GaveUp,
+    Program,
+    StackLock,
+    StackRunning,
+    Supervisor,
+    stack_answers,
+)
 from cdp_project.webserver import web_server_command
 from ingestion.services import events_resolve_missing_profiles
 from profiles.computed import (
@@ -33,7 +41,7 @@ DEMO_STORE_DAYS = 45
 
 
 class Command(BaseCommand):
-    help = "Run the CDP: web server and Celery worker with beat, on embedded services by default."
+    help = "Run the CDP: web server, Celery worker and beat, on embedded services by default."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -41,6 +49,27 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=settings.WEB_WORKERS)
 
     def handle(self, *args: Any, host: str, port: int, web_workers: int, **options: Any) -> None:
+        url = f"http://{host}:{port}/"
+        lock = StackLock(settings.VAR_DIR)
+        try:
+            lock.acquire(url=url)
+        except StackRunning as running:
+            state = "is running" if stack_answers(running.url) else "is starting or stopping"
+            raise CommandError(
+                f"CDP {state} at {running.url} (process {running.pid}) on the data in "
+                f"{settings.VAR_DIR}; not starting another. Stop that one with Ctrl-C first."
+            ) from None
+        try:
+            if stack_answers(url):
+                raise CommandError(
+                    f"Something already answers at {url}; not starting. Stop it, or choose "
+                    "another port (--port, or PORT)."
+                )
+            self._run(host, port, web_workers, url)
+        finally:
+            lock.release()
+
+    def _run(self, host: str, port: int, web_workers: int, url: str) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         # Events stored by a version without profiles get theirs before serving.
@@ -67,25 +96,41 @@ class Command(BaseCommand):
             "CAMPAIGNS_SITE_URL": os.environ.get("CAMPAIGNS_SITE_URL") or f"http://{host}:{port}",
             "PYTHONUNBUFFERED": "1",
         }
-        bin_dir = os.path.dirname(sys.executable)
-        web = [
-            *web_server_command(bind=f"{host}:{port}", workers=web_workers),
-            "--access-logfile", "-",
-            "--graceful-timeout", "5",
+        celery = os.path.join(os.path.dirname(sys.executable), "celery")
+        programs = [
+            Program(
+                "web server",
+                [
+                    *web_server_command(bind=f"{host}:{port}", workers=web_workers),
+                    "--access-logfile", "-",
+                    "--graceful-timeout", "5",
+                ],
+            ),
+            Program(
+                "worker",
+                [
+                    celery, "-A", "cdp_project", "worker",
+                    "--loglevel", "INFO",
+                    "--concurrency", "2",
+                ],
+            ),
+            # Beat on its own: killed, it is restarted like the rest (inside the worker, a
+            # dead beat went unnoticed and no periodic task ran again).
+            Program(
+                "scheduler (beat)",
+                [
+                    celery, "-A", "cdp_project", "beat",
+                    "--loglevel", "INFO",
+                    "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
+                ],
+            ),
         ]  # fmt: skip
-        worker = [
-            os.path.join(bin_dir, "celery"),
-            "-A", "cdp_project", "worker",
-            "--beat",
-            "--loglevel", "INFO",
-            "--concurrency", "2",
-            "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
-        ]  # fmt: skip
-        children = [
-            subprocess.Popen(web, env=env, cwd=settings.BASE_DIR, start_new_session=True),
-            subprocess.Popen(worker, env=env, cwd=settings.BASE_DIR, start_new_session=True),
-        ]
-        url = f"http://{host}:{port}/"
+        supervisor = Supervisor(
+            programs, env=env, cwd=settings.BASE_DIR, say=self._say, stdout=None
+        )
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, supervisor.stop)
+        supervisor.start()
         shop_line = (
             f"  Demo shop:   {url}shop/   (shop there, watch it here)\n"
             if settings.STOREFRONT_ENABLED
@@ -109,22 +154,13 @@ class Command(BaseCommand):
             threading.Thread(
                 target=self._seed_demo_store, args=(url, write_key), daemon=True
             ).start()
-        stopping = False
-
-        def stop(signum: int, frame: Any) -> None:
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
         try:
-            while not stopping:
-                if any(child.poll() is not None for child in children):
-                    self.stderr.write("A process stopped on its own; stopping the rest.")
-                    break
-                time.sleep(0.5)
-        finally:
-            self._stop(children)
+            supervisor.run()
+        except GaveUp as failure:
+            self.stderr.write(str(failure))
+            self._stop(supervisor)
+            raise CommandError("Stopped because a process kept failing.") from None
+        self._stop(supervisor)
 
     def _seed_demo_store(self, url: str, write_key: str) -> None:
         """Play a small demo store through the API once the server answers, so a newcomer's
@@ -187,20 +223,15 @@ class Command(BaseCommand):
         finally:
             connection.close()
 
-    def _stop(self, children: list[subprocess.Popen]) -> None:
-        self.stdout.write("Stopping the web server and the worker…")
-        # The leaders stop their own workers (a warm shutdown for Celery, a graceful one for
-        # gunicorn); the whole group is killed only if that takes too long.
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+    def _say(self, line: str) -> None:
+        self.stderr.write(f"  {line}")
+
+    def _stop(self, supervisor: Supervisor) -> None:
+        self.stdout.write("Stopping the web server, the worker and the scheduler…")
+        # Each stops its own children (a graceful shutdown for gunicorn, a warm one for
+        # Celery); what is still there after the timeout is killed, group by group. The
+        # embedded PostgreSQL stops when this process exits.
+        supervisor.shutdown()
         self.stdout.write("Stopped.")
 
     def _ensure_demo(self) -> tuple[str, str, str]:
