@@ -315,33 +315,58 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- unsubscribing (public) ---------------------------------------------------------------------
 
 
-def _profile_for(token: str) -> Profile | None:
+def _unsubscribing(token: str) -> tuple[Profile | None, Message | None]:
+    """The person a token unsubscribes, and the message its link was in.
+
+    Tokens name a message by its random key. Links sent before that named the profile id and
+    address ({"p", "e"}); they keep working when signed with this install's key."""
     try:
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
-        return None
-    profile = Profile.objects.filter(pk=data.get("p")).first()
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    if "m" in data:
+        message = (
+            Message.objects.select_related("profile", "campaign")
+            .filter(idempotency_key=str(data["m"]), profile__isnull=False)
+            .first()
+        )
+        return (message.profile, message) if message else (None, None)
+    profile = Profile.objects.filter(pk=data.get("p")).first() if data.get("p") else None
     if profile is None and data.get("e"):
         # Merged since the email was sent: the address leads to the person now.
         profile = Profile.objects.filter(email=data["e"]).order_by("pk").first()
-    return profile
+    return profile, None
+
+
+def _consent_source(message: Message | None) -> tuple[str, str]:
+    if message is None:
+        return "Unsubscribe link in a campaign email", "from the unsubscribe link"
+    campaign = f" of “{message.campaign.name}”" if message.campaign else ""
+    return (
+        f"Unsubscribe link in a campaign email{campaign}",
+        f"from the unsubscribe link of Outbox message #{message.pk}",
+    )
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    profile = _profile_for(token)
+    profile, message = _unsubscribing(token)
     if profile is None:
         return render(request, "campaigns/unsubscribe.html", {"state": "invalid"}, status=404)
     if request.method == "POST":
         if profile.email_consent != Consent.WITHDRAWN:
+            how, recorded = _consent_source(message)
             with transaction.atomic():
                 profile_consent_set(
                     profile=profile,
                     channel="email",
                     state=Consent.WITHDRAWN,
                     author=None,
-                    how="Unsubscribe link in a campaign email",
+                    how=how,
+                    recorded=recorded,
                 )
         return render(request, "campaigns/unsubscribe.html", {"state": "done"})
     return render(request, "campaigns/unsubscribe.html", {"state": "confirm", "token": token})

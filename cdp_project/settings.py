@@ -12,6 +12,8 @@ from urllib.parse import unquote
 import environ
 from celery.schedules import crontab
 
+from cdp_project.secret_key import is_local_install, secret_key_choose
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -19,8 +21,14 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Unset on a local install (DEBUG, or loopback ALLOWED_HOSTS): a random key made once and
+# kept in var/secret_key. Production refuses to start without one (cdp_project/secret_key.py).
+SECRET_KEY = secret_key_choose(
+    configured=env.str("SECRET_KEY", default=""),
+    local=is_local_install(debug=DEBUG, allowed_hosts=ALLOWED_HOSTS),
+    var_dir=VAR_DIR,
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [

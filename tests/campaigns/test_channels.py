@@ -98,12 +98,27 @@ def test_a_webhook_posts_signed_json_with_the_idempotency_key(
     assert payload["idempotency_key"] == message.idempotency_key
 
 
+def _marketing_message(campaigns, profile: Profile) -> Message:
+    """A marketing email to `profile` as the engine records it in the Outbox."""
+    campaign = next(c for c in campaigns.values() if c.is_marketing and c.channel == "email")
+    message = engine.message_build(campaign, profile, recipient=profile.email)
+    message.save()
+    return message
+
+
+def _unsubscribe_path(message: Message) -> str:
+    header = message.headers["List-Unsubscribe"].strip("<>")
+    return "/" + header.split("/", 3)[3]
+
+
 @pytest.mark.urls("tests.campaigns.urls")
 def test_unsubscribe_asks_first_then_withdraws_consent(ingest, clock, campaigns, client):
     send(ingest, identify("ann"))
     ann = Profile.objects.get(user_id="ann")
-    url = engine.unsubscribe_url(ann).removeprefix("http://localhost:8000")
+    message = _marketing_message(campaigns, ann)
+    url = _unsubscribe_path(message)
     assert url.startswith("/campaigns/unsubscribe/")
+    assert url in message.html and url in message.text
 
     page = client.get(url)
     assert page.status_code == 200 and b"Unsubscribe from marketing emails?" in page.content
@@ -116,6 +131,76 @@ def test_unsubscribe_asks_first_then_withdraws_consent(ingest, clock, campaigns,
     ann.refresh_from_db()
     assert ann.email_consent == Consent.WITHDRAWN
     assert ConsentChange.objects.filter(profile=ann, state=Consent.WITHDRAWN).exists()
+
+
+@pytest.mark.urls("tests.campaigns.urls")
+def test_the_consent_record_names_the_unsubscribe_link_and_its_message(
+    ingest, clock, campaigns, client
+):
+    send(ingest, identify("ann"))
+    ann = Profile.objects.get(user_id="ann")
+    message = _marketing_message(campaigns, ann)
+    client.post(_unsubscribe_path(message), {"List-Unsubscribe": "One-Click"})
+
+    change = ConsentChange.objects.get(profile=ann, state=Consent.WITHDRAWN)
+    assert "profile page" not in change.how
+    assert f"from the unsubscribe link of Outbox message #{message.pk}" in change.how
+    assert message.campaign.name in change.how
+
+
+@pytest.mark.urls("tests.campaigns.urls")
+def test_the_unsubscribe_token_names_a_message_not_a_person(ingest, clock, campaigns, client):
+    from django.core import signing
+
+    send(ingest, identify("ann"))
+    ann = Profile.objects.get(user_id="ann")
+    first, second = _marketing_message(campaigns, ann), _marketing_message(campaigns, ann)
+    token = _unsubscribe_path(first).split("/")[3]
+    # Only the message's random key: no profile id, no address, and not the same twice.
+    assert signing.loads(token, salt=engine.UNSUBSCRIBE_SALT) == {"m": first.idempotency_key}
+    assert len(first.idempotency_key) == 32 and token != _unsubscribe_path(second).split("/")[3]
+    # A test send's message has no person: a token naming it unsubscribes nobody.
+    message = _marketing_message(campaigns, ann)
+    Message.objects.filter(pk=message.pk).update(profile=None, rendered_for=ann)
+    response = client.post(_unsubscribe_path(message), {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 404
+
+
+@pytest.mark.urls("tests.campaigns.urls")
+@pytest.mark.parametrize("payload", [{"p": "ANN"}, {"e": "ann@example.com"}, {"m": "KEY"}])
+def test_a_token_signed_with_the_old_default_key_is_refused(
+    ingest, clock, campaigns, client, payload
+):
+    from django.core import signing
+
+    from cdp_project.secret_key import PUBLIC_SECRET_KEYS
+
+    send(ingest, identify("ann"))
+    ann = Profile.objects.get(user_id="ann")
+    real = _marketing_message(campaigns, ann)
+    values = {"ANN": ann.pk, "KEY": real.idempotency_key}
+    payload = {k: values.get(v, v) for k, v in payload.items()}
+    for public_key in PUBLIC_SECRET_KEYS:
+        forged = signing.dumps(payload, key=public_key, salt=engine.UNSUBSCRIBE_SALT)
+        response = client.post(f"/campaigns/unsubscribe/{forged}/", {"x": "One-Click"})
+        assert response.status_code == 404
+    ann.refresh_from_db()
+    assert ann.email_consent == Consent.GRANTED
+    assert not ConsentChange.objects.filter(state=Consent.WITHDRAWN).exists()
+
+
+@pytest.mark.urls("tests.campaigns.urls")
+def test_a_link_sent_before_tokens_named_messages_still_unsubscribes(
+    ingest, clock, campaigns, client
+):
+    from django.core import signing
+
+    send(ingest, identify("ann"))
+    ann = Profile.objects.get(user_id="ann")
+    token = signing.dumps({"p": ann.pk, "e": ann.email}, salt=engine.UNSUBSCRIBE_SALT)
+    assert client.post(f"/campaigns/unsubscribe/{token}/").status_code == 200
+    ann.refresh_from_db()
+    assert ann.email_consent == Consent.WITHDRAWN
 
 
 @pytest.mark.urls("tests.campaigns.urls")
