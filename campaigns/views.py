@@ -25,7 +25,7 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import dryrun, selectors, services, stats
+from campaigns import channels, dryrun, selectors, services, stats
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
@@ -163,6 +163,20 @@ def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_detail.html", page, status=status)
 
 
+def _warn_if_webhook_refused(request: HttpRequest, campaign: Campaign) -> None:
+    """Saved all the same (the address may resolve differently where the worker runs), but
+    the marketer learns now what every send would fail with."""
+    if campaign.channel != Campaign.Channel.WEBHOOK or not campaign.webhook_url:
+        return
+    refusal = channels.url_refusal(campaign.webhook_url)
+    if refusal:
+        messages.warning(
+            request,
+            f"Webhooks to {campaign.webhook_url} would be refused when sent: {refusal}. "
+            "Use an address on the public internet.",
+        )
+
+
 @login_required
 @change_required
 @require_http_methods(["GET", "POST"])
@@ -183,6 +197,7 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     obj=campaign,
                     summary=f"Saved “{campaign.name}”: " + ", ".join(sorted(form.changed_data)),
                 )
+            _warn_if_webhook_refused(request, campaign)
             then = request.POST.get("then", "")
             if then not in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
                 messages.success(request, f"“{campaign.name}” is saved.")
