@@ -451,12 +451,17 @@ def in_control_group(enrollment_id: int, percent: int) -> bool:
 # --- Messages ----------------------------------------------------------------------------------
 
 
-def unsubscribe_token(profile: Profile) -> str:
-    return signing.dumps({"p": profile.pk, "e": profile.email}, salt=UNSUBSCRIBE_SALT)
+def unsubscribe_token(message_key: str) -> str:
+    """A signed token naming the message (by its random idempotency key) the link is in.
+
+    The key is 128 random bits, not a profile id or an address: a token for someone else
+    cannot be made by counting, and without SECRET_KEY none can be made at all. The message
+    leads to its person (messages follow merges), and the consent record names it."""
+    return signing.dumps({"m": message_key}, salt=UNSUBSCRIBE_SALT)
 
 
-def unsubscribe_url(profile: Profile) -> str:
-    token = unsubscribe_token(profile)
+def unsubscribe_url(message_key: str) -> str:
+    token = unsubscribe_token(message_key)
     try:
         path = reverse("campaign-unsubscribe", args=[token])
     except NoReverseMatch:
@@ -478,7 +483,7 @@ def message_build(
     now = now or timezone.now()
     key = uuid.uuid4().hex
     marketing = campaign.is_marketing
-    unsubscribe = unsubscribe_url(profile) if marketing else ""
+    unsubscribe = unsubscribe_url(key) if marketing else ""
     if campaign.channel == Campaign.Channel.WEBHOOK:
         recipient = campaign.webhook_url
     message = Message(

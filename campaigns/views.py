@@ -25,7 +25,7 @@ from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import dryrun, selectors, services, stats
+from campaigns import channels, dryrun, selectors, services, stats
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
@@ -163,6 +163,20 @@ def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_detail.html", page, status=status)
 
 
+def _warn_if_webhook_refused(request: HttpRequest, campaign: Campaign) -> None:
+    """Saved all the same (the address may resolve differently where the worker runs), but
+    the marketer learns now what every send would fail with."""
+    if campaign.channel != Campaign.Channel.WEBHOOK or not campaign.webhook_url:
+        return
+    refusal = channels.url_refusal(campaign.webhook_url)
+    if refusal:
+        messages.warning(
+            request,
+            f"Webhooks to {campaign.webhook_url} would be refused when sent: {refusal}. "
+            "Use an address on the public internet.",
+        )
+
+
 @login_required
 @change_required
 @require_http_methods(["GET", "POST"])
@@ -183,6 +197,7 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     obj=campaign,
                     summary=f"Saved “{campaign.name}”: " + ", ".join(sorted(form.changed_data)),
                 )
+            _warn_if_webhook_refused(request, campaign)
             then = request.POST.get("then", "")
             if then not in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
                 messages.success(request, f"“{campaign.name}” is saved.")
@@ -315,33 +330,58 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- unsubscribing (public) ---------------------------------------------------------------------
 
 
-def _profile_for(token: str) -> Profile | None:
+def _unsubscribing(token: str) -> tuple[Profile | None, Message | None]:
+    """The person a token unsubscribes, and the message its link was in.
+
+    Tokens name a message by its random key. Links sent before that named the profile id and
+    address ({"p", "e"}); they keep working when signed with this install's key."""
     try:
         data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
     except signing.BadSignature:
-        return None
-    profile = Profile.objects.filter(pk=data.get("p")).first()
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    if "m" in data:
+        message = (
+            Message.objects.select_related("profile", "campaign")
+            .filter(idempotency_key=str(data["m"]), profile__isnull=False)
+            .first()
+        )
+        return (message.profile, message) if message else (None, None)
+    profile = Profile.objects.filter(pk=data.get("p")).first() if data.get("p") else None
     if profile is None and data.get("e"):
         # Merged since the email was sent: the address leads to the person now.
         profile = Profile.objects.filter(email=data["e"]).order_by("pk").first()
-    return profile
+    return profile, None
+
+
+def _consent_source(message: Message | None) -> tuple[str, str]:
+    if message is None:
+        return "Unsubscribe link in a campaign email", "from the unsubscribe link"
+    campaign = f" of “{message.campaign.name}”" if message.campaign else ""
+    return (
+        f"Unsubscribe link in a campaign email{campaign}",
+        f"from the unsubscribe link of Outbox message #{message.pk}",
+    )
 
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    profile = _profile_for(token)
+    profile, message = _unsubscribing(token)
     if profile is None:
         return render(request, "campaigns/unsubscribe.html", {"state": "invalid"}, status=404)
     if request.method == "POST":
         if profile.email_consent != Consent.WITHDRAWN:
+            how, recorded = _consent_source(message)
             with transaction.atomic():
                 profile_consent_set(
                     profile=profile,
                     channel="email",
                     state=Consent.WITHDRAWN,
                     author=None,
-                    how="Unsubscribe link in a campaign email",
+                    how=how,
+                    recorded=recorded,
                 )
         return render(request, "campaigns/unsubscribe.html", {"state": "done"})
     return render(request, "campaigns/unsubscribe.html", {"state": "confirm", "token": token})

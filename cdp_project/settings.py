@@ -13,6 +13,8 @@ import environ
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
+from cdp_project.secret_key import is_local_install, secret_key_choose
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -20,8 +22,14 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Unset on a local install (DEBUG, or loopback ALLOWED_HOSTS): a random key made once and
+# kept in var/secret_key. Production refuses to start without one (cdp_project/secret_key.py).
+SECRET_KEY = secret_key_choose(
+    configured=env.str("SECRET_KEY", default=""),
+    local=is_local_install(debug=DEBUG, allowed_hosts=ALLOWED_HOSTS),
+    var_dir=VAR_DIR,
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -119,10 +127,13 @@ WEB_WORKERS = env.int("WEB_WORKERS", default=4)
 WEB_THREADS = env.int("WEB_THREADS", default=2)
 
 # Failed logins per user name and address before a lockout, and how long it lasts after the
-# last failure (cdp_project/access/throttle.py). Counts live in the cache (CACHES, below): share it
-# between processes.
+# last failure (cdp_project/access/throttle.py). Counted in Redis when CACHE_URL is Redis,
+# else in Postgres: shared by every web process either way.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+# Proxies in front of the login page whose X-Forwarded-For names the address a lockout
+# counts (IPs or CIDRs). Empty: the peer's own address, which a client cannot choose.
+LOGIN_TRUSTED_PROXIES = env.list("LOGIN_TRUSTED_PROXIES", default=[])
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -228,8 +239,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
-# In-process by default; a redis:// URL shares it (rate limits, login lockouts) across web
-# processes.
+# In-process by default. With a redis:// URL, rate limits and login lockouts count there;
+# without, in Postgres (cdp_project/counters.py).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Ingest -----------------------------------------------------------------------------
@@ -249,8 +260,8 @@ INGEST_SWEEP_GRACE = timedelta(seconds=env.int("INGEST_SWEEP_GRACE_SECONDS", def
 # After a failed publish, skip the broker for this long (the sweep catches up).
 INGEST_PUBLISH_BACKOFF = timedelta(seconds=env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
 # At most this many events per write key in each window of this many seconds; more get 429
-# with Retry-After (0 turns the limit off). Counted in the cache (CACHE_URL): shared by every
-# web process with Redis, per process with the default in-process cache.
+# with Retry-After (0 turns the limit off). Counted in Redis when CACHE_URL is Redis, else in
+# Postgres: shared by every web process either way.
 INGEST_RATE_LIMIT_EVENTS = env.int("INGEST_RATE_LIMIT_EVENTS", default=100_000)
 INGEST_RATE_LIMIT_WINDOW_SECONDS = env.int("INGEST_RATE_LIMIT_WINDOW_SECONDS", default=10)
 INGEST_REFUSAL_RETENTION = timedelta(days=env.int("INGEST_REFUSAL_RETENTION_DAYS", default=7))

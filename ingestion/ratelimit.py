@@ -1,19 +1,20 @@
 """Rate limits per write key: how many events one key may send in a window.
 
-Fixed windows counted in Django's cache (`CACHE_URL`): with Redis every web process shares
-the counts; with the default in-process cache each process counts its own share, so the
-limit holds per process. One cache operation per request on the hot path.
+Fixed windows, counted where every web process counts together (`cdp_project.counters`:
+Redis when `CACHE_URL` is Redis, else a Postgres table), so the limit holds for the key
+whichever process answers. One atomic round trip per request on the hot path; a refused
+request takes its events back with a second.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+
+from cdp_project.counters import counter_add
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,10 @@ def write_key_rate_take(*, key: str, events: int, now: float | None = None) -> R
     reset_at = start + window
     bucket = f"ingest-rate:{hashlib.sha256(key.encode()).hexdigest()[:32]}:{start}"
     events = max(1, events)
-    try:
-        used = cache.incr(bucket, events)
-    except ValueError:  # the window's first request
-        if cache.add(bucket, events, timeout=window + 5):
-            used = events
-        else:
-            used = cache.incr(bucket, events)
+    used = counter_add(bucket, events, expires_at=reset_at + 5, now=now)
     retry_after = max(1, int(reset_at - now + 0.999))
     if used > limit:
-        with contextlib.suppress(ValueError):  # the window ended meanwhile
-            cache.decr(bucket, events)
+        counter_add(bucket, -events, expires_at=reset_at + 5, now=now)
         remaining = max(0, limit - (used - events))
         return RateDecision(False, limit, remaining, reset_at, retry_after)
     return RateDecision(True, limit, limit - used, reset_at, retry_after)

@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 
 from cdp_project.jsontext import json_text
 from cdp_project.prepared import prepared_cursor
+from ingestion.amounts import order_amounts_check
 from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, activity_key
 from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
@@ -121,8 +122,10 @@ def events_ingest(
     clean: list[CleanEvent] = []
     for index, raw in enumerate(messages):
         try:
-            clean.append(clean_message(raw, batch, message_type=message_type))
-            clean[-1].index = index
+            event = clean_message(raw, batch, message_type=message_type)
+            order_amounts_check(kind=event.type, name=event.name, properties=event.properties)
+            event.index = index
+            clean.append(event)
         except Refused as refusal:
             message_id = raw.get("messageId") if isinstance(raw, dict) else None
             result.refused.append(

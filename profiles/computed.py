@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from cdp_project.jsontext import json_text
 from cdp_project.prepared import prepared_cursor
+from ingestion.amounts import ORDER_AMOUNT_LIMIT
 from ingestion.catalog.products import products_in_event
 from ingestion.catalog.roles import default_role
 from ingestion.models import Activity, CommerceRole, Event, Product, Source
@@ -194,7 +195,7 @@ def _amount(value: Any) -> Decimal | None:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
-    if not amount.is_finite() or abs(amount) >= Decimal("1e12"):
+    if not amount.is_finite() or abs(amount) >= ORDER_AMOUNT_LIMIT:
         return None
     return amount.quantize(CENTS, rounding=ROUND_HALF_UP)
 
@@ -221,7 +222,9 @@ def _items_total(products: Any) -> Decimal | None:
         quantity = _amount(item.get("quantity"))
         total += price * (quantity if quantity is not None and quantity > 0 else 1)
         found = True
-    return total.quantize(CENTS) if found else None
+    if not found or abs(total) >= ORDER_AMOUNT_LIMIT:
+        return None
+    return total.quantize(CENTS)
 
 
 def order_amount(properties: dict[str, Any]) -> Decimal | None:

@@ -50,8 +50,10 @@ class Profile(models.Model):
     event_count = models.IntegerField(default=0)
     orders_count = models.IntegerField(default=0)
     # Lifetime value in the site's currency, net of refunds and cancellations.
-    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
-    average_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    # Wide enough for every order's amount (below ingestion.amounts.ORDER_AMOUNT_LIMIT),
+    # converted at any rate and summed over a person's orders.
+    revenue = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    average_order_value = models.DecimalField(max_digits=24, decimal_places=2, null=True)
     last_order_at = models.DateTimeField(null=True, blank=True)
     # RFM quintiles (1 to 5 each), recomputed on a schedule over all customers with orders.
     rfm_recency = models.SmallIntegerField(null=True, blank=True)
@@ -205,12 +207,12 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETED)
     # As the event sent it, in its currency.
     currency = models.CharField(max_length=3, blank=True, default="")
-    total = models.DecimalField(max_digits=14, decimal_places=2, default=0)
-    refunded = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total = models.DecimalField(max_digits=24, decimal_places=2, default=0)
+    refunded = models.DecimalField(max_digits=24, decimal_places=2, default=0)
     # The rate to the site's currency used (1 for the site's own currency).
     rate = models.DecimalField(max_digits=14, decimal_places=6, default=1)
     # Net value in the site's currency: (total - refunded) * rate, 0 once cancelled.
-    net_revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    net_revenue = models.DecimalField(max_digits=24, decimal_places=2, default=0)
     # The order's items, as sent ([{sku, name, price, quantity, …}]).
     products = models.JSONField(default=list, blank=True)
     message_id = models.CharField(max_length=128, blank=True, default="")

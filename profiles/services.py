@@ -39,9 +39,18 @@ def profile_note_add(
 
 @transaction.atomic
 def profile_consent_set(
-    *, profile: Profile, channel: str, state: str, author: AbstractBaseUser | None, how: str
+    *,
+    profile: Profile,
+    channel: str,
+    state: str,
+    author: AbstractBaseUser | None,
+    how: str,
+    recorded: str = "",
 ) -> ConsentChange:
     """Record consent given or withdrawn outside the site (by phone, in a shop), now.
+
+    `recorded` says where it was recorded when no marketer did ("from the unsubscribe link
+    of Outbox message #12"); by default, by the author or in the profile page.
 
     It counts like consent from an identify at this time: it stands until a newer decision
     arrives, and a late event with an older time does not undo it.
@@ -57,13 +66,18 @@ def profile_consent_set(
     setattr(locked, f"{channel}_consent", state)
     setattr(locked, f"{channel}_consent_at", now)
     locked.save(update_fields=[f"{channel}_consent", f"{channel}_consent_at"])
-    recorded = f"recorded by {who}" if who else "recorded in the profile page"
+    if who:
+        recorded = f"recorded by {who}"
+    elif recorded:
+        recorded = f"recorded {recorded}"
+    else:
+        recorded = "recorded in the profile page"
     change = ConsentChange.objects.create(
         profile=locked,
         channel=channel,
         state=state,
         at=now,
-        how=f"{how} ({recorded})" if how else recorded[0].upper() + recorded[1:],
+        how=(f"{how} ({recorded})" if how else recorded[0].upper() + recorded[1:])[:255],
     )
     logger.info("profile_consent_set profile_id=%s channel=%s state=%s", profile.pk, channel, state)
     return change

@@ -31,3 +31,22 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or '?'} {self.action} {self.summary}"
+
+
+class SharedCounter(models.Model):
+    """A count every web process shares (failed logins, events per write key), used when
+    no Redis cache is configured: `cdp_project.counters` reads and writes it in SQL.
+
+    The table is UNLOGGED (its migration creates it so): no write-ahead log per count, and a
+    crash of Postgres empties it, which a limit can afford."""
+
+    name = models.TextField(primary_key=True)
+    value = models.BigIntegerField()
+    # Seconds since the epoch, on the clock of the process that counted.
+    expires_at = models.FloatField()
+
+    class Meta:
+        db_table = "shared_counter"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"

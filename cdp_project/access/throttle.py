@@ -3,25 +3,31 @@
 After `LOGIN_FAILURE_LIMIT` failed logins for one user name from one address, further
 attempts for it from there are refused, with a message saying so, until
 `LOGIN_LOCKOUT_SECONDS` have passed since the last failure. The password is not even
-checked meanwhile, so a locked-out guesser learns nothing. Counts live in Django's cache:
-with several web processes, point `CACHE_URL` at a shared cache (Redis, or a database
-cache) or each process counts on its own.
+checked meanwhile, so a locked-out guesser learns nothing. Counts live where every web
+process counts together (`cdp_project.counters`: Redis when `CACHE_URL` is Redis, else
+Postgres), each failure one atomic increment, so the lockout comes at the limit whichever
+process answers.
+
+The address is the peer's (`REMOTE_ADDR`). `X-Forwarded-For` is believed only from a peer
+listed in `LOGIN_TRUSTED_PROXIES` (empty by default): otherwise a guesser would name a new
+address in the header for every try and never be locked out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
+import time
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.http import HttpRequest
 
-from ingestion.apis import client_ip
+from cdp_project.counters import counter_add, counter_delete, counter_get
 
 
 def _key(username: str, ip: str | None) -> str:
@@ -29,18 +35,49 @@ def _key(username: str, ip: str | None) -> str:
     return "access:login-failures:" + hashlib.sha256(raw).hexdigest()
 
 
+def login_client_ip(request: HttpRequest) -> str | None:
+    """The peer's address; the last `X-Forwarded-For` entry that is not a trusted proxy
+    when the peer is one (`LOGIN_TRUSTED_PROXIES`)."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not remote or not forwarded or not _trusted_proxy(remote):
+        return remote
+    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+        if not _trusted_proxy(candidate):
+            return candidate
+    return remote
+
+
+def _trusted_proxy(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in settings.LOGIN_TRUSTED_PROXIES:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def login_locked(*, username: str, ip: str | None) -> bool:
-    return cache.get(_key(username, ip), 0) >= settings.LOGIN_FAILURE_LIMIT
+    count = counter_get(_key(username, ip), now=time.time())
+    return count >= settings.LOGIN_FAILURE_LIMIT
 
 
-def login_failure_record(*, username: str, ip: str | None) -> None:
-    key = _key(username, ip)
-    # The lockout runs from the last failure: a guesser who keeps trying stays locked out.
-    cache.set(key, cache.get(key, 0) + 1, settings.LOGIN_LOCKOUT_SECONDS)
+def login_failure_record(*, username: str, ip: str | None) -> int:
+    """Count a failure; the total so far. The lockout runs from the last failure: a guesser
+    who keeps trying stays locked out."""
+    now = time.time()
+    return counter_add(
+        _key(username, ip), 1, expires_at=now + settings.LOGIN_LOCKOUT_SECONDS, now=now
+    )
 
 
 def login_failures_clear(*, username: str, ip: str | None) -> None:
-    cache.delete(_key(username, ip))
+    counter_delete(_key(username, ip))
 
 
 def lockout_message() -> str:
@@ -59,7 +96,7 @@ class ThrottledLoginMixin:
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""  # type: ignore[attr-defined]
-        ip = client_ip(self.request) if self.request is not None else None
+        ip = login_client_ip(self.request) if self.request is not None else None
         if username and login_locked(username=username, ip=ip):
             raise forms.ValidationError(lockout_message(), code="locked")
         try:

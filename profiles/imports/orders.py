@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, BinaryIO
 
+from ingestion.amounts import ORDER_AMOUNT_LIMIT
 from profiles.computed import profiles_rfm_refresh
 from profiles.imports.files import aliases, normalise, open_csv
 from profiles.imports.pipeline import Pipeline, Record, message_context
@@ -158,6 +159,8 @@ def _order_messages(order: _Order, pipeline: Pipeline) -> Record:
         if not any("price" in p for p in products):
             raise Invalid("The order has no total, and its items no price.")
         total = items_total
+    if total >= ORDER_AMOUNT_LIMIT:
+        raise Invalid(f"The order's total {total:,f} is not below {ORDER_AMOUNT_LIMIT:,f}.")
     refunded = parse_amount(values.get("refunded", ""), "refunded")
     if refunded is not None and refunded > total:
         raise Invalid(f"refunded {refunded} is more than the order's total {total}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 import sys
@@ -46,12 +47,42 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "System check identified no issues" in result.stdout
 
 
-def test_check_deploy_warns_about_the_development_secret_key():
+@pytest.mark.parametrize(
+    "secret_key", [None, "", "dev-only-insecure-key-change-me-in-production", "change-me"]
+)
+def test_production_refuses_to_start_without_a_secret_key_of_its_own(secret_key):
     env = {**PRODUCTION}
     env.pop("SECRET_KEY")
-    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    if secret_key is not None:
+        env["SECRET_KEY"] = secret_key
+    result = manage("check", "--deploy", **env)
     assert result.returncode != 0
-    assert "access.W001" in result.stdout + result.stderr
+    assert "ImproperlyConfigured: SECRET_KEY" in result.stderr
+
+
+def test_a_local_install_makes_its_key_once_private_and_reuses_it(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS")}
+    script = "from django.conf import settings as s; print(s.SECRET_KEY)"
+    first = manage("shell", "-c", script, CDP_VAR_DIR=str(tmp_path), **env)
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "secret_key"
+    key = first.stdout.splitlines()[-1]
+    assert key_file.read_text().strip() == key and len(key) >= 50
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = manage("shell", "-c", script, CDP_VAR_DIR=str(tmp_path), **env)
+    assert again.stdout.splitlines()[-1] == key
+    # A public key in .env counts as none: the local key is used instead.
+    public = manage("shell", "-c", script, CDP_VAR_DIR=str(tmp_path), SECRET_KEY="change-me", **env)
+    assert public.stdout.splitlines()[-1] == key
+
+
+def test_processes_starting_together_share_one_key(tmp_path):
+    from cdp_project.secret_key import local_secret_key
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: local_secret_key(tmp_path), range(16)))
+    assert len(keys) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
 
 
 def test_production_cookies_are_secure_and_http_only():

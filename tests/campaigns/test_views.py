@@ -678,3 +678,33 @@ def test_the_campaign_page_shows_conversions_revenue_and_lift(signed_in, cart, c
     html = response.content.decode()
     assert "42.00 USD" in html
     assert "Not enough data" in html
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://100.100.100.200/latest/meta-data/", True),
+        ("https://[2002:a9fe:a9fe::1]/hook", True),
+        ("http://localhost:8080/hook", True),
+        ("https://8.8.8.8/hook", False),
+    ],
+)
+def test_saving_a_webhook_address_that_sends_would_refuse_warns(
+    signed_in, cart, settings, url, warned
+):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    response = signed_in.post(
+        f"/campaigns/{cart.pk}/edit/",
+        form_data(cart, channel="webhook", webhook_url=url),
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert Campaign.objects.get(pk=cart.pk).webhook_url == url  # saved all the same
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    if warned:
+        [warning] = warnings
+        assert f"Webhooks to {url} would be refused when sent" in warning
+        assert "not a public internet address" in warning
+        assert 'class="message warning"' in response.content.decode()
+    else:
+        assert warnings == []

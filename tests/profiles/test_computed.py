@@ -531,3 +531,52 @@ def test_negative_scores_decay_too(ingest):
     assert profile_of("u1").engagement_score == pytest.approx(-4)
     computed.profiles_engagement_decay(now=NOW)
     assert profile_of("u1").engagement_score == pytest.approx(-2)
+
+
+def test_two_orders_within_the_per_order_bound_add_up_in_the_profile(ingest):
+    big = "900000000000.00"  # 9e11, below the per-order bound
+    send(
+        ingest,
+        identify("whale", {"email": "whale@example.com"}, at(days=2)),
+        track("whale", "Order Completed", order("w-1", big), at(days=2)),
+        track("whale", "Order Completed", order("w-2", big), at(days=1)),
+    )
+    assert not Event.objects.filter(flags__contains=["processing_failed"]).exists()
+    profile = profile_of("whale")
+    assert profile.orders_count == 2
+    assert profile.revenue == Decimal("1800000000000.00")
+    assert profile.average_order_value == Decimal(big)
+    assert Order.objects.filter(profile=profile).count() == 2
+
+
+def test_an_order_amount_out_of_bounds_is_refused_by_index_with_the_reason(ingest, source):
+    from ingestion.models import Refusal
+
+    response = ingest(
+        "batch",
+        {
+            "batch": [
+                track("u1", "Order Completed", order("ok-1", 10), at(days=1)),
+                track("u1", "Order Completed", order("huge", 1e12), at(days=1)),
+                track("u1", "Order Completed", {"order_id": "h2", "revenue": "-5e15"}, at()),
+                track(
+                    "u1",
+                    "Order Completed",
+                    {"order_id": "h3", "products": [{"price": 9e11, "quantity": 3}]},
+                    at(),
+                ),
+                track("u1", "Product Viewed", {"value": 1e15}, at()),
+            ]
+        },
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["accepted"] == 2
+    refused = {item["index"]: item for item in body["refused"]}
+    assert set(refused) == {1, 2, 3}
+    assert {item["code"] for item in refused.values()} == {"amount_out_of_range"}
+    assert "`properties.total`" in refused[1]["message"]
+    assert "1,000,000,000,000" in refused[1]["message"]
+    assert "`properties.revenue`" in refused[2]["message"]
+    assert "`properties.products`" in refused[3]["message"]
+    shown = Refusal.objects.get(source=source, index=1)
+    assert shown.code == "amount_out_of_range" and "properties.total" in shown.message

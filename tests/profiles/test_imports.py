@@ -459,3 +459,14 @@ def test_an_amount_that_reads_as_thousands_or_decimals_is_refused():
     report = run("orders", 'order_id,user_id,placed_at,total\nO-2,u1,2024-03-01,"1.299,50"\n')
     assert report.imported == 1
     assert Order.objects.get(order_id="O-2").total == Decimal("1299.50")
+
+
+def test_an_imported_order_whose_items_pass_the_amount_bound_is_refused():
+    text = (
+        "order_id,customer_id,placed_at,total,currency,sku,price,quantity\n"
+        "BIG,u1,2023-08-01,,EUR,SKU-1,9000000000,200\n"
+        "OK,u1,2023-08-02,,EUR,SKU-1,9000000000,2\n"
+    )
+    report = run("orders", text)
+    assert "is not below 1,000,000,000,000" in reasons(report)[2]
+    assert [o.order_id for o in Order.objects.all()] == ["OK"]
