@@ -7,7 +7,6 @@ after the events are committed.
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 from typing import Any, NoReturn
 
@@ -69,7 +68,7 @@ def _basic_auth_key(request: Request) -> str | None:
         )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error, or not ASCII at all
         raise ApplicationError(
             "invalid_authorization",
             "The Basic Authorization header is not valid base64.",
@@ -200,6 +199,10 @@ class IngestView(APIView):
         except RequestDataTooBig:
             self._refuse_request(
                 "request_too_large", f"The request is larger than {limit // 1024} KB."
+            )
+        except ValueError:  # Django reads a Content-Length that is not a number as one
+            self._refuse_request(
+                "invalid_content_length", "The Content-Length header is not a number."
             )
         try:
             data = decompress(body, request.headers.get("Content-Encoding", ""), limit=limit)
