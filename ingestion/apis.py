@@ -77,6 +77,30 @@ def _basic_auth_key(request: Request) -> str | None:
     return decoded.partition(":")[0]
 
 
+def _chunked_body(request: Request) -> bytes:
+    """A chunked body (`Transfer-Encoding: chunked`, no `Content-Length`), which Django reads
+    as empty: read from the server's stream, when the server ends it at the body's end as
+    gunicorn does (`wsgi.input_terminated`), up to the upload limit."""
+    meta = request.META
+    if (
+        meta.get("CONTENT_LENGTH")
+        or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        or not meta.get("wsgi.input_terminated")
+    ):
+        return b""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    stream = meta["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(64 * 1024, limit + 1 - size))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+    raise RequestDataTooBig("The chunked body is larger than the upload limit.")
+
+
 def _authenticate(key: Any) -> Source:
     source = selectors.source_for_write_key(key=key) if isinstance(key, str) and key else None
     if source is None:
@@ -195,7 +219,7 @@ class IngestView(APIView):
     def _read_payload(self, request: Request) -> dict[str, Any]:
         limit = settings.INGEST_MAX_REQUEST_BYTES
         try:
-            body = request.body
+            body = request.body or _chunked_body(request)
         except RequestDataTooBig:
             self._refuse_request(
                 "request_too_large", f"The request is larger than {limit // 1024} KB."
