@@ -274,3 +274,17 @@ def test_a_content_length_that_is_not_a_number_gets_400(client, write_key):
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_content_length"
+
+
+def test_an_alias_whose_previous_id_is_a_user_id_and_an_anonymous_id_merges_them_once(ingest):
+    # Found by the schema fuzzer: both profiles were merged twice, the second time a
+    # profile the first merge had deleted, and the request answered 500.
+    ingest("batch", {"batch": [{"type": "identify", "userId": "x"}]})
+    ingest("batch", {"batch": [{"type": "identify", "anonymousId": "x"}]})
+    assert Profile.objects.count() == 2
+    alias = {"type": "alias", "anonymousId": "x", "previousId": "x"}
+    response = ingest("batch", {"batch": [alias]})
+    assert response.status_code == 200 and response.json()["accepted"] == 1
+    profile = Profile.objects.get()
+    assert profile.user_id == "x"
+    assert set(Event.objects.values_list("profile_id", flat=True)) == {profile.pk}
