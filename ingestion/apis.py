@@ -22,7 +22,13 @@ from rest_framework.views import APIView
 from cdp_project.errors import ApplicationError
 from ingestion import schemas, selectors, services
 from ingestion.decoding import decompress, parse_json
-from ingestion.messages import BatchContext, Refused, clean_batch_context
+from ingestion.messages import (
+    BatchContext,
+    OffCalendar,
+    Refused,
+    clean_batch_context,
+    parse_time,
+)
 from ingestion.models import Source
 from ingestion.ratelimit import UNLIMITED, write_key_rate_take
 
@@ -156,8 +162,10 @@ class IngestView(APIView):
         if key is not None:
             self.source = _authenticate(key)
         payload = self._read_payload(request)
-        if self.source is None:
-            self.source = _authenticate(payload.get("writeKey"))
+        body_key = payload.get("writeKey")
+        if self.source is None or not isinstance(body_key, str | None):
+            # A `writeKey` that is no text is refused even beside a Basic one.
+            self.source = _authenticate(body_key)
         source = self.source
         origin = request.headers.get("Origin")
         if not source.accepts_origin(origin):
@@ -179,9 +187,18 @@ class IngestView(APIView):
                     f"this one has {len(messages)}.",
                 )
             batch.sent_at = payload.get("sentAt")
-            if isinstance(payload.get("context"), dict):
+            try:
+                parse_time(batch.sent_at, "sentAt")
+            except Refused as refusal:  # it would refuse every event: refuse the request
+                self._refuse_request(refusal.code, f"The batch's {refusal.message}")
+            except OffCalendar:
+                pass  # each event is stored by the out-of-range rule
+            context = payload.get("context")
+            if context is not None and not isinstance(context, dict):
+                self._refuse_request("invalid_context", "The batch's `context` must be an object.")
+            if context:
                 try:
-                    batch.context = clean_batch_context(payload["context"])
+                    batch.context = clean_batch_context(context)
                 except Refused as refusal:
                     self._refuse_request("invalid_context", f"The batch's `context`: {refusal}")
         else:
@@ -273,7 +290,9 @@ _DESCRIPTION = (
 )
 
 
-def _endpoint(message_type: str | None, request_schema: type, summary: str) -> type[IngestView]:
+def _endpoint(
+    message_type: str | None, request_schema: dict[str, Any] | type, summary: str
+) -> type[IngestView]:
     view = type(
         f"{(message_type or 'batch').capitalize()}View",
         (IngestView,),

@@ -6,6 +6,7 @@ the API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -298,6 +299,8 @@ def _client_times(message: dict[str, Any], batch: BatchContext) -> _ClientTimes:
     # `originalTimestamp` is the device's clock; `timestamp` is what server SDKs set.
     if message.get("originalTimestamp") not in (None, ""):
         times.client_time = times.parse(message["originalTimestamp"], "originalTimestamp")
+        with contextlib.suppress(OffCalendar):  # not used, but held to the same rules
+            parse_time(message.get("timestamp"), "timestamp")
     else:
         times.client_time = times.parse(message.get("timestamp"), "timestamp")
     if message.get("sentAt") not in (None, ""):
@@ -403,7 +406,9 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         name = event_name.strip()
     elif kind in ("page", "screen"):
         page_name = message.get("name")
-        if page_name is not None and not isinstance(page_name, str | int | float):
+        if page_name is not None and (
+            isinstance(page_name, bool) or not isinstance(page_name, str | int | float)
+        ):
             raise Refused("invalid_name", "`name` must be a string.")
         name = str(page_name).strip() if page_name is not None else ""
     if len(name) > MAX_NAME_LENGTH:
@@ -417,6 +422,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
 
     properties = _object(message, "properties")
     traits = _object(message, "traits")
+    _object(message, "integrations")  # kept in `extra` as it came, once known an object
     context = {**batch.context, **_object(message, "context")}
     if kind in ("identify", "group"):
         # Mobile SDKs and RudderStack put identify traits in `context.traits`.
