@@ -480,6 +480,7 @@ def excerpt(raw: Any, limit: int = 2000) -> str:
 __all__ = [
     "BatchContext",
     "CleanEvent",
+    "OffCalendar",
     "Refused",
     "clean_batch_context",
     "clean_message",
