@@ -190,11 +190,12 @@ def _identifier(message: dict[str, Any], key: str) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` must be a string or a number.")
-    text = str(value).strip()
+    # Measured and checked as sent, then trimmed: what the OpenAPI schema says.
+    text = str(value)
     if len(text) > MAX_ID_LENGTH:
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` is longer than {MAX_ID_LENGTH}.")
     _refuse_control(text, key)
-    return text
+    return text.strip()
 
 
 def _snake(key: str) -> str:
@@ -403,17 +404,18 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         event_name = message.get("event")
         if not isinstance(event_name, str) or not event_name.strip():
             raise Refused("missing_event", "A track call needs an `event` name.")
-        name = event_name.strip()
+        name = event_name
     elif kind in ("page", "screen"):
         page_name = message.get("name")
         if page_name is not None and (
             isinstance(page_name, bool) or not isinstance(page_name, str | int | float)
         ):
             raise Refused("invalid_name", "`name` must be a string.")
-        name = str(page_name).strip() if page_name is not None else ""
+        name = str(page_name) if page_name is not None else ""
     if len(name) > MAX_NAME_LENGTH:
         raise Refused("invalid_name", f"The event name is longer than {MAX_NAME_LENGTH}.")
     _refuse_control(name, "event" if kind == "track" else "name", "invalid_name")
+    name = name.strip()
 
     if kind == "alias" and not _identifier(message, "previousId"):
         raise Refused("missing_previous_id", "An alias call needs a `previousId`.")
@@ -439,11 +441,10 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         raise Refused("invalid_message_id", "`messageId` must be a string.")
     # Blank once cleaned is absent: a shared empty key would make every such event after
     # the first a duplicate.
-    message_id = str(message_id).strip() if message_id is not None else ""
-    if not message_id:
-        message_id = str(uuid.uuid4())
+    message_id = str(message_id) if message_id is not None else ""
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         raise Refused("invalid_message_id", f"`messageId` is longer than {MAX_MESSAGE_ID_LENGTH}.")
+    message_id = message_id.strip() or str(uuid.uuid4())
 
     times = _client_times(message, batch)
     timestamp, time_flags = _event_time(times, batch)

@@ -73,6 +73,9 @@ def test_a_numeric_group_id_is_stored_as_it_came(ingest):
         ("track", {"userId": "u1\x07", "event": "E"}, "invalid_user_id"),
         ("track", {"userId": "u1", "event": "E", "integrations": "all"}, "invalid_integrations"),
         ("page", {"userId": "u1", "name": True}, "invalid_name"),
+        # Measured and checked as sent, before trimming, as the schema's maxLength does.
+        ("page", {"userId": "u1", "name": " " + "*" * 255}, "invalid_name"),
+        ("track", {"userId": "u1\n", "event": "E"}, "invalid_user_id"),
         (
             "track",
             {
