@@ -442,7 +442,8 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
     # Blank once cleaned is absent: a shared empty key would make every such event after
     # the first a duplicate.
     message_id = str(message_id) if message_id is not None else ""
-    if len(message_id) > MAX_MESSAGE_ID_LENGTH:
+    # As sent: the cleaning may have shortened it (a NUL removed).
+    if max(len(message_id), len(str(raw.get("messageId", "")))) > MAX_MESSAGE_ID_LENGTH:
         raise Refused("invalid_message_id", f"`messageId` is longer than {MAX_MESSAGE_ID_LENGTH}.")
     message_id = message_id.strip() or str(uuid.uuid4())
 

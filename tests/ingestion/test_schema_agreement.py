@@ -78,6 +78,11 @@ def test_a_numeric_group_id_is_stored_as_it_came(ingest):
         ("track", {"userId": "u1\n", "event": "E"}, "invalid_user_id"),
         (
             "track",
+            {"userId": "u1", "event": "E", "messageId": "m\x00" + "x" * 127},
+            "invalid_message_id",
+        ),
+        (
+            "track",
             {
                 "userId": "u1",
                 "event": "E",
