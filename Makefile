@@ -23,9 +23,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Fuzz the ingest API from its OpenAPI schema with many more cases than `make test` runs.
+## Fuzz the ingest API (its OpenAPI schema, generated messages) with many more cases than `make test` runs.
 fuzz: install
-	CDP_FUZZ_EXAMPLES=$${CDP_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest tests/ingestion/test_fuzz.py -p no:randomly $(PYTEST_ARGS)
+	CDP_FUZZ_EXAMPLES=$${CDP_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest tests/ingestion/test_fuzz.py tests/ingestion/test_ingest_properties.py -p no:randomly $(PYTEST_ARGS)
 
 ## Time what users wait for on generated data, in a database of its own (docs/benchmark.md).
 bench: install

@@ -385,6 +385,8 @@ SPECTACULAR_SETTINGS = {
         "as user name, empty password) or `writeKey` in the body."
     ),
     "VERSION": "1.0.0",
+    # 3.1: its schemas are JSON Schema, which can say "text or a number, or null".
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Swagger UI and ReDoc assets are served by the app itself, not a CDN.
@@ -402,6 +404,10 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"writeKey": []}],
     "PREPROCESSING_HOOKS": ["cdp_project.schema.drop_ingest_aliases"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cdp_project.schema.require_ingest_bodies",
+    ],
 }
 
 LOGGING = {

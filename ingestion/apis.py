@@ -7,7 +7,6 @@ after the events are committed.
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 from typing import Any, NoReturn
 
@@ -23,7 +22,13 @@ from rest_framework.views import APIView
 from cdp_project.errors import ApplicationError
 from ingestion import schemas, selectors, services
 from ingestion.decoding import decompress, parse_json
-from ingestion.messages import BatchContext, Refused, clean_batch_context
+from ingestion.messages import (
+    BatchContext,
+    OffCalendar,
+    Refused,
+    clean_batch_context,
+    parse_time,
+)
 from ingestion.models import Source
 from ingestion.ratelimit import UNLIMITED, write_key_rate_take
 
@@ -69,13 +74,37 @@ def _basic_auth_key(request: Request) -> str | None:
         )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error, or not ASCII at all
         raise ApplicationError(
             "invalid_authorization",
             "The Basic Authorization header is not valid base64.",
             status_code=status.HTTP_401_UNAUTHORIZED,
         ) from exc
     return decoded.partition(":")[0]
+
+
+def _chunked_body(request: Request) -> bytes:
+    """A chunked body (`Transfer-Encoding: chunked`, no `Content-Length`), which Django reads
+    as empty: read from the server's stream, when the server ends it at the body's end as
+    gunicorn does (`wsgi.input_terminated`), up to the upload limit."""
+    meta = request.META
+    if (
+        meta.get("CONTENT_LENGTH")
+        or "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        or not meta.get("wsgi.input_terminated")
+    ):
+        return b""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    stream = meta["wsgi.input"]
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(64 * 1024, limit + 1 - size))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+    raise RequestDataTooBig("The chunked body is larger than the upload limit.")
 
 
 def _authenticate(key: Any) -> Source:
@@ -133,8 +162,10 @@ class IngestView(APIView):
         if key is not None:
             self.source = _authenticate(key)
         payload = self._read_payload(request)
-        if self.source is None:
-            self.source = _authenticate(payload.get("writeKey"))
+        body_key = payload.get("writeKey")
+        if self.source is None or not isinstance(body_key, str | None):
+            # A `writeKey` that is no text is refused even beside a Basic one.
+            self.source = _authenticate(body_key)
         source = self.source
         origin = request.headers.get("Origin")
         if not source.accepts_origin(origin):
@@ -156,9 +187,18 @@ class IngestView(APIView):
                     f"this one has {len(messages)}.",
                 )
             batch.sent_at = payload.get("sentAt")
-            if isinstance(payload.get("context"), dict):
+            try:
+                parse_time(batch.sent_at, "sentAt")
+            except Refused as refusal:  # it would refuse every event: refuse the request
+                self._refuse_request(refusal.code, f"The batch's {refusal.message}")
+            except OffCalendar:
+                pass  # each event is stored by the out-of-range rule
+            context = payload.get("context")
+            if context is not None and not isinstance(context, dict):
+                self._refuse_request("invalid_context", "The batch's `context` must be an object.")
+            if context:
                 try:
-                    batch.context = clean_batch_context(payload["context"])
+                    batch.context = clean_batch_context(context)
                 except Refused as refusal:
                     self._refuse_request("invalid_context", f"The batch's `context`: {refusal}")
         else:
@@ -196,10 +236,14 @@ class IngestView(APIView):
     def _read_payload(self, request: Request) -> dict[str, Any]:
         limit = settings.INGEST_MAX_REQUEST_BYTES
         try:
-            body = request.body
+            body = request.body or _chunked_body(request)
         except RequestDataTooBig:
             self._refuse_request(
                 "request_too_large", f"The request is larger than {limit // 1024} KB."
+            )
+        except ValueError:  # Django reads a Content-Length that is not a number as one
+            self._refuse_request(
+                "invalid_content_length", "The Content-Length header is not a number."
             )
         try:
             data = decompress(body, request.headers.get("Content-Encoding", ""), limit=limit)
@@ -246,7 +290,9 @@ _DESCRIPTION = (
 )
 
 
-def _endpoint(message_type: str | None, request_schema: type, summary: str) -> type[IngestView]:
+def _endpoint(
+    message_type: str | None, request_schema: dict[str, Any] | type, summary: str
+) -> type[IngestView]:
     view = type(
         f"{(message_type or 'batch').capitalize()}View",
         (IngestView,),

@@ -6,6 +6,7 @@ the API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -162,17 +163,39 @@ def _refuse_control(text: str, key: str, code: str = "") -> None:
         )
 
 
+# The fields whose control characters refuse the event, by the call they name something in.
+_PLAIN_TEXT_FIELDS: dict[str, tuple[str, ...]] = {
+    "userId": MESSAGE_TYPES,
+    "anonymousId": MESSAGE_TYPES,
+    "event": ("track",),
+    "name": ("page", "screen"),
+    "previousId": ("alias",),
+    "groupId": ("group",),
+}
+
+
+def _refuse_nul_in_names(raw: dict[str, Any], kind: Any) -> None:
+    """A NUL in a name or an id refuses the event, as any other control character does:
+    checked before the cleaning, which removes NUL from every other string."""
+    kind = kind.strip().lower() if isinstance(kind, str) else kind
+    for key, kinds in _PLAIN_TEXT_FIELDS.items():
+        value = raw.get(key)
+        if isinstance(value, str) and "\x00" in value and kind in kinds:
+            _refuse_control(value, key, "invalid_name" if key in ("event", "name") else "")
+
+
 def _identifier(message: dict[str, Any], key: str) -> str:
     value = message.get(key)
     if value is None or value == "":
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` must be a string or a number.")
-    text = str(value).strip()
+    # Measured and checked as sent, then trimmed: what the OpenAPI schema says.
+    text = str(value)
     if len(text) > MAX_ID_LENGTH:
         raise Refused(f"invalid_{_snake(key)}", f"`{key}` is longer than {MAX_ID_LENGTH}.")
     _refuse_control(text, key)
-    return text
+    return text.strip()
 
 
 def _snake(key: str) -> str:
@@ -188,39 +211,115 @@ def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+class OffCalendar(Exception):
+    """A well-formed time that cannot be kept as a time: in UTC it falls outside
+    `CALENDAR_FIRST`..`CALENDAR_LAST` (years 1 to 9999, less a day at each end, so that it
+    can still be shown in any time zone)."""
+
+
+CALENDAR_FIRST = datetime(1, 1, 2, tzinfo=UTC)
+CALENDAR_LAST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+# A leap second (`23:59:60`), which `fromisoformat` refuses: read as Postgres reads it, the
+# first instant of the next minute.
+_LEAP_SECOND = re.compile(r"^(.*[T ]\d\d:\d\d:)60(?=$|[.,+\-zZ])")
+# A date whose year Python's calendar has no room for: year 0, a year of five or more
+# digits, or a signed (ISO-8601 expanded) year.
+_YEAR_OFF_CALENDAR = re.compile(r"^(?:0000|\d{5,}|[+-]\d{4,})-\d\d-\d\d")
+
+
 def parse_time(value: Any, key: str) -> datetime | None:
-    """ISO-8601 with or without an offset (naive means UTC), or epoch milliseconds."""
+    """ISO-8601 with or without an offset (naive means UTC), or epoch milliseconds.
+
+    Raises `Refused` when the value is no date-time, and `OffCalendar` when it is one that
+    lies past the calendar's ends once in UTC (`0001-01-01T00:00:00+00:01` is a minute
+    before year 1): that event is stored by the out-of-range rule, not refused."""
     if value is None or value == "":
         return None
     parsed: datetime | None = None
     if isinstance(value, str):
         text = value.strip()
+        leap = _LEAP_SECOND.match(text)
         try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
+            if leap:
+                parsed = datetime.fromisoformat(_LEAP_SECOND.sub(r"\g<1>59", text))
+                parsed += timedelta(seconds=1)
+            else:
+                parsed = datetime.fromisoformat(text)
+        except OverflowError as exc:  # the leap second of 9999-12-31
+            raise OffCalendar(key) from exc
+        except ValueError as exc:
+            if _YEAR_OFF_CALENDAR.match(text):
+                raise OffCalendar(key) from exc
             parsed = None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         try:
             parsed = datetime.fromtimestamp(value / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            parsed = None
+        except (OverflowError, OSError, ValueError) as exc:
+            raise OffCalendar(key) from exc  # epoch milliseconds past the calendar
     if parsed is None:
         raise Refused(
             f"invalid_{_snake(key)}", f"`{key}` is not an ISO-8601 date-time: {str(value)[:40]!r}."
         )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError as exc:  # the offset carries it past year 1 or year 9999
+        raise OffCalendar(key) from exc
+    if not CALENDAR_FIRST <= parsed <= CALENDAR_LAST:
+        raise OffCalendar(key)
+    return parsed
 
 
-def _event_time(
-    client_time: datetime | None, sent_at: datetime | None, batch: BatchContext
-) -> tuple[datetime, list[str]]:
+def _storable_time(value: Any) -> Any:
+    """An off-calendar time as `jsonb` can keep it. A batch's `sentAt` is copied into each
+    of its events uncleaned: its text loses NUL and lone surrogates, and is cut short."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))[:64]
+    return value
+
+
+@dataclass
+class _ClientTimes:
+    """The times a message carries, parsed; the raw values of those off the calendar."""
+
+    client_time: datetime | None = None
+    sent_at: datetime | None = None
+    off_calendar: dict[str, Any] = field(default_factory=dict)
+
+    def parse(self, value: Any, key: str) -> datetime | None:
+        try:
+            return parse_time(value, key)
+        except OffCalendar:
+            self.off_calendar[key] = value
+            return None
+
+
+def _client_times(message: dict[str, Any], batch: BatchContext) -> _ClientTimes:
+    times = _ClientTimes()
+    # `originalTimestamp` is the device's clock; `timestamp` is what server SDKs set.
+    if message.get("originalTimestamp") not in (None, ""):
+        times.client_time = times.parse(message["originalTimestamp"], "originalTimestamp")
+        with contextlib.suppress(OffCalendar):  # not used, but held to the same rules
+            parse_time(message.get("timestamp"), "timestamp")
+    else:
+        times.client_time = times.parse(message.get("timestamp"), "timestamp")
+    if message.get("sentAt") not in (None, ""):
+        times.sent_at = times.parse(message["sentAt"], "sentAt")
+    else:
+        times.sent_at = times.parse(batch.sent_at, "sentAt")
+    return times
+
+
+def _event_time(times: _ClientTimes, batch: BatchContext) -> tuple[datetime, list[str]]:
     """Segment's rule: with `sentAt`, the event happened `sentAt - client_time` before the
     request was received, whatever the client's clock says. Without it, the client's time
-    is kept. A time outside [received - past limit, received + future tolerance] is
-    replaced by the received time and flagged."""
+    is kept. A time outside [received - past limit, received + future tolerance], or one
+    the calendar cannot hold, is replaced by the received time and flagged."""
     received_at = batch.received_at
+    client_time, sent_at = times.client_time, times.sent_at
+    if times.off_calendar:
+        return received_at, ["timestamp_out_of_range"]
     if client_time is None:
         return received_at, []
     try:
@@ -277,6 +376,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
     flags: list[str] = []
     message, size = _clean_fast(raw, batch.max_depth)
     if message is None:
+        _refuse_nul_in_names(raw, message_type or raw.get("type"))
         cleaner = _Cleaner(batch.max_depth)
         message = cleaner.clean(raw)
         flags = sorted(cleaner.flags)
@@ -304,15 +404,18 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         event_name = message.get("event")
         if not isinstance(event_name, str) or not event_name.strip():
             raise Refused("missing_event", "A track call needs an `event` name.")
-        name = event_name.strip()
+        name = event_name
     elif kind in ("page", "screen"):
         page_name = message.get("name")
-        if page_name is not None and not isinstance(page_name, str | int | float):
+        if page_name is not None and (
+            isinstance(page_name, bool) or not isinstance(page_name, str | int | float)
+        ):
             raise Refused("invalid_name", "`name` must be a string.")
-        name = str(page_name).strip() if page_name is not None else ""
+        name = str(page_name) if page_name is not None else ""
     if len(name) > MAX_NAME_LENGTH:
         raise Refused("invalid_name", f"The event name is longer than {MAX_NAME_LENGTH}.")
     _refuse_control(name, "event" if kind == "track" else "name", "invalid_name")
+    name = name.strip()
 
     if kind == "alias" and not _identifier(message, "previousId"):
         raise Refused("missing_previous_id", "An alias call needs a `previousId`.")
@@ -321,6 +424,7 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
 
     properties = _object(message, "properties")
     traits = _object(message, "traits")
+    _object(message, "integrations")  # kept in `extra` as it came, once known an object
     context = {**batch.context, **_object(message, "context")}
     if kind in ("identify", "group"):
         # Mobile SDKs and RudderStack put identify traits in `context.traits`.
@@ -331,24 +435,24 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         context["ip"] = batch.ip
 
     message_id = message.get("messageId")
-    if message_id is None or message_id == "":
-        message_id = str(uuid.uuid4())
-    elif not isinstance(message_id, str | int) or isinstance(message_id, bool):
+    if message_id is not None and (
+        not isinstance(message_id, str | int) or isinstance(message_id, bool)
+    ):
         raise Refused("invalid_message_id", "`messageId` must be a string.")
-    message_id = str(message_id).strip()
-    if len(message_id) > MAX_MESSAGE_ID_LENGTH:
+    # Blank once cleaned is absent: a shared empty key would make every such event after
+    # the first a duplicate.
+    message_id = str(message_id) if message_id is not None else ""
+    # As sent: the cleaning may have shortened it (a NUL removed).
+    if max(len(message_id), len(str(raw.get("messageId", "")))) > MAX_MESSAGE_ID_LENGTH:
         raise Refused("invalid_message_id", f"`messageId` is longer than {MAX_MESSAGE_ID_LENGTH}.")
+    message_id = message_id.strip() or str(uuid.uuid4())
 
-    # `originalTimestamp` is the device's clock; `timestamp` is what server SDKs set.
-    client_time = parse_time(message.get("originalTimestamp"), "originalTimestamp")
-    if client_time is None:
-        client_time = parse_time(message.get("timestamp"), "timestamp")
-    sent_at = parse_time(message.get("sentAt"), "sentAt")
-    if sent_at is None:
-        sent_at = parse_time(batch.sent_at, "sentAt")
-    timestamp, time_flags = _event_time(client_time, sent_at, batch)
+    times = _client_times(message, batch)
+    timestamp, time_flags = _event_time(times, batch)
 
     extra = {k: v for k, v in message.items() if k not in _COLUMN_FIELDS}
+    # A time off the calendar has no column to go in: its text is kept with the rest.
+    extra.update({key: _storable_time(value) for key, value in times.off_calendar.items()})
     return CleanEvent(
         message_id=message_id,
         type=kind,
@@ -356,8 +460,8 @@ def clean_message(raw: Any, batch: BatchContext, *, message_type: str | None) ->
         user_id=user_id,
         anonymous_id=anonymous_id,
         timestamp=timestamp,
-        original_timestamp=client_time,
-        sent_at=sent_at,
+        original_timestamp=times.client_time,
+        sent_at=times.sent_at,
         properties=properties,
         traits=traits,
         context=context,
@@ -378,6 +482,7 @@ def excerpt(raw: Any, limit: int = 2000) -> str:
 __all__ = [
     "BatchContext",
     "CleanEvent",
+    "OffCalendar",
     "Refused",
     "clean_batch_context",
     "clean_message",

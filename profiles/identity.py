@@ -321,7 +321,9 @@ def _plan(claims: Sequence[IdentityClaim], known: _Known) -> _Plan:
         if claim.previous_id:
             previous = [find(owner[k]) for k in claim.previous_keys() if k in owner]
             for other in previous:
-                target = find(target)
+                # Found again: an earlier merge of this loop may have folded it in already
+                # (its previous id is both a user id and an anonymous id).
+                other, target = find(other), find(target)
                 if other != target:
                     target = merge(target, other, [(USER, claim.user_id)], claim, "alias")
 

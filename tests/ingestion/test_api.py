@@ -394,11 +394,11 @@ def test_nesting_past_the_json_parser_recursion_limit_refuses_only_that_event(in
 
 
 def test_nul_characters_are_removed_from_values_and_keys(ingest):
-    raw = b'{"userId": "u\\u0000", "event": "E", "properties": {"na\\u0000me": "a\\u0000b"}}'
+    # (In a name or an id, a NUL refuses the event instead: test_hostile_input.py.)
+    raw = b'{"userId": "u", "event": "E", "properties": {"na\\u0000me": "a\\u0000b"}}'
     response = ingest("track", None, raw=raw)
     assert response.status_code == 200
     event = Event.objects.get()
-    assert event.user_id == "u"
     assert event.properties == {"name": "ab"}
     assert "nul_removed" in event.flags
 

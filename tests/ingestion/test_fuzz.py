@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -46,6 +47,27 @@ def _keep_the_test_connection(db):
 schema = _schema()
 
 
+@schemathesis.check
+def schema_and_server_agree(ctx, response, case) -> bool | None:
+    """Both directions: a request the schema calls valid is stored whole (200, nothing
+    refused), and one it calls invalid is refused. A batch answers an invalid event in a 200
+    that lists it in `refused` (the SDKs treat any 4xx as the whole batch lost): that is its
+    refusal."""
+    if case.meta is None:
+        return None
+    refused = []
+    if response.status_code == 200:
+        refused = json.loads(response.content).get("refused", [])
+    if case.meta.generation.mode.is_positive:
+        assert response.status_code == 200 and not refused, (
+            f"a schema-valid request was refused: {response.status_code} {response.content[:500]!r}"
+        )
+        return True
+    if refused:
+        return True
+    return negative_data_rejection(ctx, response, case)
+
+
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -60,6 +82,7 @@ def test_the_ingest_api_never_fails_and_always_explains_a_refusal(case, write_ke
         response,
         checks=[
             not_a_server_error,
+            schema_and_server_agree,
             status_code_conformance,
             content_type_conformance,
             response_schema_conformance,
