@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -223,3 +224,52 @@ def segment_analytics_chunk(request: HttpRequest, name: str) -> HttpResponse:
     if not _CHUNK_NAME.match(name):
         raise Http404(name)
     return _serve_build(request, name)
+
+
+@dataclass(frozen=True)
+class SwitchLine:
+    """One line a site that already uses Segment's or RudderStack's SDK changes, and where."""
+
+    key: str
+    sdk: str
+    where: str
+    code: str
+
+
+def sdk_switch_lines(*, write_key: str, base_url: str) -> list[SwitchLine]:
+    """The lines to change, with the key and this app's address (docs/ingest.md)."""
+    base = base_url.rstrip("/")
+    scheme, _, host = base.partition("://")
+    key = json.dumps(write_key).replace("</", "<\\/")
+    return [
+        SwitchLine(
+            "segment-snippet-src",
+            "Segment's snippet (analytics.js)",
+            "the script's address, in analytics.load",
+            f't.src="{base}/analytics.js/v1/"+key+"/analytics.min.js";',
+        ),
+        SwitchLine(
+            "segment-snippet-cdn",
+            "Segment's snippet (analytics.js)",
+            "added before analytics.load(…)",
+            f'analytics._cdn="{base}";',
+        ),
+        SwitchLine(
+            "segment-npm-cdn",
+            "@segment/analytics-next from npm",
+            "the settings host, cdnURL",
+            f'AnalyticsBrowser.load({{ writeKey: {key}, cdnURL: "{base}" }})',
+        ),
+        SwitchLine(
+            "segment-npm-api",
+            "@segment/analytics-next from npm",
+            "or, keeping another settings host, the API host",
+            f'integrations: {{ "Segment.io": {{ apiHost: "{host}/v1", protocol: "{scheme}" }} }}',
+        ),
+        SwitchLine(
+            "rudderstack",
+            "RudderStack's JavaScript SDK v3",
+            "the data plane URL and configUrl",
+            f'rudderanalytics.load({key}, "{base}", {{ configUrl: "{base}" }});',
+        ),
+    ]

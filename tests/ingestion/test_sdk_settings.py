@@ -306,3 +306,26 @@ def test_the_lazy_chunks_are_served_and_nothing_else_of_the_folder(client):
     assert client.get("/analytics-next/bundles/LICENSE.md").status_code == 404
     assert client.get("/analytics-next/bundles/standalone.js").status_code == 404
     assert client.get("/analytics-next/bundles/nope.bundle.0123abcd.js").status_code == 404
+
+
+# --- the Sources page -----------------------------------------------------------------------
+
+
+def test_a_web_sources_page_lists_the_lines_to_change_for_each_sdk(admin_client, settings):
+    settings.ALLOWED_HOSTS = ["cdp.test", "testserver"]
+    web = services.source_create(name="Web shop", kind="web")
+    key = web.write_keys.get().key
+    html = admin_client.get(f"/sources/{web.pk}/", HTTP_HOST="cdp.test").content.decode()
+    assert "Already use Segment? Change only these" in html
+    assert "t.src=&quot;http://cdp.test/analytics.js/v1/&quot;+key+" in html
+    assert "analytics._cdn=&quot;http://cdp.test&quot;;" in html
+    assert f"writeKey: &quot;{key}&quot;, cdnURL: &quot;http://cdp.test&quot;" in html
+    assert "apiHost: &quot;cdp.test/v1&quot;, protocol: &quot;http&quot;" in html
+    assert (
+        f"rudderanalytics.load(&quot;{key}&quot;, &quot;http://cdp.test&quot;, "
+        "{ configUrl: &quot;http://cdp.test&quot; });" in html
+    )
+    assert html.count('data-copy="switch-') == 5
+
+    server = services.source_create(name="Backend", kind="server")
+    assert "Already use Segment?" not in admin_client.get(f"/sources/{server.pk}/").content.decode()
