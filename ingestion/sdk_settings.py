@@ -246,7 +246,7 @@ def sdk_switch_lines(*, write_key: str, base_url: str) -> list[SwitchLine]:
             "segment-snippet-src",
             "Segment's snippet (analytics.js)",
             "the script's address, in analytics.load",
-            f't.src="{base}/analytics.js/v1/"+key+"/analytics.min.js";',
+            f't.src="{base}/analytics.js/v1/" + key + "/analytics.min.js";',
         ),
         SwitchLine(
             "segment-snippet-cdn",

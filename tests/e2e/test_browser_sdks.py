@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from ingestion.models import Event, Source, WriteKey
-from ingestion.sdk_settings import BUILD_FOLDER
+from ingestion.sdk_settings import BUILD_FOLDER, sdk_switch_lines
 from profiles.models import Identity, Profile
 from tests.conftest import process_stored
 
@@ -134,8 +134,8 @@ def page_html(head: str, body: str = "") -> str:
 
 
 def segment_snippet(write_key: str, app_url: str) -> str:
-    """Segment's snippet as @segment/snippet renders it (the one Segment's docs show), then
-    the change docs/ingest.md names: its CDN host becomes the app, and `_cdn` says so."""
+    """Segment's snippet as @segment/snippet renders it (the one Segment's docs show), with
+    the two lines the Sources page shows: its CDN host becomes the app, and `_cdn` says so."""
     rendered = subprocess.run(
         [
             "node",
@@ -149,14 +149,15 @@ def segment_snippet(write_key: str, app_url: str) -> str:
         check=True,
         timeout=30,
     ).stdout
-    assert rendered.count(SEGMENT_CDN) == 1, rendered
-    changed = rendered.replace(SEGMENT_CDN, app_url)
-    changed = changed.replace(
-        f'analytics._writeKey="{write_key}";',
-        f'analytics._writeKey="{write_key}";analytics._cdn="{app_url}";',
-        1,
-    )
-    assert "analytics._cdn" in changed
+    lines = {
+        line.key: line.code for line in sdk_switch_lines(write_key=write_key, base_url=app_url)
+    }
+    original_src = f'{SEGMENT_CDN}/analytics.js/v1/" + key + "/analytics.min.js";'
+    assert rendered.count(SEGMENT_CDN) == 1 and rendered.count(original_src) == 1, rendered
+    changed = rendered.replace(f't.src="{original_src}', lines["segment-snippet-src"])
+    writes_key = f"analytics._writeKey={json.dumps(write_key)};"
+    changed = changed.replace(writes_key, writes_key + lines["segment-snippet-cdn"], 1)
+    assert SEGMENT_CDN not in changed and "analytics._cdn" in changed
     return f"<script>{changed}</script>"
 
 

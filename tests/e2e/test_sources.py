@@ -102,7 +102,9 @@ def test_a_web_source_shows_the_lines_a_segment_site_changes_each_with_a_copy_bu
     expect(section).to_have_attribute("open", "")
     cdn_line = f'analytics._cdn="{live_server.url}";'
     expect(section).to_contain_text(cdn_line)
-    expect(section).to_contain_text(f'{live_server.url}/analytics.js/v1/"+key+"/analytics.min.js')
+    expect(section).to_contain_text(
+        f'{live_server.url}/analytics.js/v1/" + key + "/analytics.min.js'
+    )
     expect(section).to_contain_text(f'cdnURL: "{live_server.url}"')
     expect(section).to_contain_text(f'rudderanalytics.load("{key}", "{live_server.url}"')
 

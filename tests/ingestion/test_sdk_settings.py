@@ -317,7 +317,7 @@ def test_a_web_sources_page_lists_the_lines_to_change_for_each_sdk(admin_client,
     key = web.write_keys.get().key
     html = admin_client.get(f"/sources/{web.pk}/", HTTP_HOST="cdp.test").content.decode()
     assert "Already use Segment? Change only these" in html
-    assert "t.src=&quot;http://cdp.test/analytics.js/v1/&quot;+key+" in html
+    assert "t.src=&quot;http://cdp.test/analytics.js/v1/&quot; + key + " in html
     assert "analytics._cdn=&quot;http://cdp.test&quot;;" in html
     assert f"writeKey: &quot;{key}&quot;, cdnURL: &quot;http://cdp.test&quot;" in html
     assert "apiHost: &quot;cdp.test/v1&quot;, protocol: &quot;http&quot;" in html
