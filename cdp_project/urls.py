@@ -13,6 +13,7 @@ from cdp_project.access.throttle import (
     ThrottledAdminAuthenticationForm,
     ThrottledAuthenticationForm,
 )
+from ingestion import sdk_settings
 from ingestion.tracker import tracker_script_view
 
 # Both login forms count failures and lock a user name out from an address (access/throttle.py).
@@ -26,6 +27,15 @@ redoc_view = csp_update({"worker-src": ["blob:"]})(
 urlpatterns = [
     path("v1/", include("ingestion.api_urls")),
     path("cdp.js", tracker_script_view, name="tracker-script"),
+    # What Segment's and RudderStack's own browser SDKs load from their CDN and config hosts.
+    path("sourceConfig", sdk_settings.rudderstack_source_config),
+    path("sourceConfig/", sdk_settings.rudderstack_source_config, name="rudderstack-config"),
+    path(
+        "analytics.js/v1/<str:write_key>/analytics.min.js",
+        sdk_settings.segment_analytics_js,
+        name="segment-analytics-js",
+    ),
+    path("analytics-next/bundles/<str:name>", sdk_settings.segment_analytics_chunk),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ingestion import apis
+from ingestion import apis, sdk_settings
 
 ENDPOINTS = {
     "track": apis.TrackView,
@@ -14,6 +14,9 @@ ENDPOINTS = {
 # Segment's mobile SDKs post their batches elsewhere: analytics-kotlin and analytics-swift
 # to /v1/b, the classic analytics-android and analytics-ios to /v1/import.
 BATCH_ALIASES = ["b", "import"]
+# analytics.js (Segment's browser SDK) posts each call to a one-letter path, the first letter
+# of its type: /v1/t, /v1/p, /v1/i, /v1/g, /v1/a, /v1/s.
+SHORT_ALIASES = {name[0]: name for name in ENDPOINTS if name != "batch"}
 
 urlpatterns = [path(name, view.as_view(), name=f"api-{name}") for name, view in ENDPOINTS.items()]
 # Aliases, left out of the OpenAPI schema (cdp_project.schema). The trailing-slash forms
@@ -23,4 +26,17 @@ urlpatterns += [
     path(route, apis.BatchView.as_view())
     for alias in BATCH_ALIASES
     for route in (alias, f"{alias}/")
+]
+urlpatterns += [
+    path(route, ENDPOINTS[name].as_view())
+    for alias, name in SHORT_ALIASES.items()
+    for route in (alias, f"{alias}/")
+]
+# Segment's settings, which analytics.js and the mobile SDKs fetch from their CDN host.
+urlpatterns += [
+    path(
+        "projects/<str:write_key>/settings",
+        sdk_settings.segment_settings,
+        name="segment-settings",
+    ),
 ]

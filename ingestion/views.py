@@ -15,6 +15,7 @@ from cdp_project.access.roles import user_can_change
 from ingestion import selectors, services
 from ingestion.forms import NewSourceForm, SourceForm
 from ingestion.models import Event, Source, WriteKey
+from ingestion.sdk_settings import sdk_switch_lines
 from ingestion.tracker import tracker_snippet
 
 DEBUGGER_ROWS = 50
@@ -86,6 +87,7 @@ def _detail_context(request: HttpRequest, source: Source, form: SourceForm) -> d
         "snippet_key": snippet_key,
         "base_url": base_url,
         "tracker_snippet": tracker_snippet(write_key=snippet_key, host=base_url),
+        "switch_lines": sdk_switch_lines(write_key=snippet_key, base_url=base_url),
         "events": events,
         "refusals": refusals,
         "events_after": events[0].pk if events else 0,

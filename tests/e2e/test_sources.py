@@ -110,3 +110,31 @@ def test_debugger_says_when_processing_stops_and_when_it_runs_again(
     # The next poll (every 2 s) swaps the state in.
     expect(state).to_contain_text("Processing is running", timeout=10_000)
     expect(state).not_to_contain_text("last seen")
+
+
+def test_a_web_source_shows_the_lines_a_segment_site_changes_each_with_a_copy_button(
+    page: Page, live_server, django_user_model
+):
+    django_user_model.objects.create_superuser("marketer", "m@example.com", "s3cret-pass")
+    source = services.source_create(name="Web shop", kind="web")
+    key = source.write_keys.get().key
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/sources/{source.pk}/")
+
+    section = page.locator("details", has_text="Already use Segment? Change only these")
+    expect(section).to_have_attribute("open", "")
+    cdn_line = f'analytics._cdn="{live_server.url}";'
+    expect(section).to_contain_text(cdn_line)
+    expect(section).to_contain_text(
+        f'{live_server.url}/analytics.js/v1/" + key + "/analytics.min.js'
+    )
+    expect(section).to_contain_text(f'cdnURL: "{live_server.url}"')
+    expect(section).to_contain_text(f'rudderanalytics.load("{key}", "{live_server.url}"')
+
+    # By keyboard: the copy button of the `_cdn` line copies that line and says so.
+    copy = section.get_by_role("button", name="Copy").nth(1)
+    copy.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == cdn_line
