@@ -17,6 +17,9 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {
     r"^/v1/": "the ingest API: write keys, not logins (tests below)",
     r"^/cdp\.js$": "the web tracker's script, loaded by any website",
+    r"^/analytics\.js/v1/": "Segment's analytics.js, loaded by the snippet on any website",
+    r"^/analytics-next/bundles/": "the chunks analytics.js loads after it",
+    r"^/sourceConfig/?$": "RudderStack's SDK settings for a write key (no login)",
     r"^/shop/": "the demo storefront, a public shop",
     r"^/health/$": "load balancers' health check",
     r"^/campaigns/unsubscribe/": "the signed unsubscribe link in emails",
