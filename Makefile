@@ -31,9 +31,11 @@ fuzz: install
 bench: install
 	$(BIN)/python manage.py bench $(BENCH_ARGS)
 
+## Check style, the layers (import-linter, contracts in pyproject.toml) and the types (mypy).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

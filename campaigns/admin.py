@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from campaigns.models import Campaign, EmailSuppression, Enrollment, Message
-from cdp_project.admin_tools import EstimatedCountPaginator
+from cdp_project.core.admin_tools import EstimatedCountPaginator
 
 
 @admin.register(Campaign)

@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, EmailSuppression, Enrollment, Message
-from cdp_project.cursors import time_id_parse, time_id_token
+from cdp_project.core.cursors import time_id_parse, time_id_token
 from ingestion.models import CommerceRole
 
 LIST_DAYS = 30

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from cdp_project import heartbeats
 from cdp_project.celery import app as celery_app
-from cdp_project.filesystem_broker import unreadable_count
+from cdp_project.devtools.filesystem_broker import unreadable_count
 
 
 def _check_database() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import environ
 from celery.schedules import crontab
 from kombu import Exchange, Queue
 
-from cdp_project.secret_key import is_local_install, secret_key_choose
+from cdp_project.core.secret_key import is_local_install, secret_key_choose
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -24,7 +24,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 # Unset on a local install (DEBUG, or loopback ALLOWED_HOSTS): a random key made once and
-# kept in var/secret_key. Production refuses to start without one (cdp_project/secret_key.py).
+# kept in var/secret_key. Production refuses to start without one (cdp_project/core/secret_key.py).
 SECRET_KEY = secret_key_choose(
     configured=env.str("SECRET_KEY", default=""),
     local=is_local_install(debug=DEBUG, allowed_hosts=ALLOWED_HOSTS),
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "profiles",
     "segments",
     "campaigns",
+    "cdp_project.devtools",
 ]
 
 MIDDLEWARE = [
@@ -83,7 +84,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cdp_project.storefront.storefront_link",
+                "cdp_project.devtools.storefront.storefront_link",
                 "cdp_project.access.roles.can_change",
             ],
         },
@@ -95,7 +96,7 @@ TEMPLATES = [
 # and tests). A Unix-socket URL names its folder URL-encoded as the host.
 DATABASE_URL = env.str("DATABASE_URL", default="")
 if not DATABASE_URL:
-    from cdp_project.embedded import embedded_database_url
+    from cdp_project.devtools.embedded import embedded_database_url
 
     DATABASE_URL = embedded_database_url(VAR_DIR)
 _database = env.db_url_config(DATABASE_URL)
@@ -104,7 +105,7 @@ _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _database["CONN_HEALTH_CHECKS"] = True
 _database.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", 5)
 # The statements ingest runs on every request are prepared once per connection
-# (cdp_project/prepared.py); Django's own queries never are. Behind a pooler that cannot
+# (cdp_project/core/prepared.py); Django's own queries never are. Behind a pooler that cannot
 # keep prepared statements (PgBouncer before 1.21 in transaction mode), set this to false.
 _database["OPTIONS"]["prepare_threshold"] = (
     5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
@@ -162,7 +163,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cdp@localhost")
 
 # --- Celery -----------------------------------------------------------------------------
 # With no CELERY_BROKER_URL, Celery uses the filesystem broker under var/broker (kombu's
-# filesystem transport, publishing by rename: cdp_project/filesystem_broker.py).
+# filesystem transport, publishing by rename: cdp_project/devtools/filesystem_broker.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 if CELERY_BROKER_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -172,7 +173,7 @@ if CELERY_BROKER_URL:
         "max_retries": 0,
     }
 else:
-    from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+    from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 
     CELERY_BROKER_URL = FILESYSTEM_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
@@ -240,7 +241,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Cache ------------------------------------------------------------------------------
 # In-process by default. With a redis:// URL, rate limits and login lockouts count there;
-# without, in Postgres (cdp_project/counters.py).
+# without, in Postgres (cdp_project/core/counters.py).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- Ingest -----------------------------------------------------------------------------
@@ -376,7 +377,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "cdp_project.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "cdp_project.core.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CDP ingest API",

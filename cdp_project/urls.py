@@ -8,11 +8,12 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from cdp_project import health, storefront, views
+from cdp_project import health, views
 from cdp_project.access.throttle import (
     ThrottledAdminAuthenticationForm,
     ThrottledAuthenticationForm,
 )
+from cdp_project.devtools import storefront
 from ingestion import sdk_settings
 from ingestion.tracker import tracker_script_view
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from cdp_project.admin_tools import EstimatedCountPaginator
+from cdp_project.core.admin_tools import EstimatedCountPaginator
 from ingestion.models import (
     Activity,
     ActivityProperty,

@@ -7,7 +7,6 @@ after the events are committed.
 from __future__ import annotations
 
 import base64
-import ipaddress
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -19,7 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_project.errors import ApplicationError
+from cdp_project.core.client import client_address
+from cdp_project.core.errors import ApplicationError
 from ingestion import schemas, selectors, services
 from ingestion.decoding import decompress, parse_json
 from ingestion.messages import (
@@ -36,29 +36,8 @@ CORS_ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding, Anonymous
 
 
 def client_ip(request: Request) -> str | None:
-    """The caller's address; `X-Forwarded-For` is believed only from a trusted proxy."""
-    remote = request.META.get("REMOTE_ADDR") or None
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if not remote or not forwarded or not _is_trusted_proxy(remote):
-        return remote
-    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        if not _is_trusted_proxy(candidate):
-            return candidate
-    return remote
-
-
-def _is_trusted_proxy(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in settings.INGEST_TRUSTED_PROXIES:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    """The caller's address; `X-Forwarded-For` is believed only from `INGEST_TRUSTED_PROXIES`."""
+    return client_address(request, trusted_proxies=settings.INGEST_TRUSTED_PROXIES)
 
 
 def _basic_auth_key(request: Request) -> str | None:

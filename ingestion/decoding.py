@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from cdp_project.errors import ApplicationError
+from cdp_project.core.errors import ApplicationError
 
 
 class _NonFinite:

@@ -1,6 +1,6 @@
 """Rate limits per write key: how many events one key may send in a window.
 
-Fixed windows, counted where every web process counts together (`cdp_project.counters`:
+Fixed windows, counted where every web process counts together (`cdp_project.core.counters`:
 Redis when `CACHE_URL` is Redis, else a Postgres table), so the limit holds for the key
 whichever process answers. One atomic round trip per request on the hot path; a refused
 request takes its events back with a second.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from cdp_project.counters import counter_add
+from cdp_project.core.counters import counter_add
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,10 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from cdp_project.errors import ApplicationError
+from cdp_project.core.client import is_trusted_proxy
+from cdp_project.core.errors import ApplicationError
 from ingestion import selectors
-from ingestion.apis import CORS_ALLOWED_HEADERS, _basic_auth_key, _is_trusted_proxy
+from ingestion.apis import CORS_ALLOWED_HEADERS, _basic_auth_key
 from ingestion.models import Source
 
 # The settings change only when a key is revoked or a source disabled: a minute's cache keeps
@@ -62,7 +63,7 @@ def public_base(request: HttpRequest) -> tuple[str, str]:
     outside `ALLOWED_HOSTS` is ignored, as Django ignores it for the request itself."""
     scheme, host = request.scheme, request.get_host()
     remote = request.META.get("REMOTE_ADDR", "")
-    if remote and _is_trusted_proxy(remote):
+    if remote and is_trusted_proxy(remote, settings.INGEST_TRUSTED_PROXIES):
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
         if proto in ("http", "https"):
             scheme = proto

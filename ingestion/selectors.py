@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.prepared import prepared_cursor
 from ingestion.models import Event, Refusal, Source, WriteKey
 
 _SOURCE_FIELDS = Source._meta.concrete_fields

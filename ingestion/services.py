@@ -17,8 +17,8 @@ from django.db.models import F, Func, Value
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from cdp_project.jsontext import json_text
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.jsontext import json_text
+from cdp_project.core.prepared import prepared_cursor
 from ingestion.amounts import order_amounts_check
 from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, activity_key
 from ingestion.catalog.services import activities_count_blocked

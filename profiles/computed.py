@@ -27,8 +27,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from cdp_project.jsontext import json_text
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.jsontext import json_text
+from cdp_project.core.prepared import prepared_cursor
 from ingestion.amounts import ORDER_AMOUNT_LIMIT
 from ingestion.catalog.products import products_in_event
 from ingestion.catalog.roles import default_role

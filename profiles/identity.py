@@ -36,8 +36,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from cdp_project.jsontext import json_text
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.jsontext import json_text
+from cdp_project.core.prepared import prepared_cursor
 from profiles.columns import sql_type
 from profiles.models import (
     ConsentChange,

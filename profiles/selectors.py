@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
-from cdp_project.cursors import from_micros, micros_of, time_id_parse, time_id_token
+from cdp_project.core.cursors import from_micros, micros_of, time_id_parse, time_id_token
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors as catalog_selectors
 from ingestion.models import Event

@@ -16,7 +16,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
-from cdp_project.cursors import time_id_parse, time_id_token
+from cdp_project.core.cursors import time_id_parse, time_id_token
 from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
 from ingestion.models import Activity, Event
 from profiles.models import Identity, Profile

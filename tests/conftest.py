@@ -13,7 +13,7 @@ from celery.contrib.testing.worker import start_worker
 from django.test import Client, override_settings
 
 from cdp_project.celery import app as celery_app
-from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 from ingestion import services
 from ingestion.models import Source, WriteKey
 

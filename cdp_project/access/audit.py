@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from cdp_project.access.models import AuditEntry
-from ingestion.apis import client_ip
+from cdp_project.core.client import client_address
 
 
 def audit_record(
@@ -35,5 +36,5 @@ def audit_record(
         object_type=object_type,
         object_id=str(object_id or "")[:64],
         summary=summary[:300],
-        ip=client_ip(request),
+        ip=client_address(request, trusted_proxies=settings.INGEST_TRUSTED_PROXIES),
     )

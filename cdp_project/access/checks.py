@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Tags, Warning, register
 
-from cdp_project.secret_key import PUBLIC_SECRET_KEYS
+from cdp_project.core.secret_key import PUBLIC_SECRET_KEYS
 
 
 @register(Tags.security, deploy=True)

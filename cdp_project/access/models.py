@@ -35,7 +35,7 @@ class AuditEntry(models.Model):
 
 class SharedCounter(models.Model):
     """A count every web process shares (failed logins, events per write key), used when
-    no Redis cache is configured: `cdp_project.counters` reads and writes it in SQL.
+    no Redis cache is configured: `cdp_project.core.counters` reads and writes it in SQL.
 
     The table is UNLOGGED (its migration creates it so): no write-ahead log per count, and a
     crash of Postgres empties it, which a limit can afford."""

@@ -4,7 +4,7 @@ After `LOGIN_FAILURE_LIMIT` failed logins for one user name from one address, fu
 attempts for it from there are refused, with a message saying so, until
 `LOGIN_LOCKOUT_SECONDS` have passed since the last failure. The password is not even
 checked meanwhile, so a locked-out guesser learns nothing. Counts live where every web
-process counts together (`cdp_project.counters`: Redis when `CACHE_URL` is Redis, else
+process counts together (`cdp_project.core.counters`: Redis when `CACHE_URL` is Redis, else
 Postgres), each failure one atomic increment, so the lockout comes at the limit whichever
 process answers.
 
@@ -16,7 +16,6 @@ address in the header for every try and never be locked out.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import time
 from typing import Any
@@ -27,7 +26,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
 
-from cdp_project.counters import counter_add, counter_delete, counter_get
+from cdp_project.core.client import client_address
+from cdp_project.core.counters import counter_add, counter_delete, counter_get
 
 
 def _key(username: str, ip: str | None) -> str:
@@ -36,30 +36,8 @@ def _key(username: str, ip: str | None) -> str:
 
 
 def login_client_ip(request: HttpRequest) -> str | None:
-    """The peer's address; the last `X-Forwarded-For` entry that is not a trusted proxy
-    when the peer is one (`LOGIN_TRUSTED_PROXIES`)."""
-    remote = request.META.get("REMOTE_ADDR") or None
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if not remote or not forwarded or not _trusted_proxy(remote):
-        return remote
-    for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
-        if not _trusted_proxy(candidate):
-            return candidate
-    return remote
-
-
-def _trusted_proxy(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in settings.LOGIN_TRUSTED_PROXIES:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    """The peer's address, or a forwarded one when the peer is in `LOGIN_TRUSTED_PROXIES`."""
+    return client_address(request, trusted_proxies=settings.LOGIN_TRUSTED_PROXIES)
 
 
 def login_locked(*, username: str, ip: str | None) -> bool:

@@ -1,4 +1,4 @@
-"""The dashboard's and the analytics pages' charts, drawn by `cdp_project.charts`."""
+"""The dashboard's and the analytics pages' charts, drawn by `cdp_project.core.charts`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from cdp_project import charts
+from cdp_project.core import charts
 
 register = template.Library()
 

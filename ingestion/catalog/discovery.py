@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from cdp_project.jsontext import json_text
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.jsontext import json_text
+from cdp_project.core.prepared import prepared_cursor
 from ingestion.catalog.paths import (
     WalkLimits,
     example_value,

@@ -24,8 +24,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from cdp_project.jsontext import json_text
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.jsontext import json_text
+from cdp_project.core.prepared import prepared_cursor
 from ingestion.models import Event, Product
 
 TEXT_FIELDS = ("sku", "product_id", "name", "currency", "image_url", "url", "category", "brand")

@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from cdp_project.charts import axes, scale
+from cdp_project.core.charts import axes, scale
 from segments import selectors
 
 register = template.Library()

@@ -77,7 +77,7 @@ def test_a_local_install_makes_its_key_once_private_and_reuses_it(tmp_path):
 
 
 def test_processes_starting_together_share_one_key(tmp_path):
-    from cdp_project.secret_key import local_secret_key
+    from cdp_project.core.secret_key import local_secret_key
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         keys = set(pool.map(lambda _: local_secret_key(tmp_path), range(16)))

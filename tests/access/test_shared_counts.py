@@ -22,7 +22,7 @@ import pytest
 import requests
 from django.db import connection
 
-from cdp_project.webserver import web_server_command
+from cdp_project.devtools.webserver import web_server_command
 from ingestion import services
 from ingestion.models import Event, Source
 from tests.cdp_project.test_runstack import _free_port as free_port

@@ -299,7 +299,7 @@ def test_a_token_signed_with_the_old_default_key_is_refused(
 ):
     from django.core import signing
 
-    from cdp_project.secret_key import PUBLIC_SECRET_KEYS
+    from cdp_project.core.secret_key import PUBLIC_SECRET_KEYS
 
     send(ingest, identify("ann"))
     ann = Profile.objects.get(user_id="ann")

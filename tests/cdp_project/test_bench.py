@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from cdp_project import benchmarks
+from cdp_project.devtools import benchmarks
 from ingestion.models import Event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from cdp_project.counters import counter_add, counter_delete, counter_get, counters_expire
+from cdp_project.core.counters import counter_add, counter_delete, counter_get, counters_expire
 
 pytestmark = pytest.mark.django_db
 

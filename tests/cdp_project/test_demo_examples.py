@@ -13,7 +13,7 @@ from django.test import override_settings
 from campaigns.defaults import campaigns_setup
 from campaigns.engine import campaigns_run_due
 from campaigns.models import Campaign, Message
-from cdp_project.demo_examples import (
+from cdp_project.devtools.demo_examples import (
     EXAMPLE_SEGMENTS,
     demo_campaigns_activate,
     demo_segments_create,

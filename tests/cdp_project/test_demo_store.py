@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from cdp_project.demo_store import StoreSimulation
+from cdp_project.devtools.demo_store import StoreSimulation
 from ingestion import services
 from ingestion.models import Activity, Event, Product
 from profiles.models import Order, Profile, ProfileMerge

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from cdp_project.jsontext import json_text
+from cdp_project.core.jsontext import json_text
 
 
 def test_decimals_travel_as_their_exact_text_and_datetimes_as_iso_8601():

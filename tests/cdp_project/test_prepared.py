@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.prepared import prepared_cursor
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from campaigns.models import Campaign
-from cdp_project.storefront import STOREFRONT_SOURCE, storefront_write_key
+from cdp_project.devtools.storefront import STOREFRONT_SOURCE, storefront_write_key
 from ingestion import services
 from ingestion.models import Source, WriteKey
 

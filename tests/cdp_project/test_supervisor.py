@@ -1,4 +1,4 @@
-"""The supervisor `make run` runs its processes under (cdp_project/supervisor.py), on real
+"""The supervisor `make run` runs its processes under (cdp_project/devtools/supervisor.py), on real
 processes: restarts with a growing wait, gives up on a process that keeps failing, takes its
 processes down when it is killed, and lets one stack run per data folder."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cdp_project.supervisor import GaveUp, Program, StackLock, StackRunning, Supervisor
+from cdp_project.devtools.supervisor import GaveUp, Program, StackLock, StackRunning, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def test_stops_older_than_the_window_do_not_count(tmp_path):
 SUPERVISED = textwrap.dedent(
     """
     import os, sys, time
-    from cdp_project.supervisor import Program, Supervisor
+    from cdp_project.devtools.supervisor import Program, Supervisor
 
     # The child forks a grandchild and waits: both must die with the supervisor.
     child = ("import os, signal, sys, time\\n"
@@ -144,7 +144,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from cdp_project.supervisor import StackLock
+    from cdp_project.devtools.supervisor import StackLock
 
     lock = StackLock(Path(sys.argv[1]))  # held while this process lives
     lock.acquire(url="http://127.0.0.1:8399/")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp_project.webserver import ACCESS_LOG_FORMAT
+from cdp_project.devtools.webserver import ACCESS_LOG_FORMAT
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "cdp_project" / "deploy" / "systemd"

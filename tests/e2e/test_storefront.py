@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
-from cdp_project.storefront import STOREFRONT_SOURCE, storefront_write_key
+from cdp_project.devtools.storefront import STOREFRONT_SOURCE, storefront_write_key
 from ingestion.models import Event
 from ingestion.tracker import tracker_snippet
 from profiles.models import Order, Profile

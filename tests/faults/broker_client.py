@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import kombu  # noqa: E402
 
-from cdp_project import filesystem_broker  # noqa: E402 (registers filesystem-atomic://)
-from cdp_project.embedded import filesystem_broker_options  # noqa: E402
+from cdp_project.devtools import filesystem_broker  # noqa: E402 (registers filesystem-atomic://)
+from cdp_project.devtools.embedded import filesystem_broker_options  # noqa: E402
 
 QUEUE = kombu.Queue("tasks", routing_key="tasks")
 

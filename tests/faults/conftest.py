@@ -22,8 +22,8 @@ import pytest
 import requests
 from django.db import connection
 
-from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
-from cdp_project.webserver import web_server_command
+from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+from cdp_project.devtools.webserver import web_server_command
 from tests.cdp_project.test_runstack import _free_port as free_port
 from tests.conftest import _use_broker
 

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import requests
 
-from cdp_project.errors import DATABASE_RETRY_AFTER_SECONDS
+from cdp_project.core.errors import DATABASE_RETRY_AFTER_SECONDS
 from tests.faults.conftest import BIN, ROOT
 
 KEY = "outage-test-key"

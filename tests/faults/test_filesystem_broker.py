@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cdp_project.celery import app as celery_app
-from cdp_project.embedded import filesystem_broker_options
-from cdp_project.filesystem_broker import SCHEME, unreadable_count
+from cdp_project.devtools.embedded import filesystem_broker_options
+from cdp_project.devtools.filesystem_broker import SCHEME, unreadable_count
 from cdp_project.heartbeats import WORKER
 from cdp_project.models import Heartbeat
 from ingestion.models import Event

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cdp_project.webserver import web_server_command
+from cdp_project.devtools.webserver import web_server_command
 from ingestion.models import Event
 from tests.cdp_project.test_runstack import ROOT, _free_port
 from tests.conftest import basic_auth

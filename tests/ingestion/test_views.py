@@ -245,7 +245,7 @@ def test_debugger_says_which_part_is_down_and_what_waits_for_it(
     signed_in, source, settings, tmp_path
 ):
     from cdp_project.celery import app as celery_app
-    from cdp_project.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+    from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
     from tests.conftest import _use_broker
 
     heartbeat_record(name=SCHEDULER, now=timezone.now() - timedelta(minutes=3))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from cdp_project.jsontext import json_text
+from cdp_project.core.jsontext import json_text
 from profiles import identity
 from profiles.identity import ANON, USER, profiles_create
 

@@ -1,7 +1,7 @@
 from django.db import migrations, models
 
 # Counts every web process shares (login failures, ingest rate limits) when no Redis cache
-# is configured: cdp_project/counters.py. UNLOGGED: no write-ahead log per count, and a
+# is configured: cdp_project/core/counters.py. UNLOGGED: no write-ahead log per count, and a
 # crash of Postgres empties it (the counts start over, which a limit can afford).
 CREATE = """
 CREATE UNLOGGED TABLE shared_counter (

@@ -20,7 +20,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from cdp_project.prepared import prepared_cursor
+from cdp_project.core.prepared import prepared_cursor
 
 _PREFIX = "cdp:counter:"
 # The Postgres table keeps expired counts until a later add deletes them, about once in

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from cdp_project import benchmarks
+from cdp_project.devtools import benchmarks
 from ingestion import services
 from ingestion.models import Activity, Event, Source
 

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from urllib.parse import quote
 
-from cdp_project import filesystem_broker
+from cdp_project.devtools import filesystem_broker
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def embedded_database_url(var_dir: Path) -> str:
 
 
 #: The embedded broker's URL: kombu's filesystem transport, publishing by rename and
-#: setting unreadable messages aside (cdp_project/filesystem_broker.py).
+#: setting unreadable messages aside (cdp_project/devtools/filesystem_broker.py).
 FILESYSTEM_BROKER_URL = f"{filesystem_broker.SCHEME}://"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cdp_project.demo_store import DEMO_SOURCE, StoreSender, StoreSimulation
+from cdp_project.devtools.demo_store import DEMO_SOURCE, StoreSender, StoreSimulation
 
 
 def demo_write_key() -> str:

@@ -18,7 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from campaigns.models import Campaign
-from cdp_project.demo_store import CATEGORIES, DemoProduct, demo_catalog
+from cdp_project.devtools.demo_store import CATEGORIES, DemoProduct, demo_catalog
 from ingestion import selectors, services
 from ingestion.models import Source, WriteKey
 from ingestion.tracker import tracker_snippet

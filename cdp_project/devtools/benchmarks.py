@@ -33,7 +33,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from cdp_project.webserver import web_server_command
+from cdp_project.devtools.webserver import web_server_command
 from ingestion.models import Activity, Event, Source
 from profiles.models import Identity, Profile
 

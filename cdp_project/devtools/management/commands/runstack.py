@@ -1,6 +1,6 @@
 """`make run`: migrate, make sure the demo login and source exist, then run the web server, a
-Celery worker and beat under a supervisor (cdp_project/supervisor.py) that restarts whichever
-dies, until Ctrl-C, and stop everything it started."""
+Celery worker and beat under a supervisor (cdp_project/devtools/supervisor.py) that restarts
+whichever dies, until Ctrl-C, and stop everything it started."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from cdp_project.demo_store import DEMO_SOURCE
-from cdp_project.supervisor import (
+from cdp_project.devtools.demo_store import DEMO_SOURCE
+from cdp_project.devtools.supervisor import (
     GaveUp,
     Program,
     StackLock,
@@ -25,7 +25,7 @@ from cdp_project.supervisor import (
     Supervisor,
     stack_answers,
 )
-from cdp_project.webserver import web_server_command
+from cdp_project.devtools.webserver import web_server_command
 from ingestion.services import events_resolve_missing_profiles
 from profiles.computed import (
     profiles_engagement_decay,
@@ -167,12 +167,12 @@ class Command(BaseCommand):
         first screens are full. Only on the first start: when the demo source is empty."""
         from django.db import connection
 
-        from cdp_project.demo_examples import (
+        from cdp_project.devtools.demo_examples import (
             demo_campaigns_activate,
             demo_segments_create,
             email_stays_local,
         )
-        from cdp_project.demo_store import StoreSender, StoreSimulation
+        from cdp_project.devtools.demo_store import StoreSender, StoreSimulation
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -253,7 +253,7 @@ class Command(BaseCommand):
         if key is None:
             key = services.write_key_create(source=source, label="Demo")
         if settings.STOREFRONT_ENABLED:
-            from cdp_project.storefront import storefront_write_key
+            from cdp_project.devtools.storefront import storefront_write_key
 
             storefront_write_key()  # its source is listed before the shop's first visit
         return DEMO_USERNAME, password, key.key
