@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from campaigns import content, engine
 from campaigns.models import Campaign, Enrollment, Message
+from cdp_project.core.db import statement_timeout_set
 from ingestion.models import CommerceRole, Event
 from profiles.models import Profile
 
@@ -121,9 +122,8 @@ def campaign_dry_run(
     result = DryRun(days=days, since=now - timedelta(days=days), until=now)
     try:
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                # Undone with the transaction (or its savepoint), like everything else here.
-                cursor.execute(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+            # Undone with the transaction (or its savepoint), like everything else here.
+            statement_timeout_set(STATEMENT_TIMEOUT_MS)
             _Replay(campaign, result, max_events, max_enrollments, max_seconds).run()
             raise _Rollback(result)
     except _Rollback as rollback:

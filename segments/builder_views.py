@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,16 +25,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import change_required, reads_only
+from cdp_project.core.db import query_canceled, statement_timeout_set
 from profiles.selectors import profile_search
 from segments import builder, services
+from segments.compiler import segment_count, segment_profiles
 from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
+from segments.explain import explain
 from segments.forms import SegmentForm
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
-
-# Postgres' code for a statement stopped by statement_timeout.
-QUERY_CANCELED = "57014"
 
 TEMPLATE = "segments/builder.html"
 SAMPLE_SIZE = 10
@@ -45,16 +45,6 @@ def _segment_id(request: HttpRequest) -> int | None:
     """The segment being edited, from the builder form: it is left out of the "member of
     segment" picker and checked for cycles."""
     return builder.whole_number_or_none(request.POST.get("segment_id", ""))
-
-
-def sqlstate(error: DatabaseError) -> str:
-    """The SQLSTATE of a database error. Django wraps the driver's exception and keeps it as
-    the cause: psycopg 3 calls the code `sqlstate`, psycopg 2 `pgcode`."""
-    for found in (error.__cause__, error):
-        code = getattr(found, "sqlstate", None) or getattr(found, "pgcode", None)
-        if code:
-            return str(code)
-    return ""
 
 
 def _page(
@@ -161,20 +151,15 @@ def segment_builder(request: HttpRequest) -> HttpResponse:
 
 def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
     """Count, samples and sentence of the tree, or why it cannot be counted."""
-    from segments.compiler import segment_count, segment_profiles
-
     try:
         clean = definition_clean(tree, segment_id=segment_id)
     except DefinitionError as error:
         return {"errors": error.errors}
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic():
             # The marketer waits: past SEGMENTS_PREVIEW_TIMEOUT_SECONDS the preview gives up
             # and says so (saving still works, and the refresh has a longer budget).
-            timeout_ms = settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS * 1000
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true)", [str(int(timeout_ms))]
-            )
+            statement_timeout_set(settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS * 1000)
             count = segment_count(clean)
             samples = list(
                 segment_profiles(clean)
@@ -182,7 +167,7 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
                 .order_by(F("last_seen").desc(nulls_last=True), "-pk")[:SAMPLE_SIZE]
             )
     except DatabaseError as error:
-        if sqlstate(error) == QUERY_CANCELED:
+        if query_canceled(error):
             message = (
                 "Counting took too long, so the preview stopped. The segment can still be "
                 "saved: its members are counted in the background."
@@ -213,8 +198,6 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
 @require_POST
 def segment_explain(request: HttpRequest) -> HttpResponse:
     """Why one profile (email, user id, name or #id) is in or out of the tree being edited."""
-    from segments.explain import explain
-
     search = request.POST.get("explain_profile", "").replace("\x00", "").strip()
     context: dict[str, Any] = {"search": search[:MAX_PROFILE_SEARCH]}
     if not search:

@@ -38,7 +38,10 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
+from cdp_project.core.db import query_canceled, statement_timeout_set
 from profiles.models import Profile
+from segments.compiler import segment_sql
+from segments.definition import DefinitionError, definition_clean
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
 
 logger = logging.getLogger(__name__)
@@ -47,8 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 2000
 # The first key of the advisory lock a refresh holds (the second is the segment's id).
 REFRESH_LOCK = 7301
-# Postgres' code for a statement stopped by statement_timeout.
-QUERY_CANCELED = "57014"
 
 
 @dataclass(frozen=True)
@@ -161,9 +162,6 @@ def _timeout_ms() -> int:
 
 def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
     """Evaluate the definition and apply the difference; returns (size, entered, exited)."""
-    from segments.compiler import segment_sql
-    from segments.definition import definition_clean
-
     tree = definition_clean(segment.definition, segment_id=segment.pk)
     try:
         compiled, compiled_params = segment_sql(tree, now=now)
@@ -177,10 +175,10 @@ def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
         entered_kind=MembershipChange.Kind.ENTERED.value,
         exited_kind=MembershipChange.Kind.EXITED.value,
     )
+    # Lasts to the end of the transaction: a definition that scans too much fails here,
+    # with a message, rather than holding the segment's lock for ever.
+    statement_timeout_set(_timeout_ms())
     with connection.cursor() as cursor:
-        # Lasts to the end of the transaction: a definition that scans too much fails here,
-        # with a message, rather than holding the segment's lock for ever.
-        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(_timeout_ms())])
         cursor.execute(_DROP)
         cursor.execute(_MATCHING.replace("{matching}", matching), params)
         cursor.execute(_EXITING, {"segment": segment.pk})
@@ -193,17 +191,10 @@ def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
     return size, entered, exited
 
 
-def _sqlstate(exc: DatabaseError) -> str:
-    cause = exc.__cause__
-    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None) or ""
-
-
 def _error_text(exc: Exception) -> str:
-    from segments.definition import DefinitionError
-
     if isinstance(exc, DefinitionError):
         text = "The definition is not valid any more: " + "; ".join(exc.errors)
-    elif isinstance(exc, DatabaseError) and _sqlstate(exc) == QUERY_CANCELED:
+    elif query_canceled(exc):
         seconds = _timeout_ms() / 1000
         text = f"The definition took longer than {seconds:g} s to evaluate; it was stopped."
     elif isinstance(exc, DatabaseError):

@@ -17,6 +17,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from cdp_project.core.cursors import time_id_parse, time_id_token
+from cdp_project.core.db import statement_timeout
 from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
 from ingestion.models import Activity, Event
 from profiles.models import Identity, Profile
@@ -391,16 +392,13 @@ def _suggestions(latest: str, latest_params: list[Any], path: str) -> list[str]:
         return []
     sql, params = _value_sql(latest, steps)
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('statement_timeout')")
-            (previous,) = cursor.fetchone()
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true)", [str(SUGGESTION_TIMEOUT_MS)]
-            )
+        with (
+            transaction.atomic(),
+            statement_timeout(SUGGESTION_TIMEOUT_MS),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql, [*latest_params, *params])
             found = [str(value) for (value,) in cursor.fetchall()]
-            # SET LOCAL outlives a released savepoint: put the caller's limit back.
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
     except DatabaseError as error:  # too slow or unreadable: the catalog's examples remain
         logger.warning("segment_value_suggestions_failed path=%s error=%s", path, error)
         return []

@@ -12,7 +12,6 @@ a late-arriving old event never undoes a price change.
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections import defaultdict
@@ -24,6 +23,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from cdp_project.core.csvfile import CsvRefused, csv_header, csv_rows
 from cdp_project.core.jsontext import json_text
 from cdp_project.core.prepared import prepared_cursor
 from ingestion.models import Event, Product
@@ -312,8 +312,8 @@ class ImportResult:
         return self.created + self.updated
 
 
-class ImportRefused(Exception):
-    """The file as a whole cannot be read; nothing was imported."""
+# The file as a whole cannot be read; nothing was imported. The CSV reader's error.
+ImportRefused = CsvRefused
 
 
 def check_csv_size(size: int) -> None:
@@ -336,25 +336,8 @@ def products_import_csv(*, data: bytes) -> ImportResult:
     reported by line and skipped; the others are imported and count as the newest values.
     """
     check_csv_size(len(data))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportRefused(
-            f"The file is not UTF-8 text (byte {exc.start}); export it as CSV UTF-8."
-        ) from None
-    if "\x00" in text:
-        raise ImportRefused("The file holds NUL characters; it is not a CSV text file.")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportRefused("The file is empty.") from None
-    except csv.Error as exc:
-        raise ImportRefused(f"The file is not valid CSV: {exc}.") from None
+    file = io.BytesIO(data)
+    header, delimiter = csv_header(file)
     columns = [_column(name) for name in header]
     if "sku" not in columns and "product_id" not in columns:
         raise ImportRefused(
@@ -365,27 +348,19 @@ def products_import_csv(*, data: bytes) -> ImportResult:
     result = ImportResult()
     now = timezone.now()
     values: list[ProductValues] = []
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            result.rows += 1
-            if result.rows > CSV_MAX_ROWS:
-                raise ImportRefused(f"The file has more than {CSV_MAX_ROWS:,} rows; split it.")
-            item = {
-                name: cell for name, cell in zip(columns, row, strict=False) if name in CSV_COLUMNS
-            }
-            if item.get("price", "").strip() and parse_price(item["price"]) is None:
-                result.errors.append((line, f"The price {item['price'][:40]!r} is not a number."))
-                continue
-            product = product_values(item, at=now, currency=item.get("currency", ""))
-            if product is None:
-                result.errors.append((line, "The row has neither a SKU nor a product id."))
-                continue
-            values.append(product)
-    except csv.Error as exc:
-        raise ImportRefused(f"The file is not valid CSV (line {reader.line_num}): {exc}.") from None
+    for line, row in csv_rows(file, delimiter=delimiter):
+        result.rows += 1
+        if result.rows > CSV_MAX_ROWS:
+            raise ImportRefused(f"The file has more than {CSV_MAX_ROWS:,} rows; split it.")
+        item = {name: cell for name, cell in zip(columns, row, strict=False) if name in CSV_COLUMNS}
+        if item.get("price", "").strip() and parse_price(item["price"]) is None:
+            result.errors.append((line, f"The price {item['price'][:40]!r} is not a number."))
+            continue
+        product = product_values(item, at=now, currency=item.get("currency", ""))
+        if product is None:
+            result.errors.append((line, "The row has neither a SKU nor a product id."))
+            continue
+        values.append(product)
     result.created, result.updated = products_upsert(values)
     return result
 

@@ -1,15 +1,15 @@
-"""Reading a CSV file: its encoding, separator and header, checked whole before any row
-is imported."""
+"""Reading an import's CSV file (cdp_project/core/csvfile.py reads the text): its columns
+named by their aliases, checked whole before any row is imported."""
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from cdp_project.core.csvfile import csv_header, csv_rows
 from profiles.imports.report import ImportRefused
 
 
@@ -27,38 +27,6 @@ def _size(data: BinaryIO) -> int:
     return size
 
 
-def _lines(data: BinaryIO) -> Iterator[str]:
-    """The file's text lines, UTF-8 with or without a byte-order mark. Decoded line by line
-    (a newline byte never occurs inside a UTF-8 character), so an error names its line."""
-    data.seek(0)
-    for number, raw in enumerate(data, start=1):
-        try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError:
-            raise ImportRefused(
-                f"The file is not UTF-8 text (line {number}); export it as CSV UTF-8."
-            ) from None
-        if "\x00" in line:
-            raise ImportRefused(
-                f"Line {number} holds NUL characters: the file is not a CSV text file."
-            )
-        if "\r" in line.rstrip("\r\n"):
-            # Lines ended by a bare carriage return (old spreadsheet exports).
-            yield from _BARE_CR.split(line)
-        else:
-            yield line
-
-
-_BARE_CR = re.compile(r"(?<=\r)(?!\n)")
-
-
-def _delimiter(first_line: str) -> str:
-    """`,`, `;` or tab: whichever the header row holds most of (a header rarely quotes one)."""
-    counts = {sep: first_line.count(sep) for sep in (",", ";", "\t")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
-
-
 @dataclass
 class CsvFile:
     columns: list[str]  # normalised, aliases applied; "" for a column without a name
@@ -67,33 +35,18 @@ class CsvFile:
 
     def rows(self, data: BinaryIO) -> Iterator[tuple[int, dict[str, str] | str]]:
         """(line, values by column) for each non-blank row, or (line, why it cannot be read)."""
-        reader = csv.reader(_lines(data), delimiter=self.delimiter)
-        try:
-            next(reader)
-            line = reader.line_num + 1
-            for row in reader:
-                start, line = line, reader.line_num + 1
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) > len(self.columns):
-                    yield (
-                        start,
-                        f"The row has {len(row)} values but the header has {len(self.columns)}"
-                        " columns; a value holding the separator needs quotes.",
-                    )
-                    continue
+        for line, row in csv_rows(data, delimiter=self.delimiter):
+            if len(row) > len(self.columns):
                 yield (
-                    start,
-                    {
-                        name: cell.strip()
-                        for name, cell in zip(self.columns, row, strict=False)
-                        if name
-                    },
+                    line,
+                    f"The row has {len(row)} values but the header has {len(self.columns)}"
+                    " columns; a value holding the separator needs quotes.",
                 )
-        except csv.Error as exc:
-            raise ImportRefused(
-                f"The file is not valid CSV (line {reader.line_num}): {exc}."
-            ) from None
+                continue
+            yield (
+                line,
+                {name: cell.strip() for name, cell in zip(self.columns, row, strict=False) if name},
+            )
 
 
 def check_size(size: int, max_bytes: int | None) -> None:
@@ -120,12 +73,7 @@ def open_csv(data: BinaryIO, *, aliases: dict[str, str], max_bytes: int | None) 
     check_size(size, max_bytes)
     if size == 0:
         raise ImportRefused("The file is empty.")
-    first = next(_lines(data), "")
-    delimiter = _delimiter(first)
-    try:
-        headers = next(csv.reader([first], delimiter=delimiter), [])
-    except csv.Error as exc:
-        raise ImportRefused(f"The header row is not valid CSV: {exc}.") from None
+    headers, delimiter = csv_header(data)
     columns = []
     for header in headers:
         name = normalise(header)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cdp_project.core.csvfile import CsvRefused
+
 MAX_REFUSALS_KEPT = 10_000
 
 
-class ImportRefused(Exception):
-    """The file as a whole cannot be read; nothing was imported."""
+# The file as a whole cannot be read; nothing was imported. One error for the CSV reader's
+# refusals and the importers' own.
+ImportRefused = CsvRefused
 
 
 @dataclass

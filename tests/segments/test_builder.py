@@ -564,7 +564,7 @@ def test_preview_says_when_counting_took_too_long(signed_in, store, settings, mo
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(2)")
 
-    monkeypatch.setattr("segments.compiler.segment_count", slow_count)
+    monkeypatch.setattr("segments.builder_views.segment_count", slow_count)
     settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS = 0.05
     html = preview(signed_in, group(computed("orders_count", "gte", 1))).content.decode()
     assert "Counting took too long, so the preview stopped" in html

@@ -222,7 +222,7 @@ def test_a_query_that_fails_in_the_database_is_rolled_back_and_recorded(monkeypa
     Profile.objects.update(orders_count=0)  # everyone would leave…
     # …but the query fails halfway (here: on every row).
     monkeypatch.setattr(
-        "segments.compiler.segment_sql",
+        "segments.membership.segment_sql",
         lambda tree, now=None: ("SELECT id / (id - id) FROM profiles_profile", []),
     )
     result = segment_refresh(segment)
@@ -245,7 +245,7 @@ def test_a_definition_that_takes_too_long_is_stopped(monkeypatch, settings):
     settings.SEGMENTS_REFRESH_TIMEOUT_SECONDS = 0.2
     # The sleep is in the select list, so it runs for every profile whatever plan is chosen.
     monkeypatch.setattr(
-        "segments.compiler.segment_sql",
+        "segments.membership.segment_sql",
         lambda tree, now=None: (
             "SELECT id FROM profiles_profile WHERE pg_sleep(2) IS NOT NULL",
             [],
@@ -290,7 +290,7 @@ def test_a_definition_that_can_hold_no_one_empties_the_segment(monkeypatch):
     def nobody(tree, now=None):
         raise EmptyResultSet
 
-    monkeypatch.setattr("segments.compiler.segment_sql", nobody)
+    monkeypatch.setattr("segments.membership.segment_sql", nobody)
     result = segment_refresh(segment)
     assert (result.size, result.exited, result.error) == (0, 1, "")
 
