@@ -6,6 +6,7 @@ class CampaignsConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self) -> None:
+        # Imported here, not at the top: an AppConfig module is imported before the models.
         from campaigns.signals import enrollments_merge
         from campaigns.timeline import personal_data_connect
         from profiles.signals import profile_merged

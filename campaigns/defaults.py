@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from campaigns.models import Campaign
 from ingestion.models import CommerceRole
 
 _FOOTER_HTML = """
@@ -125,7 +126,7 @@ def campaigns_setup(campaign_model: Any = None) -> list[Any]:
 
     `campaign_model` is the historical model when called from a migration."""
     if campaign_model is None:
-        from campaigns.models import Campaign as campaign_model
+        campaign_model = Campaign
     existing = set(campaign_model.objects.values_list("kind", flat=True))
     created = []
     for values in DEFAULTS:

@@ -11,7 +11,10 @@ import logging
 import time
 from typing import Any
 
+import django
 from celery.beat import PersistentScheduler
+from django.apps import apps
+from django.conf import settings
 from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
@@ -24,19 +27,15 @@ class HeartbeatScheduler(PersistentScheduler):
     _last_recorded = 0.0
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        from django.conf import settings
-
         every = settings.HEARTBEAT_SECONDS / 2
         if time.monotonic() - self._last_recorded >= every:
             self._record()
         return min(super().tick(*args, **kwargs), every)
 
     def _record(self) -> None:
-        import django
-        from django.apps import apps
-
         if not apps.ready:  # beat started on its own has not loaded the apps yet
             django.setup()
+        # After the setup above: the heartbeats module imports models.
         from cdp_project.heartbeats import SCHEDULER, heartbeat_record
 
         # A connection broken by a database restart is dropped and opened again; a database

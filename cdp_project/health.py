@@ -20,14 +20,13 @@ from django.views.decorators.http import require_GET
 from cdp_project import heartbeats
 from cdp_project.celery import app as celery_app
 from cdp_project.devtools.filesystem_broker import unreadable_count
+from ingestion.selectors import events_backlog
 
 
 def _check_database() -> dict[str, Any]:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        from ingestion.selectors import events_backlog
-
         return {"ok": True, "backlog": events_backlog()}
     except Exception as exc:  # any failure means "not reachable" to a load balancer
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}

@@ -6,6 +6,7 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
+        # Imported here, not at the top: an AppConfig module is imported before the models.
         from profiles.signals import profile_merged
         from segments.signals import memberships_merge
 

@@ -41,6 +41,7 @@ from segments.definition import (
     field_type,
     property_type,
 )
+from segments.models import Segment
 from segments.sql import Fixed, SqlExpr, json_at
 
 # A number inside a JSON string that counts as a number ("12", "-3.5").
@@ -249,8 +250,6 @@ class Compiler:
     # --- the rest
 
     def segment(self, node: dict[str, Any]) -> Q:
-        from segments.models import Segment
-
         target = node["segment"]
         if target in self.seen:
             raise DefinitionError(["A segment cannot contain itself."])

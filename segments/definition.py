@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from ingestion.catalog.paths import path_parse
 from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute, Source
+from segments.models import Segment
 
 MAX_DEPTH = 6
 MAX_CONDITIONS = 100
@@ -431,8 +432,6 @@ class _Checker:
         return {"change": change, **events, "window": window}
 
     def segment(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
-        from segments.models import Segment
-
         target = node.get("segment")
         if isinstance(target, str) and re.fullmatch(r"[0-9]{1,18}", target):
             target = int(target)
@@ -520,8 +519,6 @@ def walk(tree: dict[str, Any]):
 
 def _references(start: int, target: int) -> bool:
     """Whether segment `start` is `target` or reaches it through segment conditions."""
-    from segments.models import Segment
-
     seen: set[int] = set()
     todo = [start]
     while todo:
@@ -654,8 +651,6 @@ class SentenceLabels:
     """Display names for what a definition names, read in a few queries."""
 
     def __init__(self, tree: dict[str, Any]) -> None:
-        from segments.models import Segment
-
         nodes = list(walk(tree))
         names = {
             (n["activity"].get("kind"), n["activity"].get("name"))

@@ -34,8 +34,11 @@ from django.db import connection
 from django.test import Client
 
 from cdp_project.devtools.webserver import web_server_command
-from ingestion.models import Activity, Event, Source
+from ingestion.catalog.roles import default_role
+from ingestion.models import Activity, ActivityProperty, Event, ProfileAttribute, Source
+from ingestion.rollups import event_hours_refresh
 from profiles.models import Identity, Profile
+from segments.models import Segment
 
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken"]
 LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"]
@@ -451,7 +454,6 @@ def segment_store_generate(*, events: int, source: Source, offset: int = 0) -> i
     three-item `products` array; every profile gets a `city` trait; and the catalog entries a
     segment definition is checked against. Answers the number of profiles. `offset` numbers
     the events after those of an earlier call, so two calls make the data one call would."""
-    from ingestion.models import Activity, ActivityProperty, ProfileAttribute
 
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
@@ -581,8 +583,6 @@ def analytics_store_generate() -> dict[str, int]:
     about 250,000 events each, and the store keeps its size), and every `Order Completed`
     event gets its `Order` (one in twenty cancelled), as processing would have made them.
     Then the hourly rollup is folded in from empty, as beat does after a first start."""
-    from ingestion.catalog.roles import default_role
-    from ingestion.rollups import event_hours_refresh
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -617,7 +617,6 @@ def analytics_store_generate() -> dict[str, int]:
 def analytics_segment_generate() -> tuple[int, int]:
     """A segment holding one profile in ten, as a refresh would have materialised it: what
     the funnel for a segment reads. Answers its id and size."""
-    from segments.models import Segment
 
     segment = Segment.objects.create(name="Bench analytics: one in ten")
     with connection.cursor() as cursor:

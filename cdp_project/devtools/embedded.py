@@ -26,13 +26,13 @@ def embedded_database_url(var_dir: Path) -> str:
     last one exits, so a management command started on its own starts and stops it,
     while `make run` holds it for the web server and the worker it starts.
     """
-    import warnings
+    import warnings  # with pgserver: its filter below must come before that import
 
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); pgserver then
     # keeps its lock file under /tmp, which is what we want.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # imported lazily: only the embedded path needs it
-    import psycopg
+    import psycopg  # beside pgserver: a connection outside Django's, before settings exist
 
     var_dir.mkdir(parents=True, exist_ok=True)
     pgdata = var_dir / "pgdata"
@@ -59,8 +59,8 @@ def _forget_dead_holders(pgdata: Path) -> None:
     """pgserver stops the server when the last process on its list exits; a process killed
     with SIGKILL never takes itself off, and then no later one ever stops the server. Drop
     the processes that are gone before joining."""
-    import psutil
-    from pgserver.postgres_server import PostgresServer
+    import psutil  # pgserver's own dependency: lazily, as pgserver
+    from pgserver.postgres_server import PostgresServer  # lazily, as pgserver
 
     holders = pgdata / ".handle_pids.json"
     with PostgresServer._lock:

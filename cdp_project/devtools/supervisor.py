@@ -26,6 +26,8 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -251,9 +253,6 @@ class StackLock:
 
 def stack_answers(url: str, *, timeout: float = 2.0) -> bool:
     """Whether a stack answers at `url` (its `/health/`, whatever its state)."""
-    import urllib.error
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/health/", timeout=timeout):  # noqa: S310
             return True

@@ -4,6 +4,8 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
+from ingestion.models import TIE_ORDER, FieldType
+
 register = template.Library()
 
 
@@ -45,8 +47,6 @@ def sparkline(values: list[int], width: int = 120, height: int = 26) -> str:
 @register.filter
 def type_counts_text(field: Any) -> str:
     """ "number 3 · string 1": the types a field was seen with, most frequent first."""
-    from ingestion.models import TIE_ORDER
-
     counts = sorted(field.type_counts.items(), key=lambda i: (-i[1], TIE_ORDER.index(i[0])))
     return " · ".join(f"{kind} {count:,}" for kind, count in counts)
 
@@ -58,8 +58,6 @@ def get_item(mapping: dict, key: Any) -> Any:
 
 @register.simple_tag
 def field_type_choices() -> list[tuple[str, str]]:
-    from ingestion.models import FieldType
-
     return list(FieldType.choices)
 
 

@@ -4,17 +4,28 @@ table and write the figures as JSON. See docs/benchmark.md."""
 from __future__ import annotations
 
 import json
+import statistics
+import tempfile
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.utils import timezone
 
+from campaigns.models import Campaign, Message
+from cdp_project.analytics.funnel import funnel_compute, funnel_sql, funnel_step_names
 from cdp_project.devtools import benchmarks
 from ingestion import services
 from ingestion.models import Activity, Event, Source
+from segments.compiler import segment_count, segment_profiles, segment_sql
+from segments.definition import definition_clean
+from segments.membership import segment_refresh
+from segments.models import Membership, Segment
 
 
 class Command(BaseCommand):
@@ -93,12 +104,6 @@ class Command(BaseCommand):
         return f"{count:,} profiles, {events:,} events"
 
     def _analytics(self, report: benchmarks.Report, options: dict, at: str) -> None:
-        from datetime import timedelta
-
-        from django.utils import timezone
-
-        from cdp_project.analytics.funnel import funnel_compute, funnel_sql, funnel_step_names
-
         self.stdout.write("Generating orders and the hourly rollup for the analytics figures …")
         made = benchmarks.analytics_store_generate()
         segment_id, members = benchmarks.analytics_segment_generate()
@@ -144,11 +149,6 @@ class Command(BaseCommand):
         report.plans["Funnel, last 30 days"] = benchmarks.explain_analyze(sql, params)
 
     def _ingest(self, report: benchmarks.Report, options: dict) -> None:
-        import json
-        import statistics
-        import tempfile
-        import uuid
-
         runs = max(3, min(options["runs"], 5))
         per_run = max(100, options["ingest_events"] // 100 * 100)
         clients = options["clients"]
@@ -238,8 +238,6 @@ class Command(BaseCommand):
         """The worker's side of the pipeline: the events the ingest figure stored, processed
         as their tasks would be (batches of 100, every processor), in this process. Its
         ratio is to the ingest figure's COPY reference: the same rows."""
-        import statistics
-
         per_run = 3000
         pending = list(
             Event.objects.filter(processed_at__isnull=True, message_id__startswith="bench-")
@@ -300,8 +298,6 @@ class Command(BaseCommand):
     ) -> benchmarks.Figure:
         """Batches of 100 posted by `clients` connections, then the same rows loaded with
         COPY into the same table: the median rate of each, and their ratio."""
-        import statistics
-
         key = source.write_keys.get().key
         rates, copies = [], []
         for run in range(first_run, first_run + runs):
@@ -338,8 +334,6 @@ class Command(BaseCommand):
     def _ingest_at_scale(self, report: benchmarks.Report, options: dict, at: str) -> None:
         """The ingest figure again once the segment store is in: the same batches into
         tables and indexes ten times as large, for how ingest cost grows with data."""
-        import tempfile
-
         source = Source.objects.get(name="Bench ingest")
         per_run = max(100, options["ingest_events"] // 100 * 100)
         stored = Event.objects.count()
@@ -366,11 +360,6 @@ class Command(BaseCommand):
     def _trigger_latency(self, stack: benchmarks.Stack, key: str) -> benchmarks.Figure:
         """`Order Completed` posted to the API until its confirmation is recorded as sent,
         with the worker running (no beat: the enrollment asks for the send itself)."""
-        import statistics
-        import uuid
-
-        from campaigns.models import Campaign, Message
-
         Campaign.objects.filter(kind=Campaign.Kind.ORDER_CONFIRMATION).update(
             status=Campaign.Status.ACTIVE
         )
@@ -472,11 +461,6 @@ class Command(BaseCommand):
 
     def _segments(self, report: benchmarks.Report, options: dict) -> str:
         """The segment figures, on a store they generate; answers what it holds."""
-        from segments.compiler import segment_count, segment_profiles, segment_sql
-        from segments.definition import definition_clean
-        from segments.membership import segment_refresh
-        from segments.models import Membership, Segment
-
         events = options["segment_events"]
         runs = options["runs"]
 

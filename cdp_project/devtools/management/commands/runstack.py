@@ -13,10 +13,18 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
-from cdp_project.devtools.demo_store import DEMO_SOURCE
+from cdp_project.devtools.demo_examples import (
+    demo_campaigns_activate,
+    demo_segments_create,
+    email_stays_local,
+)
+from cdp_project.devtools.demo_store import DEMO_SOURCE, StoreSender, StoreSimulation
+from cdp_project.devtools.storefront import storefront_write_key
 from cdp_project.devtools.supervisor import (
     GaveUp,
     Program,
@@ -26,7 +34,9 @@ from cdp_project.devtools.supervisor import (
     stack_answers,
 )
 from cdp_project.devtools.webserver import web_server_command
-from ingestion.services import events_resolve_missing_profiles
+from ingestion import selectors, services
+from ingestion.models import Event, Source
+from ingestion.selectors import events_backlog
 from profiles.computed import (
     profiles_engagement_decay,
     profiles_recompute_stale,
@@ -73,7 +83,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         # Events stored by a version without profiles get theirs before serving.
-        resolved = events_resolve_missing_profiles()
+        resolved = services.events_resolve_missing_profiles()
         if resolved:
             self.stdout.write(f"  Gave {resolved:,} earlier events their profiles.")
         recomputed = profiles_recompute_stale()
@@ -165,15 +175,6 @@ class Command(BaseCommand):
     def _seed_demo_store(self, url: str, write_key: str) -> None:
         """Play a small demo store through the API once the server answers, so a newcomer's
         first screens are full. Only on the first start: when the demo source is empty."""
-        from django.db import connection
-
-        from cdp_project.devtools.demo_examples import (
-            demo_campaigns_activate,
-            demo_segments_create,
-            email_stays_local,
-        )
-        from cdp_project.devtools.demo_store import StoreSender, StoreSimulation
-
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -199,8 +200,6 @@ class Command(BaseCommand):
         )
         # Once the worker has folded the orders in, score RFM now rather than at beat's
         # first hourly run, so the first look at the profiles shows it.
-        from ingestion.selectors import events_backlog
-
         try:
             deadline = time.monotonic() + 180
             while events_backlog() and time.monotonic() < deadline:
@@ -235,11 +234,6 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
 
     def _ensure_demo(self) -> tuple[str, str, str]:
-        from django.contrib.auth import get_user_model
-
-        from ingestion import selectors, services
-        from ingestion.models import Source
-
         User = get_user_model()
         if not User.objects.filter(username=DEMO_USERNAME).exists():
             User.objects.create_superuser(DEMO_USERNAME, "admin@example.com", DEMO_PASSWORD)
@@ -253,8 +247,6 @@ class Command(BaseCommand):
         if key is None:
             key = services.write_key_create(source=source, label="Demo")
         if settings.STOREFRONT_ENABLED:
-            from cdp_project.devtools.storefront import storefront_write_key
-
             storefront_write_key()  # its source is listed before the shop's first visit
         return DEMO_USERNAME, password, key.key
 
@@ -273,6 +265,4 @@ def env_flag(name: str, *, default: bool) -> bool:
 
 
 def demo_source_has_events() -> bool:
-    from ingestion.models import Event
-
     return Event.objects.filter(source__name=DEMO_SOURCE).exists()

@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cdp_project.devtools.demo_store import DEMO_SOURCE, StoreSender, StoreSimulation
+from ingestion import selectors
+from ingestion.models import Source
 
 
 def demo_write_key() -> str:
     """The write key of the demo source that `make run` creates."""
-    from ingestion import selectors
-    from ingestion.models import Source
-
     source = Source.objects.filter(name=DEMO_SOURCE).first()
     key = selectors.source_active_write_key(source=source) if source else None
     if key is None:
