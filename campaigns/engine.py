@@ -33,10 +33,12 @@ from django.utils import timezone
 from campaigns import channels, content, rendering
 from campaigns.models import Campaign, Enrollment, Message
 from campaigns.selectors import email_suppression_reason
+from cdp_project.core.publish import task_publish_on_commit
 from ingestion.models import CommerceRole, Event
 from profiles.computed import activity_meanings
 from profiles.identity import profiles_lock
 from profiles.models import Consent, Profile
+from segments.compiler import segment_q
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,9 @@ def campaigns_enroll(events: Sequence[Event]) -> None:
     # Exits again: a purchase later in the same batch exits what this batch created.
     _exits(campaigns, roled)
     if created and any(c.wait_seconds == 0 for c in campaigns):
-        transaction.on_commit(_publish_run_due)
+        # Run due work now (an order confirmation is due at once); beat runs it anyway
+        # within CAMPAIGNS_TICK_SECONDS should publishing fail.
+        task_publish_on_commit("campaigns.run_due")
 
 
 def _exits(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> None:
@@ -170,17 +174,6 @@ def _blocked_profiles(campaign: Campaign, profile_ids: set[int]) -> set[int]:
     if campaign.reentry == Campaign.Reentry.WHILE_PENDING:
         enrollments = enrollments.filter(state=State.PENDING)
     return set(enrollments.values_list("profile_id", flat=True))
-
-
-def _publish_run_due() -> None:
-    """Ask a worker to run due work now (an order confirmation is due at once); beat runs
-    it anyway within CAMPAIGNS_TICK_SECONDS should publishing fail."""
-    try:
-        from campaigns.tasks import run_due
-
-        run_due.delay()
-    except Exception:
-        logger.warning("campaigns_run_due publish failed; beat will pick the work up")
 
 
 def enrollments_merge(sender: Any, *, loser_id: int, survivor_id: int, **kwargs: Any) -> None:
@@ -376,8 +369,6 @@ def _exit_reason(enrollment: Enrollment, now: datetime) -> str:
 def _audience_reason(campaign: Campaign, profile: Profile) -> str:
     if campaign.audience is None:
         return ""
-    from segments.compiler import segment_q
-
     try:
         with transaction.atomic():
             inside = (

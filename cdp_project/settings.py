@@ -205,8 +205,8 @@ CELERY_BEAT_SCHEDULE = {
         # One late heartbeat is enough: those a stopped worker missed are dropped.
         "options": {"expires": 2 * HEARTBEAT_SECONDS},
     },
-    "profiles-event-retention": {
-        "task": "profiles.apply_event_retention",
+    "ingestion-event-retention": {
+        "task": "ingestion.apply_event_retention",
         "schedule": crontab(hour=3, minute=30),
     },
     "ingestion-sweep-unprocessed": {
@@ -258,8 +258,12 @@ INGEST_PAST_LIMIT = timedelta(days=env.int("INGEST_PAST_LIMIT_DAYS", default=5 *
 INGEST_TRUSTED_PROXIES = env.list("INGEST_TRUSTED_PROXIES", default=["127.0.0.1", "::1"])
 # Events not processed this long after receipt are picked up by the periodic sweep.
 INGEST_SWEEP_GRACE = timedelta(seconds=env.int("INGEST_SWEEP_GRACE_SECONDS", default=30))
-# After a failed publish, skip the broker for this long (the sweep catches up).
-INGEST_PUBLISH_BACKOFF = timedelta(seconds=env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
+# After a failed publish of any task, skip the broker for this long (each task has a
+# fallback: the sweep, the scheduled refresh, the campaigns' tick). INGEST_PUBLISH_BACKOFF_SECONDS
+# is its former name, still read.
+TASK_PUBLISH_BACKOFF = timedelta(
+    seconds=env.int("TASK_PUBLISH_BACKOFF_SECONDS", env.int("INGEST_PUBLISH_BACKOFF_SECONDS", 15))
+)
 # At most this many events per write key in each window of this many seconds; more get 429
 # with Retry-After (0 turns the limit off). Counted in Redis when CACHE_URL is Redis, else in
 # Postgres: shared by every web process either way.

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Func, Value
+from django.db.models import F, Func, Q, Value
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from cdp_project.core.db import sqlstate
 from cdp_project.core.jsontext import json_text
 from cdp_project.core.prepared import prepared_cursor
+from cdp_project.core.publish import task_publish
 from ingestion.amounts import order_amounts_check
 from ingestion.catalog.discovery import ACTIVITY_KINDS, activities_blocked, activity_key
 from ingestion.catalog.services import activities_count_blocked
 from ingestion.messages import BatchContext, CleanEvent, Refused, clean_message, excerpt
 from ingestion.models import Event, Refusal, Source, WriteKey
-from profiles.identity import IdentityClaim, profiles_lock, profiles_resolve
-from profiles.rights import identities_suppressed
+from ingestion.people import (
+    IdentityClaim,
+    identity_claim,
+    people_lock,
+    people_resolve,
+    people_suppressed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +175,7 @@ def events_ingest(
             rows.append(event)
         if rows:
             # One call for the whole batch: profiles resolves every id at once.
-            profile_ids = profiles_resolve(claims=[claims[event.index] for event in rows])
+            profile_ids = people_resolve([claims[event.index] for event in rows])
             result.event_ids = events_insert(
                 source_id=source.pk,
                 received_at=batch.received_at,
@@ -293,11 +301,12 @@ def _refuse_suppressed_people(
 ) -> list[CleanEvent]:
     """Refuse the events of people who were deleted with their ids suppressed, so that they
     are not made again. At most one indexed query, none while nothing is suppressed
-    (profiles/rights.py). Nothing of such an event is kept: no payload excerpt, no event."""
+    (profiles/rights.py answers, through ingestion/people.py). Nothing of such an event is
+    kept: no payload excerpt, no event."""
     if not clean:
         return clean
     keys = {event.index: _claim_keys(claims[event.index]) for event in clean}
-    suppressed = identities_suppressed({key for ids in keys.values() for key in ids})
+    suppressed = people_suppressed({key for ids in keys.values() for key in ids})
     if not suppressed:
         return clean
     kept = []
@@ -322,24 +331,6 @@ def _claim_keys(claim: IdentityClaim) -> list[tuple[str, str]]:
     return claim.keys() + claim.previous_keys()
 
 
-def identity_claim(event: Event | CleanEvent) -> IdentityClaim:
-    """The ids an event carries, for identity resolution."""
-    email = ""
-    if event.type == "identify":
-        value = event.traits.get("email")
-        if isinstance(value, str) and "@" in value:
-            email = value.strip().lower()[:320]
-    previous = event.extra.get("previousId") if event.type == "alias" else None
-    return IdentityClaim(
-        message_id=event.message_id,
-        timestamp=event.timestamp,
-        user_id=event.user_id,
-        anonymous_id=event.anonymous_id,
-        email=email,
-        previous_id=str(previous)[:255] if previous not in (None, "") else "",
-    )
-
-
 def events_resolve_missing_profiles(*, batch_size: int = 1000) -> int:
     """Give a profile to stored events that have none (events stored before profiles
     existed), oldest first, one batch per transaction. Returns how many were resolved."""
@@ -353,7 +344,7 @@ def events_resolve_missing_profiles(*, batch_size: int = 1000) -> int:
             )
             if not events:
                 return total
-            profile_ids = profiles_resolve(claims=[identity_claim(event) for event in events])
+            profile_ids = people_resolve([identity_claim(event) for event in events])
             for event, profile_id in zip(events, profile_ids, strict=True):
                 event.profile_id = profile_id
             Event.objects.bulk_update(events, ["profile"])
@@ -363,6 +354,40 @@ def events_resolve_missing_profiles(*, batch_size: int = 1000) -> int:
 def events_move_to_profile(*, from_profile_id: int, to_profile_id: int) -> int:
     """Move one profile's events to another (a merge); served by the timeline index."""
     return Event.objects.filter(profile_id=from_profile_id).update(profile_id=to_profile_id)
+
+
+def events_delete_of_person(
+    *, profile_id: int, user_ids: Sequence[str], anonymous_ids: Sequence[str]
+) -> int:
+    """Delete a person's events (profiles' deletion calls it): the profile's, in one
+    statement served by the timeline index, and any event of their ids that was stored
+    before profiles existed and has none yet. Returns how many were deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ingestion_event WHERE profile_id = %s", [profile_id])
+        deleted = cursor.rowcount
+        if user_ids or anonymous_ids:
+            cursor.execute(
+                "DELETE FROM ingestion_event WHERE profile_id IS NULL "
+                "AND (user_id = ANY(%s) OR anonymous_id = ANY(%s))",
+                [list(user_ids), list(anonymous_ids)],
+            )
+            deleted += cursor.rowcount
+    return deleted
+
+
+def refusals_delete_mentioning(*, values: Iterable[str]) -> int:
+    """Delete the debugger's refusals whose excerpt or message holds one of these values (a
+    deleted person's ids and name). Excerpts are written with `ensure_ascii`, so each value
+    is looked for as written and as JSON escapes it."""
+    condition = Q()
+    for value in values:
+        escaped = json.dumps(value)[1:-1]
+        condition |= Q(excerpt__icontains=value) | Q(excerpt__icontains=escaped)
+        condition |= Q(message__icontains=value)
+    if not condition:
+        return 0
+    deleted, _ = Refusal.objects.filter(condition).delete()
+    return deleted
 
 
 def refusals_record(
@@ -391,34 +416,14 @@ def refusals_prune(*, now: datetime | None = None) -> int:
 
 # --- follow-up processing ------------------------------------------------------------------
 
-# After a failed publish the broker is skipped for a while: a down broker must not add a
-# connection timeout to every ingest request. The sweep picks up what was not published.
-_broker_skip_until = 0.0
-
 
 def events_publish_processing(*, event_ids: list[int]) -> bool:
     """Hand stored events to the workers. Never raises: the events are already safe in
     Postgres, and the periodic sweep processes whatever is not published."""
-    global _broker_skip_until
-    if time.monotonic() < _broker_skip_until:
-        return False
-    from ingestion.tasks import process_events
-
-    try:
-        # Named in the worker's log by size: a repr of every id costs more than the publish.
-        process_events.apply_async(
-            args=[event_ids], retry=False, argsrepr=f"[{len(event_ids)} event ids]"
-        )
-    except Exception as exc:  # any broker failure; the sweep takes over
-        _broker_skip_until = time.monotonic() + settings.INGEST_PUBLISH_BACKOFF.total_seconds()
-        logger.warning(
-            "ingest_publish_failed events=%d error=%s: %s",
-            len(event_ids),
-            type(exc).__name__,
-            exc,
-        )
-        return False
-    return True
+    # Named in the worker's log by size: a repr of every id costs more than the publish.
+    return task_publish(
+        "ingestion.process_events", args=[event_ids], argsrepr=f"[{len(event_ids)} event ids]"
+    )
 
 
 def _processors() -> list[Callable[[list[Event]], None]]:
@@ -444,9 +449,9 @@ def events_process(*, event_ids: Sequence[int]) -> int:
         try:
             return _events_process_once(event_ids)
         except OperationalError as exc:
-            sqlstate = getattr(exc.__cause__, "sqlstate", None)
+            code = sqlstate(exc)
             if (
-                sqlstate not in _RETRIED_SQLSTATES
+                code not in _RETRIED_SQLSTATES
                 or attempt == PROCESS_ATTEMPTS
                 or connection.in_atomic_block
             ):
@@ -454,7 +459,7 @@ def events_process(*, event_ids: Sequence[int]) -> int:
             logger.info(
                 "ingest_processing_retried attempt=%d sqlstate=%s events=%d",
                 attempt,
-                sqlstate,
+                code,
                 len(event_ids),
             )
         # Apart, so the two sides of a deadlock do not meet again at once.
@@ -484,7 +489,7 @@ def _events_process_once(event_ids: Sequence[int]) -> int:
                     locked.add(profile_id)
         if not pending:
             return 0
-        profiles_lock(profile_ids=locked)
+        people_lock(locked)
         events = [
             event
             for event in Event.objects.select_for_update(skip_locked=True)
@@ -500,7 +505,7 @@ def _events_process_once(event_ids: Sequence[int]) -> int:
         # so no processor takes a profile lock after them.
         moved = {event.profile_id for event in events if event.profile_id} - locked
         if moved:
-            profiles_lock(profile_ids=moved)
+            people_lock(moved)
         failed = _run_processors(events)
         Event.objects.filter(pk__in=[event.pk for event in events]).update(
             processed_at=timezone.now()

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from ingestion import rollups, services
+from ingestion import retention, rollups, services
 
 
 @shared_task(name="ingestion.process_events", ignore_result=True)
@@ -21,3 +21,8 @@ def prune_refusals() -> int:
 @shared_task(name="ingestion.event_hours_refresh", ignore_result=True)
 def event_hours_refresh() -> int:
     return rollups.event_hours_refresh()
+
+
+@shared_task(name="ingestion.apply_event_retention", ignore_result=True)
+def apply_event_retention() -> int:
+    return retention.events_retention_apply()

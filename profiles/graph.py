@@ -16,7 +16,7 @@ from itertools import combinations
 from django.utils import timezone
 
 from ingestion import selectors as ingestion_selectors
-from ingestion.services import identity_claim
+from ingestion.people import identity_claim
 from profiles.models import Identity, ProfileMerge
 
 Key = tuple[str, str]

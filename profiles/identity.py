@@ -38,7 +38,10 @@ from django.utils import timezone
 
 from cdp_project.core.jsontext import json_text
 from cdp_project.core.prepared import prepared_cursor
+from ingestion.people import IdentityClaim
+from ingestion.services import events_move_to_profile
 from profiles.columns import sql_type
+from profiles.computed import COMPUTED_FIELDS, profile_computed_merge
 from profiles.models import (
     ConsentChange,
     Identity,
@@ -47,6 +50,7 @@ from profiles.models import (
     ProfileMerge,
     ProfileNote,
 )
+from profiles.signals import profile_merged
 
 logger = logging.getLogger(__name__)
 
@@ -63,34 +67,6 @@ FINE_LOCK_LIMIT = 256
 # coarse buckets below the per-id hashes, so sorted keys take coarse locks first.
 _LOCK_BASE = 0x6364700000000000
 _FINE_LOCK_BASE = 0x6364710000000000
-
-
-@dataclass
-class IdentityClaim:
-    """The ids one event carries."""
-
-    message_id: str
-    timestamp: datetime
-    user_id: str = ""
-    anonymous_id: str = ""
-    email: str = ""
-    # alias: the id being linked to `user_id`
-    previous_id: str = ""
-    other: list[Key] = field(default_factory=list)
-
-    def keys(self) -> list[Key]:
-        keys: list[Key] = []
-        if self.user_id:
-            keys.append((USER, self.user_id))
-        if self.email:
-            keys.append((EMAIL, self.email))
-        if self.anonymous_id:
-            keys.append((ANON, self.anonymous_id))
-        keys += self.other
-        return keys
-
-    def previous_keys(self) -> list[Key]:
-        return [(USER, self.previous_id), (ANON, self.previous_id)] if self.previous_id else []
 
 
 def _key_hash(key: Key) -> int:
@@ -445,11 +421,10 @@ def profile_merge(
 ) -> ProfileMerge:
     """Fold one profile into another: its ids, events, orders, notes and consent history
     move to the survivor, traits combine (newer values win) and so do the computed
-    attributes; the merge is recorded, and the merged profile is deleted."""
-    from ingestion.services import events_move_to_profile
-    from profiles.computed import COMPUTED_FIELDS, profile_computed_merge
-    from profiles.signals import profile_merged
+    attributes; the merge is recorded, and the merged profile is deleted.
 
+    Ingestion, below profiles, moves its events when called (a higher layer calls a lower
+    one's services); the apps above receive `profile_merged`."""
     # Locked in id order, as the computed-attributes processor locks them: no deadlock.
     locked = {
         p.pk: p

@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -33,7 +32,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ingestion.models import ActivityProperty, Event, ProfileAttribute, Refusal
+from ingestion.catalog.services import examples_scrub
+from ingestion.models import Event
+from ingestion.people import ANONYMOUS_ID, USER_ID
+from ingestion.services import events_delete_of_person, refusals_delete_mentioning
 from profiles.models import (
     ConsentChange,
     Identity,
@@ -321,61 +323,12 @@ def _personal_values(profile: Profile, identities: list[Key]) -> _PersonalValues
     return _PersonalValues(strong=strong, all=every)
 
 
-def _like_patterns(values: Iterable[str], *, ascii_json: bool) -> list[str]:
-    """ILIKE patterns finding a value inside JSON text (as jsonb prints it, or as
-    `json.dumps(ensure_ascii=True)` wrote it)."""
-    patterns = []
-    for value in values:
-        text = json.dumps(value, ensure_ascii=ascii_json)[1:-1]
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        patterns.append(f"%{escaped}%")
-    return patterns
-
-
 def _personal(example: Any, values: _PersonalValues) -> bool:
     if isinstance(example, bool) or example is None:
         return False
     if isinstance(example, int | float):
         return values.matches(str(example))
     return any(values.matches(text) for text in _texts(example))
-
-
-def _scrub_examples(values: _PersonalValues) -> int:
-    """Remove the person's values from the catalog's example values."""
-    patterns = _like_patterns(values.all, ascii_json=False)
-    scrubbed = 0
-    for model in (ActivityProperty, ProfileAttribute):
-        table = model._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE examples::text ILIKE ANY(%s)",  # noqa: S608
-                [patterns],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        changed = []
-        for field in model.objects.filter(pk__in=ids).only("id", "examples"):
-            kept = [example for example in field.examples if not _personal(example, values)]
-            if len(kept) != len(field.examples):
-                scrubbed += len(field.examples) - len(kept)
-                field.examples = kept
-                changed.append(field)
-        model.objects.bulk_update(changed, ["examples"])
-    return scrubbed
-
-
-def _delete_refusals(values: _PersonalValues) -> int:
-    """Debugger refusals whose excerpt or message carries the person's ids or name."""
-    condition = Q()
-    for value in values.strong:
-        if len(value) < _CONTAINED_MIN_LENGTH:
-            continue
-        escaped = json.dumps(value)[1:-1]  # excerpts are written with ensure_ascii
-        condition |= Q(excerpt__icontains=value) | Q(excerpt__icontains=escaped)
-        condition |= Q(message__icontains=value)
-    if not condition:
-        return 0
-    deleted, _ = Refusal.objects.filter(condition).delete()
-    return deleted
 
 
 def _delete_admin_log(profile_id: int, values: _PersonalValues) -> int:
@@ -387,28 +340,6 @@ def _delete_admin_log(profile_id: int, values: _PersonalValues) -> int:
         if len(value) >= _CONTAINED_MIN_LENGTH:
             condition |= Q(object_repr__icontains=value) | Q(change_message__icontains=value)
     deleted, _ = LogEntry.objects.filter(condition).delete()
-    return deleted
-
-
-def _delete_events(profile_id: int, identities: list[Key]) -> int:
-    """The profile's events in one statement (served by the timeline index), and any event
-    of its ids that was stored before profiles existed and has none yet."""
-    table = Event._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE profile_id = %s", [profile_id])  # noqa: S608
-        deleted = cursor.rowcount
-    user_ids = [value for namespace, value in identities if namespace == Identity.Namespace.USER_ID]
-    anonymous_ids = [
-        value for namespace, value in identities if namespace == Identity.Namespace.ANONYMOUS_ID
-    ]
-    if user_ids or anonymous_ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE profile_id IS NULL "  # noqa: S608
-                "AND (user_id = ANY(%s) OR anonymous_id = ANY(%s))",
-                [user_ids, anonymous_ids],
-            )
-            deleted += cursor.rowcount
     return deleted
 
 
@@ -424,7 +355,11 @@ def profile_delete(
             Identity.objects.filter(profile=profile).values_list("namespace", "value")
         )
         values = _personal_values(profile, identities)
-        events = _delete_events(profile.pk, identities)
+        events = events_delete_of_person(
+            profile_id=profile.pk,
+            user_ids=[value for namespace, value in identities if namespace == USER_ID],
+            anonymous_ids=[value for namespace, value in identities if namespace == ANONYMOUS_ID],
+        )
         for model in (ConsentChange, Order, ProfileNote):
             model.objects.filter(profile=profile).delete()
         ProfileMerge.objects.filter(survivor=profile).delete()
@@ -435,8 +370,12 @@ def profile_delete(
         # missed: every foreign key to a profile cascades) goes with it. Through the ORM, not
         # SQL: Django, not the database, carries out on_delete=CASCADE.
         Profile.objects.filter(pk=profile.pk).delete()
-        examples = _scrub_examples(values)
-        refusals = _delete_refusals(values)
+        examples = examples_scrub(
+            values=values.all, personal=lambda example: _personal(example, values)
+        )
+        refusals = refusals_delete_mentioning(
+            values=[value for value in values.strong if len(value) >= _CONTAINED_MIN_LENGTH]
+        )
         _delete_admin_log(profile.pk, values)
         if suppress:
             identities_suppress(identities)
@@ -488,65 +427,8 @@ def profile_deletion_preview(*, profile: Profile) -> DeletionPreview:
     )
 
 
-# --- retention -------------------------------------------------------------------------------
-
-
-def events_retention_apply(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
-    """Delete events whose time is older than EVENT_RETENTION_DAYS (0 keeps them forever).
-
-    Walks the events table by id range, one short statement per range, so no run holds a
-    lock for long or reads more than one range at a time, whatever the table's size. Then
-    removes the de-duplication keys (MessageKey) received before the same cutoff: a key
-    only matters while a sender may still retry its message, and keeping keys for ever
-    would grow a table that retention exists to bound.
-    """
-    days = settings.EVENT_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    cutoff = (now or timezone.now()) - timedelta(days=days)
-    events_table = Event._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT min(id), max(id) FROM {events_table}")  # noqa: S608
-        low, high = cursor.fetchone()
-    deleted = 0
-    if low is not None:
-        for start in range(low, high + 1, batch_size):
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    f"DELETE FROM {events_table} WHERE id >= %s AND id < %s "  # noqa: S608
-                    "AND timestamp < %s",
-                    [start, start + batch_size, cutoff],
-                )
-                deleted += cursor.rowcount
-    keys = 0
-    while True:
-        # Keys are written in arrival order, so the oldest sit at the start of the primary
-        # key: this reads only the rows it deletes.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                """
-                DELETE FROM ingestion_messagekey WHERE id IN (
-                    SELECT id FROM ingestion_messagekey WHERE received_at < %s
-                    ORDER BY id LIMIT %s)
-                """,
-                [cutoff, batch_size],
-            )
-            keys += cursor.rowcount
-            if cursor.rowcount < batch_size:
-                break
-    if deleted or keys:
-        logger.info(
-            "event_retention_applied events=%d message_keys=%d cutoff=%s",
-            deleted,
-            keys,
-            cutoff.isoformat(),
-        )
-    return deleted
-
-
 __all__ = [
     "DeletionPreview",
-    "events_retention_apply",
     "identities_suppress",
     "identities_suppressed",
     "identity_hash",

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from profiles import computed, rights
+from profiles import computed
 
 
 @shared_task(name="profiles.rfm_refresh", ignore_result=True)
@@ -16,8 +16,3 @@ def engagement_decay() -> int:
 @shared_task(name="profiles.engagement_points_changed", ignore_result=True)
 def engagement_points_changed(activity_ids: list[int]) -> int:
     return computed.engagement_points_changed(activity_ids=activity_ids)
-
-
-@shared_task(name="profiles.apply_event_retention", ignore_result=True)
-def apply_event_retention() -> int:
-    return rights.events_retention_apply()

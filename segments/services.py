@@ -22,6 +22,7 @@ from django.db.models import BooleanField, ProtectedError
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from cdp_project.core.publish import task_publish_on_commit
 from segments.definition import definition_clean, definition_sentence
 from segments.forms import NAME_MAX_LENGTH
 from segments.models import Segment
@@ -51,15 +52,10 @@ def _lock_definitions() -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_DEFINITION_LOCK])
 
 
-def _publish_refresh(segment_id: int) -> None:
-    """Ask a worker to materialise the segment's members. Never raises: the segment is
-    saved either way, and the scheduled refresh brings it up to date."""
-    from segments.tasks import refresh
-
-    try:
-        refresh.apply_async(args=[segment_id], retry=False)
-    except Exception as exc:  # the broker is down: the save stands, say so in the log
-        logger.warning("segment_refresh_publish_failed segment_id=%s error=%s", segment_id, exc)
+def _refresh_on_commit(segment_id: int) -> None:
+    """Have a worker materialise the segment's members once it is saved. Never fails the
+    save: should publishing fail, the scheduled refresh brings the segment up to date."""
+    task_publish_on_commit("segments.refresh", args=[segment_id])
 
 
 def segment_referenced_by(*, segment_id: int) -> list[Segment]:
@@ -98,7 +94,7 @@ def segment_create(
             created_at=now,
             updated_at=now,
         )
-        transaction.on_commit(lambda: _publish_refresh(segment.pk))
+        _refresh_on_commit(segment.pk)
     logger.info("segment_created segment_id=%s", segment.pk)
     return segment
 
@@ -119,7 +115,7 @@ def segment_update(
         locked.sentence = definition_sentence(clean)
         locked.updated_at = timezone.now()
         locked.save(update_fields=["name", "description", "definition", "sentence", "updated_at"])
-        transaction.on_commit(lambda: _publish_refresh(locked.pk))
+        _refresh_on_commit(locked.pk)
     logger.info("segment_updated segment_id=%s", locked.pk)
     return locked
 

@@ -17,9 +17,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
+from cdp_project.core.publish import task_publish
 from profiles import selectors as profile_selectors
 from profiles.models import Profile
 from segments import membership, selectors
+from segments.definition import DefinitionError, definition_clean
+from segments.explain import explain
 from segments.models import Segment
 
 
@@ -182,11 +185,8 @@ def _refreshing(segment: Segment) -> HttpResponse:
 def segment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     if segment.size is not None and segment.size > _inline_refresh_max():
-        from segments.tasks import refresh
-
-        try:
-            refresh.apply_async(args=[segment.pk], retry=False)
-        except Exception:  # the broker is down; the scheduled refresh still runs
+        if not task_publish("segments.refresh", args=[segment.pk]):
+            # The broker is down; the scheduled refresh still runs.
             messages.error(
                 request,
                 "The refresh could not be queued right now; the scheduled refresh will bring "
@@ -236,9 +236,6 @@ def segment_export(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def segment_why(request: HttpRequest, pk: int, profile_pk: int) -> HttpResponse:
-    from segments.definition import DefinitionError, definition_clean
-    from segments.explain import explain
-
     segment = get_object_or_404(Segment, pk=pk)
     profile = Profile.objects.filter(pk=profile_pk).first()
     if profile is None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Collection
+from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection
 
-from ingestion.models import Activity, DiscoveredField
+from ingestion.catalog.signals import activity_points_changed
+from ingestion.models import Activity, ActivityProperty, DiscoveredField, ProfileAttribute
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +44,8 @@ def activity_update(
     """Save what a marketer set on an activity. Blocking takes effect on the next request:
     ingest reads the blocked activities on every request, uncached. New engagement points
     (or a new role, whose default points differ) are applied to past events too, by a
-    background recompute of the profiles that did the activity."""
-    from profiles.tasks import engagement_points_changed
-
+    background recompute of the profiles that did the activity (profiles receives
+    `activity_points_changed`)."""
     rescore = (activity.engagement_points, activity.role) != (engagement_points, role)
     activity.display_name = display_name.strip()
     activity.description = description.strip()
@@ -53,16 +56,8 @@ def activity_update(
         update_fields=["display_name", "description", "role", "status", "engagement_points"]
     )
     if rescore:
-        pk = activity.pk
-        transaction.on_commit(lambda: _publish_rescore(engagement_points_changed, pk))
+        activity_points_changed.send(sender=Activity, activity_id=activity.pk)
     return activity
-
-
-def _publish_rescore(task, activity_id: int) -> None:
-    try:
-        task.apply_async(args=[[activity_id]], retry=False)
-    except Exception as exc:  # the broker is down: the save stands, say so in the log
-        logger.warning("engagement_rescore_publish_failed activity=%s error=%s", activity_id, exc)
 
 
 def field_update(
@@ -85,3 +80,39 @@ def field_update(
         update.append("examples")
     field.save(update_fields=update)
     return field
+
+
+def examples_scrub(*, values: Collection[str], personal: Callable[[Any], bool]) -> int:
+    """Remove a deleted person's values from the example values the catalog keeps of
+    properties and profile attributes (profiles' deletion calls it). `values` are the
+    person's texts, lower-cased, to find the candidate fields in one query per table;
+    `personal(example)` decides for each example. Returns how many examples were removed."""
+    patterns = _like_patterns(values)
+    scrubbed = 0
+    for model in (ActivityProperty, ProfileAttribute):
+        table = model._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE examples::text ILIKE ANY(%s)",  # noqa: S608
+                [patterns],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        changed = []
+        for field in model.objects.filter(pk__in=ids).only("id", "examples"):
+            kept = [example for example in field.examples if not personal(example)]
+            if len(kept) != len(field.examples):
+                scrubbed += len(field.examples) - len(kept)
+                field.examples = kept
+                changed.append(field)
+        model.objects.bulk_update(changed, ["examples"])
+    return scrubbed
+
+
+def _like_patterns(values: Collection[str]) -> list[str]:
+    """ILIKE patterns finding a value inside JSON text as jsonb prints it."""
+    patterns = []
+    for value in values:
+        text = json.dumps(value, ensure_ascii=False)[1:-1]
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        patterns.append(f"%{escaped}%")
+    return patterns

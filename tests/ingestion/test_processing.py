@@ -8,6 +8,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from cdp_project.celery import app as celery_app
+from cdp_project.core import publish
 from ingestion import services, tasks
 from ingestion.models import Activity, Event
 from tests.conftest import _use_broker, wait_for
@@ -43,7 +44,7 @@ def test_broker_outage_loses_nothing_and_the_sweep_catches_up(
     real_broker = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
     # The broker goes away: nothing listens on port 1.
     _use_broker("redis://127.0.0.1:1/0", {"socket_connect_timeout": 1, "max_retries": 0})
-    monkeypatch.setattr(services, "_broker_skip_until", 0.0)
+    monkeypatch.setattr(publish, "_broker_skip_until", 0.0)
 
     first = ingest("batch", _batch("m1", "m2"))
     second = ingest("batch", _batch("m3"))  # the broker is skipped after the failure

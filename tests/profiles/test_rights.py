@@ -15,11 +15,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from ingestion import services
-from ingestion.messages import BatchContext
 from ingestion.models import (
     ActivityProperty,
     Event,
-    MessageKey,
     ProfileAttribute,
     Refusal,
 )
@@ -34,7 +32,6 @@ from profiles.models import (
     ProfileNote,
     SuppressedIdentity,
 )
-from profiles.tasks import apply_event_retention
 
 pytestmark = pytest.mark.django_db
 
@@ -571,46 +568,6 @@ def test_deleting_needs_a_post_with_the_csrf_token(ada, django_user_model):
 
 
 # --- retention -------------------------------------------------------------------------------
-
-
-def test_retention_deletes_only_events_older_than_the_setting(source):
-    now = timezone.now()
-    old, recent = now - timedelta(days=40), now - timedelta(days=10)
-    for i, at in enumerate([old, recent, old, recent, old]):
-        services.events_ingest(
-            source=source,
-            messages=[
-                {
-                    "type": "track",
-                    "event": "E",
-                    "userId": "u1",
-                    "messageId": f"m{i}",
-                    "timestamp": at.isoformat(),
-                }
-            ],
-            batch=BatchContext(received_at=at + timedelta(seconds=1)),
-        )
-    assert Event.objects.count() == 5
-
-    with override_settings(EVENT_RETENTION_DAYS=0):
-        assert apply_event_retention() == 0
-    assert Event.objects.count() == 5
-
-    with override_settings(EVENT_RETENTION_DAYS=30):
-        deleted = rights.events_retention_apply(batch_size=2)
-    assert deleted == 3
-    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["m1", "m3"]
-    # The de-duplication keys of messages received before the cutoff go too.
-    assert sorted(MessageKey.objects.values_list("message_id", flat=True)) == ["m1", "m3"]
-    assert Profile.objects.filter(user_id="u1").exists()
-
-
-def test_retention_runs_nightly_from_celery_beat():
-    from django.conf import settings
-
-    entry = settings.CELERY_BEAT_SCHEDULE["profiles-event-retention"]
-    assert entry["task"] == "profiles.apply_event_retention"
-    assert apply_event_retention.name == "profiles.apply_event_retention"
 
 
 @pytest.mark.parametrize("when", [datetime(2016, 1, 1, tzinfo=UTC)])

@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from cdp_project.celery import app as celery_app
 from profiles.models import Profile, ProfileMerge
 from segments.membership import segment_refresh
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
@@ -241,10 +242,10 @@ def test_refresh_now_hands_a_big_segment_to_a_worker(signed_in, buyers, settings
     settings.SEGMENTS_INLINE_REFRESH_MAX = 1
     sent = []
     monkeypatch.setattr(
-        "segments.tasks.refresh.apply_async", lambda args, **options: sent.append(args)
+        celery_app, "send_task", lambda name, args=None, **options: sent.append((name, args))
     )
     html = signed_in.post(f"/segments/{buyers.pk}/refresh/", follow=True).content.decode()
-    assert sent == [[buyers.pk]]
+    assert sent == [("segments.refresh", [buyers.pk])]
     assert "being refreshed in the background" in html
 
 
