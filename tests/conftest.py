@@ -14,6 +14,7 @@ from django.test import Client, override_settings
 
 from cdp_project.celery import app as celery_app
 from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+from cdp_project.devtools.pytest_plugin import xdist_worker_index
 from ingestion import services
 from ingestion.models import Source, WriteKey
 
@@ -46,6 +47,14 @@ def _static_files_from_finders() -> Iterator[None]:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     with override_settings(STORAGES=storages):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher() -> Iterator[None]:
+    """Hash passwords with MD5 in tests: PBKDF2's many rounds cost a fifth of a second at
+    every login and every user a test makes, and no test is about the hash's strength."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
 
 
@@ -141,7 +150,11 @@ def broker(tmp_path) -> Iterator[str]:
     afterwards."""
     url = os.environ.get("CDP_TEST_BROKER_URL", "")
     if url:
-        options = {"socket_connect_timeout": 2}
+        options: dict[str, Any] = {"socket_connect_timeout": 2}
+        if url.startswith("redis"):
+            # Each pytest-xdist worker its own queues on the shared Redis, so that one
+            # worker's purge or consumer never takes another's tasks.
+            options["global_keyprefix"] = f"cdp-test-{xdist_worker_index()}:"
         _use_broker(url, options)
         try:
             with celery_app.connection_for_write() as conn:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from cdp_project.devtools import benchmarks
+from cdp_project.devtools.embedded import embedded_database_ensure
 from ingestion import services
 from ingestion.models import Activity, Event, Source
 
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        embedded_database_ensure()
         # Pages render with the same hashed static files as `make run` serves.
         call_command("collectstatic", interactive=False, verbosity=0)
         original = connection.settings_dict["NAME"]
