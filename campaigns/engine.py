@@ -34,7 +34,7 @@ from campaigns import channels, content, rendering
 from campaigns.models import Campaign, Enrollment, Message
 from campaigns.selectors import email_suppression_reason
 from ingestion.models import CommerceRole, Event
-from profiles.computed import activity_meanings
+from profiles.computed.activities import activity_meanings
 from profiles.identity import profiles_lock
 from profiles.models import Consent, Profile
 

@@ -447,7 +447,8 @@ def profile_merge(
     move to the survivor, traits combine (newer values win) and so do the computed
     attributes; the merge is recorded, and the merged profile is deleted."""
     from ingestion.services import events_move_to_profile
-    from profiles.computed import COMPUTED_FIELDS, profile_computed_merge
+    from profiles.computed import profile_computed_merge
+    from profiles.computed.fields import COMPUTED_FIELDS
     from profiles.signals import profile_merged
 
     # Locked in id order, as the computed-attributes processor locks them: no deadlock.
