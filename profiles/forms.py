@@ -68,7 +68,8 @@ class ProfilePickForm(forms.Form):
         if not self.is_valid():
             typed = str(without_nul(self.data.get(self.add_prefix("profile"), ""))).strip()
             return ProfilePick(
-                search=typed[:PROFILE_PICK_MAX_LENGTH], problem=" ".join(self.errors["profile"])
+                search=typed[:PROFILE_PICK_MAX_LENGTH],
+                problem=" ".join(str(error) for error in self.errors["profile"]),
             )
         search = self.cleaned_data["profile"]
         if not search:

@@ -22,7 +22,7 @@ def without_nul(value: Any) -> Any:
 class NulFreeCharField(forms.CharField):
     """A `CharField` that drops NUL characters before trimming and validation."""
 
-    def to_python(self, value: Any) -> str:
+    def to_python(self, value: Any) -> str | None:
         return super().to_python(without_nul(value))
 
 
