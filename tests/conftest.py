@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
 from django.test import Client, override_settings
 
 from cdp_project.celery import app as celery_app
@@ -56,6 +57,34 @@ def _fast_password_hasher() -> Iterator[None]:
     every login and every user a test makes, and no test is about the hash's strength."""
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+# Fixtures that end with a flush of the test database (TransactionTestCase's teardown).
+_FLUSHING = {"transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Put back what the data migrations create (the built-in campaigns, the read-only
+    group) once a transactional test's flush deleted it. Run serially, pytest-django runs the
+    transactional tests last; a pytest-xdist worker, given a file at a time, may run a plain
+    test after one. After the test's teardown: the flush is in a fixture's."""
+    result = yield
+    marker = item.get_closest_marker("django_db")
+    transactional = marker is not None and marker.kwargs.get("transaction", False)
+    flushed = transactional or _FLUSHING.intersection(getattr(item, "fixturenames", ()))
+    # Never the developer's own database: only once the test database is set up.
+    if flushed and connection.settings_dict["NAME"].startswith("test_"):
+        from django.contrib.auth.models import Group
+        from pytest_django.plugin import blocking_manager_key
+
+        from campaigns.defaults import campaigns_setup
+        from cdp_project.access.roles import READ_ONLY_GROUP
+
+        with item.config.stash[blocking_manager_key].unblock():
+            campaigns_setup()
+            Group.objects.get_or_create(name=READ_ONLY_GROUP)
+    return result
 
 
 @pytest.fixture(scope="session")
