@@ -73,8 +73,10 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     marker = item.get_closest_marker("django_db")
     transactional = marker is not None and marker.kwargs.get("transaction", False)
     flushed = transactional or _FLUSHING.intersection(getattr(item, "fixturenames", ()))
-    # Never the developer's own database: only once the test database is set up.
-    if flushed and connection.settings_dict["NAME"].startswith("test_"):
+    # Not after the last test, whose teardown drops the test database; and never the
+    # developer's own database: only once the test database is set up.
+    test_database = connection.settings_dict["NAME"].startswith("test_")
+    if flushed and nextitem is not None and test_database:
         from django.contrib.auth.models import Group
         from pytest_django.plugin import blocking_manager_key
 
