@@ -15,13 +15,17 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 ## Run the app (web server, Celery worker and beat, restarted when one dies) on embedded
-## Postgres and broker unless DATABASE_URL / CELERY_BROKER_URL are set.
+## Postgres and broker unless DATABASE_URL / CELERY_BROKER_URL are set; runstack starts them.
 run: install
 	$(BIN)/python manage.py runstack
 
-## Run the whole suite against a real Postgres (embedded unless DATABASE_URL is set).
+## Run the whole suite against a real Postgres (embedded unless DATABASE_URL is set; the
+## suite's plugin starts it), in TEST_WORKERS processes (pytest-xdist; 0 runs in this one),
+## each on a test database of its own. `PYTEST_ARGS='-m "not slow"'` skips the stack,
+## fault and benchmark tests.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## Fuzz the ingest API (its OpenAPI schema, generated messages) with many more cases than `make test` runs.
 fuzz: install

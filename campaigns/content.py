@@ -22,7 +22,7 @@ from ingestion.catalog.products import parse_price, product_values
 from ingestion.catalog.roles import SPEC_NAMES
 from ingestion.catalog.selectors import activities_for_role, products_by_ids
 from ingestion.models import CommerceRole, Event, Product
-from profiles.computed import order_amount
+from profiles.computed.orders import order_amount
 from profiles.models import Order, Profile
 
 MAX_ITEMS = 12

@@ -35,7 +35,7 @@ from campaigns.models import Campaign, Enrollment, Message
 from campaigns.selectors import email_suppression_reason
 from cdp_project.core.publish import task_publish_on_commit
 from ingestion.models import CommerceRole, Event
-from profiles.computed import activity_meanings
+from profiles.computed.activities import activity_meanings
 from profiles.identity import profiles_lock
 from profiles.models import Consent, Profile
 from segments.compiler import segment_q

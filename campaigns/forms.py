@@ -17,6 +17,7 @@ from jinja2 import nodes
 from campaigns import rendering
 from campaigns.models import Campaign
 from campaigns.services import EDITABLE_FIELDS
+from cdp_project.core.forms import NulFreeCharField
 from segments.models import Segment
 
 MAX_TEMPLATE_CHARS = 200_000
@@ -149,6 +150,10 @@ class CampaignForm(forms.ModelForm):
             "conversion_days": "An order within this many days after a message counts as a "
             "conversion.",
         }
+        field_classes = {
+            name: NulFreeCharField
+            for name in ("subject_template", "html_template", "text_template")
+        }
         widgets = {
             "channel": forms.RadioSelect,
             "subject_template": forms.TextInput(attrs={"class": "code"}),
@@ -204,7 +209,7 @@ class CampaignForm(forms.ModelForm):
         return value
 
     def _template(self, name: str, *, html: bool) -> str:
-        source = self.cleaned_data[name].replace("\x00", "")
+        source = self.cleaned_data[name]
         if len(source) > MAX_TEMPLATE_CHARS:
             raise ValidationError(f"At most {MAX_TEMPLATE_CHARS:,} characters.")
         problem = template_problem(source, html=html)

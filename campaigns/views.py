@@ -31,13 +31,12 @@ from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
 from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import change_required, reads_only
+from profiles.forms import ProfilePickForm
 from profiles.models import Consent, Profile
-from profiles.selectors import profile_search
 from profiles.services import profile_consent_set
 
 logger = logging.getLogger(__name__)
 
-MAX_PROFILE_SEARCH = 320
 STATUS_WORDS = {
     Campaign.Status.ACTIVE: "active: people who trigger it from now on enter it.",
     Campaign.Status.PAUSED: "paused: nobody new enters, and those waiting wait for its return.",
@@ -70,24 +69,19 @@ def _facts(campaign: Campaign) -> dict[str, Any]:
 
 def _preview_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     """The preview panel: the message the chosen person would get now."""
-    search = request.GET.get("profile", "").replace("\x00", "").strip()
+    pick = ProfilePickForm(request.GET).pick()
     context: dict[str, Any] = {
         "campaign": campaign,
-        "search": search[:MAX_PROFILE_SEARCH],
+        "search": pick.search,
         "test_form": TestSendForm(initial={"address": request.user.email}),
     }
-    if not search:
-        return context
-    if len(search) > MAX_PROFILE_SEARCH:
-        context["problem"] = "That is too long to be an email or an id."
-        return context
-    found = profile_search(search=search, limit=2)
-    if not found:
-        context["problem"] = f"No profile matches “{search}”."
+    if pick.problem:
+        context["problem"] = pick.problem
+    if pick.profile is None:
         return context
     # The search reads a light copy; the message needs the person's traits too.
-    profile = Profile.objects.get(pk=found[0].pk)
-    context.update(profile=profile, more=len(found) > 1)
+    profile = Profile.objects.get(pk=pick.profile.pk)
+    context.update(profile=profile, more=pick.more)
     try:
         with transaction.atomic():
             context["preview"] = campaign_preview(campaign, profile)
@@ -253,20 +247,19 @@ def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
-    search = request.POST.get("profile", "").replace("\x00", "").strip()[:MAX_PROFILE_SEARCH]
+    pick = ProfilePickForm(request.POST).pick()
     back = reverse("campaign-detail", args=[pk])
-    if search:
-        back += "?" + urlencode({"profile": search})
+    if pick.search:
+        back += "?" + urlencode({"profile": pick.search})
     back += "#preview"
     form = TestSendForm(request.POST)
-    found = profile_search(search=search, limit=1) if search else []
-    if not found:
+    if pick.profile is None:
         messages.error(request, "Choose the person to render the test for first.")
         return redirect(back)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors["address"]))
         return redirect(back)
-    profile = Profile.objects.get(pk=found[0].pk)
+    profile = Profile.objects.get(pk=pick.profile.pk)
     with transaction.atomic():
         message = services.campaign_test_send(
             campaign=campaign, profile=profile, address=form.cleaned_data["address"]

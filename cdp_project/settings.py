@@ -14,6 +14,11 @@ from celery.schedules import crontab
 from kombu import Exchange, Queue
 
 from cdp_project.core.secret_key import is_local_install, secret_key_choose
+from cdp_project.devtools.embedded import (
+    FILESYSTEM_BROKER_URL,
+    embedded_database_url,
+    filesystem_broker_options,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CDP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -92,13 +97,12 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-# With no DATABASE_URL the project runs on an embedded PostgreSQL under var/ (development
-# and tests). A Unix-socket URL names its folder URL-encoded as the host.
-DATABASE_URL = env.str("DATABASE_URL", default="")
-if not DATABASE_URL:
-    from cdp_project.devtools.embedded import embedded_database_url
-
-    DATABASE_URL = embedded_database_url(VAR_DIR)
+# With no DATABASE_URL the project uses the embedded PostgreSQL under var/pgdata (development
+# and tests), whose Unix socket is in that folder; a socket URL names its folder URL-encoded
+# as the host. Settings only name it: `make run`, `make bench`, `simulate_store` and the test
+# suite start it (cdp_project/devtools/embedded.py), so `manage.py check`, ruff and mypy
+# start nothing. Other commands reach it while `make run` runs.
+DATABASE_URL = env.str("DATABASE_URL", default="") or embedded_database_url(VAR_DIR)
 _database = env.db_url_config(DATABASE_URL)
 _database["HOST"] = unquote(_database.get("HOST") or "")
 _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -173,8 +177,6 @@ if CELERY_BROKER_URL:
         "max_retries": 0,
     }
 else:
-    from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
-
     CELERY_BROKER_URL = FILESYSTEM_BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
 CELERY_BROKER_CONNECTION_TIMEOUT = 1

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from cdp_project.core.admin_tools import EstimatedCountPaginator
-from profiles.computed import ATTRIBUTE_FIELDS
+from profiles.computed.fields import ATTRIBUTE_FIELDS
 from profiles.models import (
     ConsentChange,
     Identity,

@@ -41,7 +41,8 @@ from cdp_project.core.prepared import prepared_cursor
 from ingestion.people import IdentityClaim
 from ingestion.services import events_move_to_profile
 from profiles.columns import sql_type
-from profiles.computed import COMPUTED_FIELDS, profile_computed_merge
+from profiles.computed import profile_computed_merge
+from profiles.computed.fields import COMPUTED_FIELDS
 from profiles.models import (
     ConsentChange,
     Identity,

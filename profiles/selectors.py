@@ -21,7 +21,8 @@ from cdp_project.core.cursors import from_micros, micros_of, time_id_parse, time
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors as catalog_selectors
 from ingestion.models import Event
-from profiles.computed import engagement_now, has_rate
+from profiles.computed.engagement import engagement_now
+from profiles.computed.orders import has_rate
 from profiles.models import (
     ConsentChange,
     Identity,

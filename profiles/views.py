@@ -15,14 +15,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cdp_project.access.audit import audit_record
+from cdp_project.core.forms import query_text
 from profiles import graph, selectors, services
 from profiles.forms import ConsentForm, NoteForm
 from profiles.models import Profile
 
 
 def _search(request: HttpRequest) -> str:
-    # NUL cannot be stored or compared in Postgres text; nobody means it in a search.
-    return request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    return query_text(request.GET, "q")
 
 
 def _rfm_filter(request: HttpRequest) -> dict[str, int]:
@@ -63,7 +63,7 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 def _timeline_filters(request: HttpRequest) -> dict:
     source = request.GET.get("source", "")
     return {
-        "activity": request.GET.get("activity", "").replace("\x00", "")[:300],
+        "activity": query_text(request.GET, "activity", max_length=300, strip=False),
         "source_id": int(source) if source.isdigit() and len(source) < 19 else None,
     }
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.http import QueryDict
 
+from cdp_project.core.forms import without_nul
 from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute, Source
 from segments import selectors
 from segments.definition import (
@@ -217,10 +218,8 @@ def tree_from_form(data: QueryDict | Mapping[str, Any]) -> dict[str, Any]:
             continue
         values = data.getlist(name) if hasattr(data, "getlist") else _as_list(data[name])
         # NUL cannot reach Postgres text (the catalog is looked up by these values), and
-        # nobody means it.
-        fields.setdefault(address, {})[match.group(2)] = [
-            str(v).replace("\x00", "") for v in values
-        ]
+        # nobody means it: dropped as every form field drops it.
+        fields.setdefault(address, {})[match.group(2)] = [without_nul(str(v)) for v in values]
     # Every ancestor of a node is a group, even if the form left it out.
     for address in list(fields):
         for depth in range(len(address)):

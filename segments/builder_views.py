@@ -26,7 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import change_required, reads_only
 from cdp_project.core.db import query_canceled, statement_timeout_set
-from profiles.selectors import profile_search
+from profiles.forms import ProfilePickForm
 from segments import builder, services
 from segments.compiler import segment_count, segment_profiles
 from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "segments/builder.html"
 SAMPLE_SIZE = 10
-MAX_PROFILE_SEARCH = 200
 
 
 def _segment_id(request: HttpRequest) -> int | None:
@@ -198,32 +197,29 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
 @require_POST
 def segment_explain(request: HttpRequest) -> HttpResponse:
     """Why one profile (email, user id, name or #id) is in or out of the tree being edited."""
-    search = request.POST.get("explain_profile", "").replace("\x00", "").strip()
-    context: dict[str, Any] = {"search": search[:MAX_PROFILE_SEARCH]}
-    if not search:
+    # Prefixed: the conditions sent with the question have fields of their own.
+    pick = ProfilePickForm(request.POST, prefix="explain").pick()
+    context: dict[str, Any] = {"search": pick.search}
+    if pick.problem:
+        context["problem"] = pick.problem
+    elif pick.profile is None:
         context["problem"] = "Enter an email, a user id, a name or a profile number (#42)."
-    elif len(search) > MAX_PROFILE_SEARCH:
-        context["problem"] = "That is too long to be an email or an id."
     else:
-        found = profile_search(search=search, limit=2)
-        if not found:
-            context["problem"] = f"No profile matches “{search}”."
+        profile = pick.profile
+        context.update(profile=profile, more=pick.more)
+        try:
+            clean = definition_clean(
+                builder.tree_from_form(request.POST), segment_id=_segment_id(request)
+            )
+        except DefinitionError as error:
+            context["errors"] = error.errors
         else:
-            profile = found[0]
-            context.update(profile=profile, more=len(found) > 1)
             try:
-                clean = definition_clean(
-                    builder.tree_from_form(request.POST), segment_id=_segment_id(request)
-                )
-            except DefinitionError as error:
-                context["errors"] = error.errors
-            else:
-                try:
-                    with transaction.atomic():
-                        context["explained"] = explain(clean, profile)
-                except Exception:  # the panel says so; the page and the draft stay usable
-                    logger.exception("segment_explain_failed profile_id=%s", profile.pk)
-                    context["problem"] = "The conditions could not be checked for this profile."
+                with transaction.atomic():
+                    context["explained"] = explain(clean, profile)
+            except Exception:  # the panel says so; the page and the draft stay usable
+                logger.exception("segment_explain_failed profile_id=%s", profile.pk)
+                context["problem"] = "The conditions could not be checked for this profile."
     if not request.htmx:
         # Asked without JavaScript: the answer on a page of its own.
         segment_id = _segment_id(request)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from django import forms
 
+from cdp_project.core.forms import NulFreeCharField
 from segments.models import Segment
 
 NAME_MAX_LENGTH = Segment._meta.get_field("name").max_length or 200
 DESCRIPTION_MAX_LENGTH = 2000
 
 
-def _clean_text(value: str) -> str:
-    # NUL cannot be stored in Postgres text, and nobody means it in a name.
-    return value.replace("\x00", "").strip()
-
-
 class SegmentForm(forms.Form):
-    name = forms.CharField(
+    name = NulFreeCharField(
         label="Name",
         max_length=NAME_MAX_LENGTH,
         widget=forms.TextInput(attrs={"placeholder": "Shoe lovers who left a cart"}),
@@ -26,7 +22,7 @@ class SegmentForm(forms.Form):
             "(this one has %(show_value)s).",
         },
     )
-    description = forms.CharField(
+    description = NulFreeCharField(
         label="Description",
         required=False,
         max_length=DESCRIPTION_MAX_LENGTH,
@@ -38,12 +34,3 @@ class SegmentForm(forms.Form):
             "(this one has %(show_value)s).",
         },
     )
-
-    def clean_name(self) -> str:
-        name = _clean_text(self.cleaned_data["name"])
-        if not name:
-            raise forms.ValidationError("Give the segment a name: campaigns and lists show it.")
-        return name
-
-    def clean_description(self) -> str:
-        return _clean_text(self.cleaned_data["description"])

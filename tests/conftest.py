@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
 from django.test import Client, override_settings
 
 from cdp_project.celery import app as celery_app
 from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
+from cdp_project.devtools.pytest_plugin import xdist_worker_index
 from ingestion import services
 from ingestion.models import Source, WriteKey
 
@@ -47,6 +49,44 @@ def _static_files_from_finders() -> Iterator[None]:
     }
     with override_settings(STORAGES=storages):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher() -> Iterator[None]:
+    """Hash passwords with MD5 in tests: PBKDF2's many rounds cost a fifth of a second at
+    every login and every user a test makes, and no test is about the hash's strength."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+# Fixtures that end with a flush of the test database (TransactionTestCase's teardown).
+_FLUSHING = {"transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Put back what the data migrations create (the built-in campaigns, the read-only
+    group) once a transactional test's flush deleted it. Run serially, pytest-django runs the
+    transactional tests last; a pytest-xdist worker, given a file at a time, may run a plain
+    test after one. After the test's teardown: the flush is in a fixture's."""
+    result = yield
+    marker = item.get_closest_marker("django_db")
+    transactional = marker is not None and marker.kwargs.get("transaction", False)
+    flushed = transactional or _FLUSHING.intersection(getattr(item, "fixturenames", ()))
+    # Not after the last test, whose teardown drops the test database; and never the
+    # developer's own database: only once the test database is set up.
+    test_database = connection.settings_dict["NAME"].startswith("test_")
+    if flushed and nextitem is not None and test_database:
+        from django.contrib.auth.models import Group
+        from pytest_django.plugin import blocking_manager_key
+
+        from campaigns.defaults import campaigns_setup
+        from cdp_project.access.roles import READ_ONLY_GROUP
+
+        with item.config.stash[blocking_manager_key].unblock():
+            campaigns_setup()
+            Group.objects.get_or_create(name=READ_ONLY_GROUP)
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +181,11 @@ def broker(tmp_path) -> Iterator[str]:
     afterwards."""
     url = os.environ.get("CDP_TEST_BROKER_URL", "")
     if url:
-        options = {"socket_connect_timeout": 2}
+        options: dict[str, Any] = {"socket_connect_timeout": 2}
+        if url.startswith("redis"):
+            # Each pytest-xdist worker its own queues on the shared Redis, so that one
+            # worker's purge or consumer never takes another's tasks.
+            options["global_keyprefix"] = f"cdp-test-{xdist_worker_index()}:"
         _use_broker(url, options)
         try:
             with celery_app.connection_for_write() as conn:

@@ -2,15 +2,20 @@
 filesystem Celery broker, both kept under `var/`.
 
 They are used only when `DATABASE_URL` / `CELERY_BROKER_URL` are not set. Production
-points both variables at real servers.
+points both variables at real servers. Settings only name them (`embedded_database_url`);
+the embedded PostgreSQL is started by the commands that run the product (`runstack`,
+`bench`, `simulate_store`) and by the test suite's plugin (cdp_project/devtools/pytest_plugin.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
+
+import environ
 
 from cdp_project.devtools import filesystem_broker
 
@@ -20,11 +25,22 @@ EMBEDDED_DATABASE_NAME = "cdp"
 
 
 def embedded_database_url(var_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL under `var_dir/pgdata` and return its URL.
+    """The URL of the embedded PostgreSQL under `var_dir/pgdata`, which listens on a Unix
+    socket in that folder. Only a name: nothing is started, so settings may read it.
+
+    A folder whose socket path would be too long for the system (about 100 characters) gets
+    its socket elsewhere; `embedded_database_start` returns the URL that then applies."""
+    return _socket_url(var_dir / "pgdata")
+
+
+def embedded_database_start(var_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL under `var_dir/pgdata`, create its database,
+    and return its URL.
 
     pgserver keeps a list of the processes that hold the server and stops it when the
-    last one exits, so a management command started on its own starts and stops it,
-    while `make run` holds it for the web server and the worker it starts.
+    last one exits: the process that calls this (`make run`, `make bench`, the test session)
+    holds it for the processes it starts. Two processes starting it at once are serialised
+    by pgserver's file lock, and the second joins the first's server.
     """
     import warnings  # with pgserver: its filter below must come before that import
 
@@ -47,6 +63,27 @@ def embedded_database_url(var_dir: Path) -> str:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE_NAME}"')
+    return _socket_url(Path(socket_dir))
+
+
+def embedded_database_ensure() -> bool:
+    """For a command that needs the database (`runstack`, `bench`, `simulate_store`): with no
+    `DATABASE_URL`, start the embedded PostgreSQL the settings name, and export its URL so
+    that the processes the command starts use it. Returns whether it is the embedded one.
+
+    Called before the command's first query: Django connects lazily, so the settings' host
+    can still be corrected when the socket had to live outside `var/pgdata`."""
+    from django.conf import settings
+
+    if os.environ.get("DATABASE_URL"):
+        return False
+    url = embedded_database_start(Path(settings.VAR_DIR))
+    os.environ["DATABASE_URL"] = url
+    settings.DATABASES["default"]["HOST"] = unquote(environ.Env.db_url_config(url)["HOST"])
+    return True
+
+
+def _socket_url(socket_dir: Path) -> str:
     return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{EMBEDDED_DATABASE_NAME}"
 
 
@@ -74,7 +111,7 @@ def _forget_dead_holders(pgdata: Path) -> None:
             logger.info("embedded_db_holders_pruned gone=%s", sorted(set(pids) - set(alive)))
 
 
-def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
+def filesystem_broker_options(var_dir: Path) -> dict[str, str | bool]:
     """Transport options for the filesystem broker: one shared folder, so the web process,
     the worker and beat on one machine exchange tasks without a server. Messages a worker
     cannot read are moved to `broker/unreadable/` (counted on `/health/`)."""

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import user_can_change
+from cdp_project.core.forms import query_text
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors, services
 from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
@@ -23,8 +24,7 @@ PAGE_SIZE = 50
 
 
 def _search(request: HttpRequest, name: str = "q") -> str:
-    # NUL cannot be stored or compared in Postgres text; nobody means it in a search.
-    return request.GET.get(name, "").replace("\x00", "").strip()[:200]
+    return query_text(request.GET, name)
 
 
 @login_required

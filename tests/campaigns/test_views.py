@@ -468,6 +468,17 @@ def test_preview_for_nobody_says_so(signed_in, cart):
     assert "No profile matches “nobody@example.com”." in response.content.decode()
 
 
+def test_preview_picks_the_person_through_the_profile_picker(signed_in, ann_with_a_cart):
+    cart = Campaign.objects.get(kind=Campaign.Kind.ABANDONED_CART)
+    # A NUL is dropped, as in every form; a text longer than an email names nobody.
+    response = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": " ann@exam\x00ple.com "})
+    assert response.context["profile"] == ann_with_a_cart
+    assert 'value="ann@example.com"' in response.content.decode()
+    response = signed_in.get(f"/campaigns/{cart.pk}/", {"profile": "a" * 321})
+    assert "That is too long to be an email or an id." in response.content.decode()
+    assert "profile" not in response.context
+
+
 def test_preview_of_a_template_that_fails_for_this_person_shows_the_error(
     signed_in, ann_with_a_cart
 ):

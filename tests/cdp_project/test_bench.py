@@ -17,6 +17,7 @@ from ingestion.models import Event
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     results = tmp_path / "results.json"
     command = [

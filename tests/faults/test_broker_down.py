@@ -12,7 +12,7 @@ from ingestion.models import Activity, Event
 from profiles.models import Profile
 from tests.conftest import _use_broker, wait_for
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 SHOPPERS = 24
 

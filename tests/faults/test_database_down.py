@@ -24,6 +24,8 @@ import requests
 from cdp_project.core.errors import DATABASE_RETRY_AFTER_SECONDS
 from tests.faults.conftest import BIN, ROOT
 
+pytestmark = pytest.mark.slow
+
 KEY = "outage-test-key"
 BATCH = 20
 

@@ -20,6 +20,8 @@ from cdp_project.models import Heartbeat
 from ingestion.models import Event
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.slow
+
 CLIENT = Path(__file__).with_name("broker_client.py")
 STOCK = "filesystem"
 TRANSPORTS = [pytest.param(STOCK, id="kombu-stock"), pytest.param(SCHEME, id="atomic")]

@@ -7,12 +7,15 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
 from django.utils import timezone
 
 from cdp_project.celery import app as celery_app
 from cdp_project.heartbeats import SCHEDULER, WORKER
 from cdp_project.models import Heartbeat
 from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
 
 
 def _seen_at(name: str):

@@ -33,6 +33,8 @@ import requests
 
 from tests.cdp_project.test_runstack import _free_port
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 # Short periods, so that what the sweep and the campaign tick do is seen within seconds.
 STACK_ENV = {

@@ -23,6 +23,8 @@ from ingestion import services
 from ingestion.models import Event, MessageKey, Source
 from tests.faults.conftest import test_database_url
 
+pytestmark = pytest.mark.slow
+
 EVENTS = 2500
 # The advisory lock the trigger waits for: a pair of 32-bit keys, a space of its own apart
 # from the single 64-bit keys identity resolution takes.

@@ -15,7 +15,7 @@ from campaigns.models import Campaign, Enrollment, Message
 from cdp_project.celery import app as celery_app
 from tests.conftest import _use_broker, process_stored, wait_for
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
 class Receiver:

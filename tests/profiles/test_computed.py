@@ -13,6 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from ingestion import services
 from ingestion.models import Activity, Event, Product
 from profiles import computed
+from profiles.computed.consent import consent_state
+from profiles.computed.engagement import engagement_now
+from profiles.computed.fields import COMPUTED_FIELDS
 from profiles.models import ConsentChange, Identity, Order, Profile
 from tests.conftest import process_stored
 
@@ -96,7 +99,7 @@ def test_a_consent_value_nobody_understands_changes_nothing(ingest):
     send(ingest, identify("u1", {"email_opt_in": "maybe later"}, at(days=1)))
 
     assert profile_of("u1").email_consent == "granted"
-    assert computed.consent_state("maybe later") is None
+    assert consent_state("maybe later") is None
 
 
 # --- counts, orders and revenue --------------------------------------------------------------
@@ -250,7 +253,7 @@ def test_engagement_adds_points_per_activity_and_halves_every_half_life(ingest):
     assert profile.engagement_score == pytest.approx(10 * 0.5 + 1)
     assert profile.engagement_at.isoformat() == at()
     assert sum(profile.engagement_weeks.values()) == pytest.approx(11)
-    assert computed.engagement_now(profile, now=NOW + timedelta(days=7)) == pytest.approx(
+    assert engagement_now(profile, now=NOW + timedelta(days=7)) == pytest.approx(
         (10 * 0.5 + 1) * 0.5
     )
 
@@ -347,9 +350,9 @@ def test_a_merge_carries_computed_values_orders_and_consent_to_the_survivor(inge
     assert [v["key"] for v in profile.last_viewed] == ["CAP", "BOOT"]
     assert profile.traits["city"] == "Lyon"
 
-    merged = {field: getattr(profile, field) for field in computed.COMPUTED_FIELDS}
+    merged = {field: getattr(profile, field) for field in COMPUTED_FIELDS}
     recomputed = computed.profile_recompute(profile_id=profile.pk)
-    for field in computed.COMPUTED_FIELDS:
+    for field in COMPUTED_FIELDS:
         if field == "computed_at":
             continue
         value = getattr(recomputed, field)
@@ -376,9 +379,9 @@ def test_recompute_from_history_equals_the_incremental_values(ingest):
         {"type": "page", "userId": "u9", "timestamp": at(hours=3)},
     )
     profile = profile_of("u9")
-    before = {field: getattr(profile, field) for field in computed.COMPUTED_FIELDS}
+    before = {field: getattr(profile, field) for field in COMPUTED_FIELDS}
     after = computed.profile_recompute(profile_id=profile.pk)
-    for field in computed.COMPUTED_FIELDS:
+    for field in COMPUTED_FIELDS:
         if field == "computed_at":
             continue
         if field == "engagement_score":

@@ -364,17 +364,29 @@ def test_a_segment_cannot_preview_containing_itself(signed_in, store):
 
 def test_explain_marks_each_condition_for_one_profile(signed_in, store):
     tree = group(trait("plan", "equals", "gold"), computed("orders_count", "gte", 5))
-    data = form_data(tree, explain_profile="ada@example.com")
+    data = form_data(tree, **{"explain-profile": "ada@example.com"})
     html = signed_in.post(reverse("segment-explain"), data, headers=HTMX).content.decode()
     assert "Not in the segment" in html
     assert html.count('class="met"') == 1 and html.count('class="unmet"') == 2
 
-    data = form_data(tree, explain_profile="#999999")
+    data = form_data(tree, **{"explain-profile": "#999999"})
     html = signed_in.post(reverse("segment-explain"), data, headers=HTMX).content.decode()
     assert "No profile matches" in html
-    data = form_data(group(did({})), explain_profile="ada@example.com")
+    data = form_data(group(did({})), **{"explain-profile": "ada@example.com"})
     html = signed_in.post(reverse("segment-explain"), data, headers=HTMX).content.decode()
     assert "Finish the conditions first" in html
+
+
+def test_explain_picks_the_profile_with_the_campaign_preview_picker(signed_in, store):
+    tree = group(trait("plan", "equals", "gold"))
+    for search, said in (
+        ("", "Enter an email, a user id, a name or a profile number (#42)."),
+        ("a" * 321, "That is too long to be an email or an id."),
+        ("ada@exam\x00ple.com", "In the segment"),
+    ):
+        data = form_data(tree, **{"explain-profile": search})
+        html = signed_in.post(reverse("segment-explain"), data, headers=HTMX).content.decode()
+        assert said in html
 
 
 # --- save, reopen, duplicate, delete -----------------------------------------------------------
@@ -710,7 +722,7 @@ def test_lifecycle_detail_says_what_decided_it(store):
 
 def test_the_explain_panel_shows_each_detail_apart_from_its_sentence(signed_in, store):
     tree = group(lifecycle("stopped", "Logged In", window=last(30)))
-    data = form_data(tree, explain_profile="cleo@example.com")
+    data = form_data(tree, **{"explain-profile": "cleo@example.com"})
     html = signed_in.post(reverse("segment-explain"), data, headers=HTMX).content.decode()
     assert "In the segment" in html
     assert "not since)" in html  # the sentence's own parenthesis
@@ -732,7 +744,7 @@ def test_the_explain_form_works_without_javascript(store, django_user_model):
     assert builder.tree_from_form(fields) == builder.tree_from_form(
         posted_fields(page.content.decode())
     )
-    fields["explain_profile"] = "bob@example.org"
+    fields["explain-profile"] = "bob@example.org"
     response = client.post(reverse("segment-explain"), fields)
     assert response.status_code == 200
     html = response.content.decode()

@@ -20,6 +20,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Message
 from cdp_project.analytics.funnel import funnel_compute, funnel_sql, funnel_step_names
 from cdp_project.devtools import benchmarks
+from cdp_project.devtools.embedded import embedded_database_ensure
 from ingestion import services
 from ingestion.models import Activity, Event, Source
 from segments.compiler import segment_count, segment_profiles, segment_sql
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        embedded_database_ensure()
         # Pages render with the same hashed static files as `make run` serves.
         call_command("collectstatic", interactive=False, verbosity=0)
         original = connection.settings_dict["NAME"]

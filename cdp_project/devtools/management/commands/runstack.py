@@ -24,6 +24,7 @@ from cdp_project.devtools.demo_examples import (
     email_stays_local,
 )
 from cdp_project.devtools.demo_store import DEMO_SOURCE, StoreSender, StoreSimulation
+from cdp_project.devtools.embedded import embedded_database_ensure
 from cdp_project.devtools.storefront import storefront_write_key
 from cdp_project.devtools.supervisor import (
     GaveUp,
@@ -75,11 +76,12 @@ class Command(BaseCommand):
                     f"Something already answers at {url}; not starting. Stop it, or choose "
                     "another port (--port, or PORT)."
                 )
-            self._run(host, port, web_workers, url)
+            embedded_db = embedded_database_ensure()
+            self._run(host, port, web_workers, url, embedded_db=embedded_db)
         finally:
             lock.release()
 
-    def _run(self, host: str, port: int, web_workers: int, url: str) -> None:
+    def _run(self, host: str, port: int, web_workers: int, url: str, *, embedded_db: bool) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         # Events stored by a version without profiles get theirs before serving.
@@ -97,10 +99,10 @@ class Command(BaseCommand):
         seed_store = env_flag("CDP_DEMO_STORE", default=True) and not demo_source_has_events()
 
         # Children connect to the same database and broker, which this process holds open
-        # (the embedded PostgreSQL stops when this process exits).
+        # (the embedded PostgreSQL, started above, stops when this process exits).
         env = {
             **os.environ,
-            "DATABASE_URL": settings.DATABASE_URL,
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or settings.DATABASE_URL,
             "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", ""),
             # Unsubscribe links point at the address served here, unless one is set.
             "CAMPAIGNS_SITE_URL": os.environ.get("CAMPAIGNS_SITE_URL") or f"http://{host}:{port}",
@@ -146,7 +148,7 @@ class Command(BaseCommand):
             if settings.STOREFRONT_ENABLED
             else ""
         )
-        database = "embedded PostgreSQL (var/pgdata)" if _embedded_db() else "DATABASE_URL"
+        database = "embedded PostgreSQL (var/pgdata)" if embedded_db else "DATABASE_URL"
         broker = "filesystem broker (var/broker)" if _embedded_broker() else "CELERY_BROKER_URL"
         self.stdout.write(
             self.style.SUCCESS(
@@ -249,10 +251,6 @@ class Command(BaseCommand):
         if settings.STOREFRONT_ENABLED:
             storefront_write_key()  # its source is listed before the shop's first visit
         return DEMO_USERNAME, password, key.key
-
-
-def _embedded_db() -> bool:
-    return not os.environ.get("DATABASE_URL")
 
 
 def _embedded_broker() -> bool:

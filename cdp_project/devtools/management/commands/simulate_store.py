@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cdp_project.devtools.demo_store import DEMO_SOURCE, StoreSender, StoreSimulation
+from cdp_project.devtools.embedded import embedded_database_ensure
 from ingestion import selectors
 from ingestion.models import Source
 
@@ -47,6 +48,8 @@ class Command(BaseCommand):
         if options["shoppers"] < 0 or options["days"] <= 0:
             raise CommandError("--shoppers must be 0 or more and --days more than 0.")
         url = options["url"].rstrip("/")
+        if not options["write_key"]:
+            embedded_database_ensure()  # the demo source's key is read from the database
         key = options["write_key"] or demo_write_key()
         simulation = StoreSimulation(
             shoppers=options["shoppers"], days=options["days"], seed=options["seed"], base_url=url
