@@ -33,6 +33,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from ingestion.models import ActivityProperty, Event, ProfileAttribute, Refusal
 from profiles.models import (
     ConsentChange,
@@ -412,8 +414,9 @@ def _delete_events(profile_id: int, identities: list[Key]) -> int:
     return deleted
 
 
+@action
 def profile_delete(
-    *, profile_id: int, deleted_by: Any = None, suppress: bool = False, reason: str = ""
+    *, actor: Actor, profile_id: int, suppress: bool = False, reason: str = ""
 ) -> ProfileDeletion:
     """Delete a person: the profile and everything about them (module docstring), and with
     `suppress`, refuse their ids' new events from now on. Returns the record of it, which
@@ -442,11 +445,19 @@ def profile_delete(
             identities_suppress(identities)
         record = ProfileDeletion.objects.create(
             profile_id=profile_id,
-            deleted_by=deleted_by if getattr(deleted_by, "pk", None) else None,
+            deleted_by=actor.user if actor.user is not None and actor.user.pk else None,
             events_deleted=events,
             identities_deleted=identities_deleted,
             suppressed=suppress,
             reason=reason,
+        )
+        audit_write(
+            actor=actor,
+            action="profile.delete",
+            object_type="profile",
+            object_id=profile_id,
+            summary=f"Deleted profile #{profile_id} with {events} events"
+            + (", ids suppressed" if suppress else ""),
         )
     logger.info(
         "profile_deleted profile_id=%s events=%d identities=%d examples_scrubbed=%d "

@@ -12,6 +12,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.test import Client, override_settings
 
+from cdp_project.access.actors import Actor
 from cdp_project.celery import app as celery_app
 from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 from ingestion import services
@@ -78,7 +79,7 @@ def process_stored() -> int:
 
 @pytest.fixture
 def source(db) -> Source:
-    return services.source_create(name="Shop", kind=Source.Kind.SERVER)
+    return services.source_create(actor=Actor.system("test"), name="Shop", kind=Source.Kind.SERVER)
 
 
 @pytest.fixture

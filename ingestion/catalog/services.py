@@ -7,6 +7,8 @@ from collections import Counter
 
 from django.db import DatabaseError, connection, transaction
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from ingestion.models import Activity, DiscoveredField
 
 logger = logging.getLogger(__name__)
@@ -28,8 +30,10 @@ def activities_count_blocked(blocked: Counter) -> None:
         logger.warning("catalog_blocked_count_failed error=%s", exc)
 
 
+@action
 def activity_update(
     *,
+    actor: Actor,
     activity: Activity,
     display_name: str,
     description: str,
@@ -55,6 +59,13 @@ def activity_update(
     if rescore:
         pk = activity.pk
         transaction.on_commit(lambda: _publish_rescore(engagement_points_changed, pk))
+    audit_write(
+        actor=actor,
+        action="activity.update",
+        obj=activity,
+        summary=f"Saved activity “{activity.label}” (status {activity.status}, "
+        f"role {activity.role or 'none'})",
+    )
     return activity
 
 
@@ -65,8 +76,10 @@ def _publish_rescore(task, activity_id: int) -> None:
         logger.warning("engagement_rescore_publish_failed activity=%s error=%s", activity_id, exc)
 
 
+@action
 def field_update(
     *,
+    actor: Actor,
     field: DiscoveredField,
     display_name: str,
     description: str,
@@ -84,4 +97,10 @@ def field_update(
         field.examples = []
         update.append("examples")
     field.save(update_fields=update)
+    audit_write(
+        actor=actor,
+        action="field.update",
+        obj=field,
+        summary=f"Saved field “{field.label}”" + (" (personal)" if field.personal else ""),
+    )
     return field

@@ -10,6 +10,7 @@ from django.core import mail
 
 from campaigns import channels, engine
 from campaigns.models import Campaign, Enrollment, Message
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Activity, CommerceRole, Source
 from profiles.models import Profile
@@ -324,7 +325,9 @@ def test_the_audience_is_checked_at_send_time(ingest, clock, campaigns):
 def test_exactly_one_confirmation_for_an_order_sent_twice_and_from_two_sources(
     ingest, clock, campaigns
 ):
-    other = services.source_create(name="Backend", kind=Source.Kind.SERVER)
+    other = services.source_create(
+        actor=Actor.system("test"), name="Backend", kind=Source.Kind.SERVER
+    )
     order = ordered("ann", "o-9", {"sku": "A", "name": "Alpine boot", "price": 10, "quantity": 3})
     send(ingest, identify("ann"), order)
     send(ingest, order)  # the same order again, with another message id

@@ -13,6 +13,7 @@ from django.test import override_settings
 from campaigns.defaults import campaigns_setup
 from campaigns.engine import campaigns_run_due
 from campaigns.models import Campaign, Message
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.demo_examples import (
     EXAMPLE_SEGMENTS,
     demo_campaigns_activate,
@@ -33,7 +34,7 @@ def built_in_campaigns():
 
 
 def _play_demo_store(url: str) -> None:
-    services.source_create(name="Demo store")
+    services.source_create(actor=Actor.system("test"), name="Demo store")
     # What `make run` plays on its first start.
     call_command(
         "simulate_store", "--url", url, "--shoppers", "120", "--days", "45", stdout=StringIO()

@@ -12,9 +12,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from cdp_project.access.actors import Actor
 from cdp_project.devtools import benchmarks
 from ingestion import services
 from ingestion.models import Activity, Event, Source
+
+BENCH = Actor.system("command:bench")
 
 
 class Command(BaseCommand):
@@ -87,7 +90,7 @@ class Command(BaseCommand):
 
     def _segment_store(self, options: dict) -> str:
         events = options["segment_events"]
-        source = services.source_create(name="Bench segments")
+        source = services.source_create(actor=BENCH, name="Bench segments")
         self.stdout.write(f"Generating {events:,} events for the segment figures …")
         count = benchmarks.segment_store_generate(events=events, source=source)
         return f"{count:,} profiles, {events:,} events"
@@ -152,7 +155,7 @@ class Command(BaseCommand):
         runs = max(3, min(options["runs"], 5))
         per_run = max(100, options["ingest_events"] // 100 * 100)
         clients = options["clients"]
-        source = services.source_create(name="Bench ingest")
+        source = services.source_create(actor=BENCH, name="Bench ingest")
         key = source.write_keys.get().key
         report.load = (
             f"an asyncio client in the benchmark's process, {clients} keep-alive connections, "
@@ -428,7 +431,7 @@ class Command(BaseCommand):
 
         events = options["timeline_events"]
         self.stdout.write(f"Generating a profile with {events:,} events …")
-        source = services.source_create(name="Bench")
+        source = services.source_create(actor=BENCH, name="Bench")
         heavy = benchmarks.timeline_generate(events=events, source=source)
         deep = (
             Event.objects.filter(profile=heavy)
@@ -490,7 +493,7 @@ class Command(BaseCommand):
         tenth = events // 10
         self.stdout.write(f"Generating {tenth:,} events for the segment figures at a tenth …")
         count = benchmarks.segment_store_generate(
-            events=tenth, source=services.source_create(name="Bench segments, a tenth")
+            events=tenth, source=services.source_create(actor=BENCH, name="Bench segments, a tenth")
         )
         small = f"{count:,} profiles, {tenth:,} events"
         report.figures.append(
@@ -516,7 +519,7 @@ class Command(BaseCommand):
         )
         scaled.delete()
 
-        source = services.source_create(name="Bench segments")
+        source = services.source_create(actor=BENCH, name="Bench segments")
         self.stdout.write(f"Generating {events - tenth:,} more events for the segment figures …")
         count = benchmarks.segment_store_generate(
             events=events - tenth, source=source, offset=tenth

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.demo_store import DEMO_SOURCE
 from cdp_project.devtools.supervisor import (
     GaveUp,
@@ -248,10 +249,12 @@ class Command(BaseCommand):
             password = DEMO_PASSWORD + " (unless you changed it)"
         source = Source.objects.filter(name=DEMO_SOURCE).first()
         if source is None:
-            source = services.source_create(name=DEMO_SOURCE, kind=Source.Kind.SERVER)
+            source = services.source_create(
+                actor=Actor.system("demo"), name=DEMO_SOURCE, kind=Source.Kind.SERVER
+            )
         key = selectors.source_active_write_key(source=source)
         if key is None:
-            key = services.write_key_create(source=source, label="Demo")
+            key = services.write_key_create(actor=Actor.system("demo"), source=source, label="Demo")
         if settings.STOREFRONT_ENABLED:
             from cdp_project.devtools.storefront import storefront_write_key
 
