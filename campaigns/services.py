@@ -62,10 +62,16 @@ def campaign_update(
     their due time; the new settings apply to what is decided from now on. `summary` says
     what changed, for the audit log (by default, the fields given)."""
     changed = [name for name in EDITABLE_FIELDS if name in values]
+    once_from_now = (
+        values.get("reentry", campaign.reentry) == Campaign.Reentry.ONCE
+        and campaign.reentry != Campaign.Reentry.ONCE
+    )
     for name in changed:
         setattr(campaign, name, values[name])
     campaign.updated_at = timezone.now()
     campaign.save(update_fields=[*changed, "updated_at"])
+    if once_from_now:
+        engine.enrollments_mark_once(campaign=campaign)
     audit_write(
         actor=actor,
         action="campaign.update",
