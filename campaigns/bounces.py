@@ -29,6 +29,7 @@ from django.urls import URLPattern
 from django.utils import timezone
 
 from campaigns.models import EmailSuppression
+from cdp_project.access.actors import Actor
 from profiles.models import Consent, Profile
 from profiles.services import profile_consent_set
 
@@ -84,10 +85,13 @@ def _withdraw_consent(address: str, esp_name: str, event_type: str) -> None:
     for profile in Profile.objects.filter(email__iexact=address).exclude(
         email_consent=Consent.WITHDRAWN
     ):
-        with transaction.atomic():
-            profile_consent_set(
-                profile=profile, channel="email", state=Consent.WITHDRAWN, author=None, how=how
-            )
+        profile_consent_set(
+            actor=Actor.system(f"esp_webhook:{esp_name}"),
+            profile=profile,
+            channel="email",
+            state=Consent.WITHDRAWN,
+            how=how,
+        )
 
 
 def _secret_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

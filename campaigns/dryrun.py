@@ -3,10 +3,11 @@ activates it or after they change it.
 
 The replay runs the engine's own code, so its answer follows the same rules in the same
 order as the real thing (docs/campaigns.md, "The rules"): the engine's exits
-(`engine._exits`), its re-entry rule (`engine._blocked_profiles`) and, for each enrollment at
-its due time, its whole decision (`engine._decide_and_claim`: exits, consent, audience, quiet
-hours, caps, control group, rendering). Those write enrollments and messages, so the replay
-works on a throwaway active copy of the campaign inside one transaction that is always
+(`engine._exits`), its re-entry rule (`engine._waiting_profiles`, and the database's
+once-per-person constraint) and, for each enrollment at its due time, its whole decision
+(`engine._decide_and_claim`: exits, consent, audience, quiet hours, caps, control group,
+rendering). Those write enrollments and messages, so the replay works on a throwaway active
+copy of the campaign inside one transaction that is always
 rolled back: nothing is recorded and, since the channels are never called, nothing is sent.
 
 Time is the events' own: each trigger enrolls at its timestamp, each exit event exits at its
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -240,7 +241,9 @@ class _Replay:
             if key in self.keys:
                 return  # one enrollment per order id
             self.keys.add(key)
-        elif event.profile_id in engine._blocked_profiles(campaign, {event.profile_id}):
+        elif campaign.reentry == Campaign.Reentry.WHILE_PENDING and engine._waiting_profiles(
+            campaign, {event.profile_id}
+        ):
             return
         profile = self._profile(event.profile_id)
         if profile is None:
@@ -264,8 +267,13 @@ class _Replay:
             due_at=due,
             created_at=event.timestamp,
             updated_at=event.timestamp,
+            once=campaign.reentry == Campaign.Reentry.ONCE and not key,
         )
-        enrollment.save()
+        try:
+            with transaction.atomic():
+                enrollment.save()
+        except IntegrityError:  # entered before, and the campaign takes a person once
+            return
         self.result.entered += 1
         self.undecided[event.profile_id] = self.undecided.get(event.profile_id, 0) + 1
         heapq.heappush(self.due, (due, next(self.order), enrollment))

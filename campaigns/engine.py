@@ -131,7 +131,11 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
         ]
         if not triggers:
             continue
-        blocked = _blocked_profiles(campaign, {e.profile_id for e in triggers})
+        once = campaign.reentry == Campaign.Reentry.ONCE
+        pending_only = campaign.reentry == Campaign.Reentry.WHILE_PENDING
+        blocked = (
+            _waiting_profiles(campaign, {e.profile_id for e in triggers}) if pending_only else set()
+        )
         for event in triggers:
             properties = event.properties if isinstance(event.properties, dict) else {}
             key = ""
@@ -153,33 +157,55 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
                     trigger_at=event.timestamp,
                     key=key[:255],
                     cart_id=content.cart_id_of(properties),
+                    once=once and not key,
                     due_at=max(due, now) if campaign.wait_seconds == 0 else due,
                     created_at=now,
                     updated_at=now,
                 )
             )
-            if campaign.reentry != Campaign.Reentry.ALWAYS:
+            if pending_only:
                 blocked.add(event.profile_id)
     if new:
-        # An order id seen before (sent twice, or by two sources) enrolls once.
+        # The database keeps what must happen once: an order id seen before (sent twice, or
+        # by two sources) enrolls once (`enrollment_key_unique`), and a person who entered a
+        # once-per-person campaign, now or ever, enters it no more
+        # (`enrollment_once_per_person`). Their rows are skipped here.
         Enrollment.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
 
 
-def _blocked_profiles(campaign: Campaign, profile_ids: set[int]) -> set[int]:
-    """The people the re-entry rule keeps out of this campaign now."""
-    if campaign.reentry == Campaign.Reentry.ALWAYS:
-        return set()
-    enrollments = Enrollment.objects.filter(campaign=campaign, profile_id__in=profile_ids)
-    if campaign.reentry == Campaign.Reentry.WHILE_PENDING:
-        enrollments = enrollments.filter(state=State.PENDING)
+def _waiting_profiles(campaign: Campaign, profile_ids: set[int]) -> set[int]:
+    """The people waiting in this campaign now, whom "not while one is waiting" keeps out."""
+    enrollments = Enrollment.objects.filter(
+        campaign=campaign, profile_id__in=profile_ids, state=State.PENDING
+    )
     return set(enrollments.values_list("profile_id", flat=True))
+
+
+def enrollments_mark_once(*, campaign: Campaign) -> None:
+    """A campaign switched to "only once per person": each person's first enrollment in it
+    becomes their one entry, so the constraint keeps out those who entered before. Cleared
+    first, so that no statement sees two entries of one person."""
+    enrollments = Enrollment.objects.filter(campaign=campaign)
+    enrollments.filter(once=True).update(once=False)
+    first = (
+        enrollments.order_by("profile_id", "pk").distinct("profile_id").values_list("pk", flat=True)
+    )
+    Enrollment.objects.filter(pk__in=list(first)).update(once=True)
 
 
 def enrollments_merge(sender: Any, *, loser_id: int, survivor_id: int, **kwargs: Any) -> None:
     """Receiver of `profiles.signals.profile_merged`: the merged profile's enrollments and
     messages move to the survivor; where both wait in one campaign (not an every-time one),
-    the earlier-due enrollment stays and the other exits."""
+    the earlier-due enrollment stays and the other exits. Where both entered a once-per-person
+    campaign, the survivor's entry stays the person's one."""
+    Enrollment.objects.filter(
+        profile_id=loser_id,
+        once=True,
+        campaign_id__in=Enrollment.objects.filter(profile_id=survivor_id, once=True).values(
+            "campaign_id"
+        ),
+    ).update(once=False)
     Enrollment.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
     Message.objects.filter(profile_id=loser_id).update(profile_id=survivor_id)
     # Test sends rendered for the merged profile are the survivor's data now.

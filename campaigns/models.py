@@ -132,6 +132,11 @@ class Enrollment(models.Model):
     key = models.CharField(max_length=255, blank=True, default="")
     # The cart the trigger named (`cart_id`), when the site sends one.
     cart_id = models.CharField(max_length=255, blank=True, default="")
+    # The person's entry in a campaign that takes each person once: at most one per campaign
+    # and person (`enrollment_once_per_person`), so "once" holds whatever runs concurrently.
+    # Set on the enrollments made under that rule, and on each person's first enrollment
+    # when a campaign is switched to it (`campaigns.services.campaign_update`).
+    once = models.BooleanField(default=False)
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     # Why it exited, was not sent or failed, in words a marketer reads.
     reason = models.CharField(max_length=500, blank=True, default="")
@@ -143,7 +148,12 @@ class Enrollment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "key"], condition=~Q(key=""), name="enrollment_key_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "profile"],
+                condition=Q(once=True),
+                name="enrollment_once_per_person",
+            ),
         ]
         indexes = [
             # The due work beat picks up: holds only waiting enrollments.

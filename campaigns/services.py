@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from campaigns import channels, engine
 from campaigns.models import Campaign, Message
 from campaigns.selectors import TEST_HEADER
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from profiles.models import Profile
 
 logger = logging.getLogger(__name__)
@@ -53,14 +54,30 @@ class CampaignNotReady(Exception):
         self.problems = problems
 
 
-def campaign_update(*, campaign: Campaign, values: dict[str, Any]) -> Campaign:
+@action
+def campaign_update(
+    *, actor: Actor, campaign: Campaign, values: dict[str, Any], summary: str = ""
+) -> Campaign:
     """Save a campaign's settings (validated by the editor's form). Waiting enrollments keep
-    their due time; the new settings apply to what is decided from now on."""
+    their due time; the new settings apply to what is decided from now on. `summary` says
+    what changed, for the audit log (by default, the fields given)."""
     changed = [name for name in EDITABLE_FIELDS if name in values]
+    once_from_now = (
+        values.get("reentry", campaign.reentry) == Campaign.Reentry.ONCE
+        and campaign.reentry != Campaign.Reentry.ONCE
+    )
     for name in changed:
         setattr(campaign, name, values[name])
     campaign.updated_at = timezone.now()
     campaign.save(update_fields=[*changed, "updated_at"])
+    if once_from_now:
+        engine.enrollments_mark_once(campaign=campaign)
+    audit_write(
+        actor=actor,
+        action="campaign.update",
+        obj=campaign,
+        summary=f"Saved “{campaign.name}”: " + (summary or ", ".join(sorted(changed))),
+    )
     logger.info("campaign_updated campaign_id=%s fields=%s", campaign.pk, ",".join(changed))
     return campaign
 
@@ -78,7 +95,8 @@ def campaign_problems(campaign: Campaign) -> list[str]:
     return problems
 
 
-def campaign_status_set(*, campaign: Campaign, status: str) -> Campaign:
+@action
+def campaign_status_set(*, actor: Actor, campaign: Campaign, status: str) -> Campaign:
     """Activate, pause or return a campaign to draft.
 
     Activating checks the campaign can send (raises CampaignNotReady). Pausing enrolls
@@ -89,12 +107,17 @@ def campaign_status_set(*, campaign: Campaign, status: str) -> Campaign:
         problems = campaign_problems(campaign)
         if problems:
             raise CampaignNotReady(problems)
-    with transaction.atomic():
-        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        locked.status = status
-        locked.updated_at = timezone.now()
-        locked.save(update_fields=["status", "updated_at"])
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    locked.status = status
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["status", "updated_at"])
     campaign.status, campaign.updated_at = locked.status, locked.updated_at
+    audit_write(
+        actor=actor,
+        action="campaign.status",
+        obj=campaign,
+        summary=f"Set “{campaign.name}” {Campaign.Status(status).label.lower()}",
+    )
     logger.info("campaign_status_set campaign_id=%s status=%s", campaign.pk, status)
     return campaign
 
@@ -112,7 +135,10 @@ def _inert_unsubscribe(message: Message) -> None:
     message.headers["List-Unsubscribe"] = f"<{inert}>"
 
 
-def campaign_test_send(*, campaign: Campaign, profile: Profile, address: str) -> Message:
+@action
+def campaign_test_send(
+    *, actor: Actor, campaign: Campaign, profile: Profile, address: str
+) -> Message:
     """Render the campaign's message for `profile` and email it to `address` through the
     configured email backend, whatever the campaign's channel.
 
@@ -120,6 +146,12 @@ def campaign_test_send(*, campaign: Campaign, profile: Profile, address: str) ->
     header), with no person and no enrollment: it counts towards no cap and unsubscribes
     nobody. It is recorded before the backend is called; if the process dies in between,
     the engine's delivery picks it up after the lease, as for any message."""
+    audit_write(
+        actor=actor,
+        action="campaign.test_send",
+        obj=campaign,
+        summary=f"Test of “{campaign.name}” for profile #{profile.pk} to {address}",
+    )
     now = timezone.now()
     message = engine.campaign_preview(campaign, profile)
     message.profile = None

@@ -29,7 +29,7 @@ from campaigns import channels, dryrun, selectors, services, stats
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
-from cdp_project.access.audit import audit_record
+from cdp_project.access.actors import Actor
 from cdp_project.access.roles import change_required, reads_only
 from profiles.forms import ProfilePickForm
 from profiles.models import Consent, Profile
@@ -183,14 +183,12 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST":
         if form.is_valid():
-            with transaction.atomic():
-                services.campaign_update(campaign=campaign, values=form.values())
-                audit_record(
-                    request=request,
-                    action="campaign.update",
-                    obj=campaign,
-                    summary=f"Saved “{campaign.name}”: " + ", ".join(sorted(form.changed_data)),
-                )
+            services.campaign_update(
+                actor=Actor.from_request(request),
+                campaign=campaign,
+                values=form.values(),
+                summary=", ".join(sorted(form.changed_data)),
+            )
             _warn_if_webhook_refused(request, campaign)
             then = request.POST.get("then", "")
             if then not in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
@@ -214,15 +212,10 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "campaigns/campaign_form.html", context, status=status)
 
 
-@transaction.atomic
 def _status_set(request: HttpRequest, campaign: Campaign, status: str) -> None:
-    """Change the status and record who did, together; raises CampaignNotReady."""
-    services.campaign_status_set(campaign=campaign, status=status)
-    audit_record(
-        request=request,
-        action="campaign.status",
-        obj=campaign,
-        summary=f"Set “{campaign.name}” {Campaign.Status(status).label.lower()}",
+    """Raises CampaignNotReady."""
+    services.campaign_status_set(
+        actor=Actor.from_request(request), campaign=campaign, status=status
     )
 
 
@@ -260,17 +253,12 @@ def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(form.errors["address"]))
         return redirect(back)
     profile = Profile.objects.get(pk=pick.profile.pk)
-    with transaction.atomic():
-        message = services.campaign_test_send(
-            campaign=campaign, profile=profile, address=form.cleaned_data["address"]
-        )
-        audit_record(
-            request=request,
-            action="campaign.test_send",
-            obj=campaign,
-            summary=f"Test of “{campaign.name}” for profile #{profile.pk} "
-            f"to {form.cleaned_data['address']}",
-        )
+    message = services.campaign_test_send(
+        actor=Actor.from_request(request),
+        campaign=campaign,
+        profile=profile,
+        address=form.cleaned_data["address"],
+    )
     if message.status == Message.Status.SENT:
         messages.success(
             request, f"A test was sent to {message.recipient}; it is in the Outbox (#{message.pk})."
@@ -367,14 +355,13 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         if profile.email_consent != Consent.WITHDRAWN:
             how, recorded = _consent_source(message)
-            with transaction.atomic():
-                profile_consent_set(
-                    profile=profile,
-                    channel="email",
-                    state=Consent.WITHDRAWN,
-                    author=None,
-                    how=how,
-                    recorded=recorded,
-                )
+            profile_consent_set(
+                actor=Actor.from_request(request, system="unsubscribe_link"),
+                profile=profile,
+                channel="email",
+                state=Consent.WITHDRAWN,
+                how=how,
+                recorded=recorded,
+            )
         return render(request, "campaigns/unsubscribe.html", {"state": "done"})
     return render(request, "campaigns/unsubscribe.html", {"state": "confirm", "token": token})

@@ -18,6 +18,8 @@ from django.db.models import F, Func, Q, Value
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from cdp_project.core.db import sqlstate
 from cdp_project.core.jsontext import json_text
 from cdp_project.core.prepared import prepared_cursor
@@ -41,33 +43,74 @@ logger = logging.getLogger(__name__)
 # --- sources and write keys ----------------------------------------------------------------
 
 
-@transaction.atomic
-def source_create(*, name: str, kind: str = Source.Kind.SERVER, allowed_origins=()) -> Source:
+@action
+def source_create(
+    *,
+    actor: Actor,
+    name: str,
+    kind: str = Source.Kind.SERVER,
+    allowed_origins: Sequence[str] = (),
+) -> Source:
     source = Source.objects.create(name=name, kind=kind, allowed_origins=list(allowed_origins))
     WriteKey.objects.create(source=source, label="First key")
+    audit_write(
+        actor=actor,
+        action="source.create",
+        obj=source,
+        summary=f"Created source “{source.name}” ({source.kind}) with its first key",
+    )
     return source
 
 
+@action
 def source_update(
-    *, source: Source, name: str, kind: str, enabled: bool, allowed_origins: Sequence[str]
+    *,
+    actor: Actor,
+    source: Source,
+    name: str,
+    kind: str,
+    enabled: bool,
+    allowed_origins: Sequence[str],
 ) -> Source:
     source.name = name
     source.kind = kind
     source.enabled = enabled
     source.allowed_origins = [o.strip().rstrip("/") for o in allowed_origins if o.strip()]
     source.save(update_fields=["name", "kind", "enabled", "allowed_origins"])
+    audit_write(
+        actor=actor,
+        action="source.update",
+        obj=source,
+        summary=f"Saved settings of “{source.name}” (enabled: {source.enabled}, "
+        f"{len(source.allowed_origins)} allowed origins)",
+    )
     return source
 
 
-def write_key_create(*, source: Source, label: str = "") -> WriteKey:
+@action
+def write_key_create(*, actor: Actor, source: Source, label: str = "") -> WriteKey:
     """The first half of a rotation: the old keys keep working until they are revoked."""
-    return WriteKey.objects.create(source=source, label=label)
+    key = WriteKey.objects.create(source=source, label=label)
+    audit_write(
+        actor=actor,
+        action="write_key.create",
+        obj=key,
+        summary=f"New write key {key.key[:6]}… for “{source.name}”",
+    )
+    return key
 
 
-def write_key_revoke(*, write_key: WriteKey) -> WriteKey:
+@action
+def write_key_revoke(*, actor: Actor, write_key: WriteKey) -> WriteKey:
     if write_key.revoked_at is None:
         write_key.revoked_at = timezone.now()
         write_key.save(update_fields=["revoked_at"])
+    audit_write(
+        actor=actor,
+        action="write_key.revoke",
+        obj=write_key,
+        summary=f"Revoked write key {write_key.key[:6]}… of source #{write_key.source_id}",
+    )
     return write_key
 
 

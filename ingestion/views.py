@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from cdp_project.access.audit import audit_record
+from cdp_project.access.actors import Actor
 from cdp_project.access.roles import user_can_change
 from ingestion import selectors, services
 from ingestion.forms import NewSourceForm, SourceForm
@@ -57,18 +56,12 @@ def source_new(request: HttpRequest) -> HttpResponse:
             {"sources": _sources_with_latest_event(), "form": form, "nav": "sources"},
             status=400,
         )
-    with transaction.atomic():
-        source = services.source_create(
-            name=form.cleaned_data["name"],
-            kind=form.cleaned_data["kind"],
-            allowed_origins=form.cleaned_data["allowed_origins"],
-        )
-        audit_record(
-            request=request,
-            action="source.create",
-            obj=source,
-            summary=f"Created source “{source.name}” ({source.kind}) with its first key",
-        )
+    source = services.source_create(
+        actor=Actor.from_request(request),
+        name=form.cleaned_data["name"],
+        kind=form.cleaned_data["kind"],
+        allowed_origins=form.cleaned_data["allowed_origins"],
+    )
     messages.success(request, f"Source “{source.name}” created with its first write key.")
     return redirect("source-detail", pk=source.pk)
 
@@ -102,15 +95,9 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         form = SourceForm(request.POST, instance=source)
         if form.is_valid():
-            with transaction.atomic():
-                services.source_update(source=source, **form.cleaned_data)
-                audit_record(
-                    request=request,
-                    action="source.update",
-                    obj=source,
-                    summary=f"Saved settings of “{source.name}” (enabled: {source.enabled}, "
-                    f"{len(source.allowed_origins)} allowed origins)",
-                )
+            services.source_update(
+                actor=Actor.from_request(request), source=source, **form.cleaned_data
+            )
             messages.success(request, "Source settings saved.")
             return redirect("source-detail", pk=source.pk)
         status = 400
@@ -137,14 +124,11 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def source_key_create(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(Source, pk=pk)
-    with transaction.atomic():
-        key = services.write_key_create(source=source, label=request.POST.get("label", "")[:100])
-        audit_record(
-            request=request,
-            action="write_key.create",
-            obj=key,
-            summary=f"New write key {key.key[:6]}… for “{source.name}”",
-        )
+    key = services.write_key_create(
+        actor=Actor.from_request(request),
+        source=source,
+        label=request.POST.get("label", "")[:100],
+    )
     messages.success(
         request,
         f"New write key {key.key[:6]}… created. Move your senders to it, then revoke the old one.",
@@ -156,14 +140,7 @@ def source_key_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def source_key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpResponse:
     write_key = get_object_or_404(WriteKey, pk=key_pk, source_id=pk)
-    with transaction.atomic():
-        services.write_key_revoke(write_key=write_key)
-        audit_record(
-            request=request,
-            action="write_key.revoke",
-            obj=write_key,
-            summary=f"Revoked write key {write_key.key[:6]}… of source #{pk}",
-        )
+    services.write_key_revoke(actor=Actor.from_request(request), write_key=write_key)
     messages.success(request, f"Write key {write_key.key[:6]}… revoked: it now gets 401.")
     return redirect("source-detail", pk=pk)
 

@@ -10,13 +10,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cdp_project.access.audit import audit_record
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import audit_write
 from cdp_project.access.roles import change_required
 from profiles import rights
 from profiles.imports import (
@@ -119,14 +119,11 @@ def _profile_import(request: HttpRequest) -> HttpResponse:
             try:
                 check_size(upload.size, settings.PROFILE_IMPORT_MAX_BYTES)
                 report = csv_import(
-                    kind=kind, data=upload.file, max_bytes=settings.PROFILE_IMPORT_MAX_BYTES
-                )
-                audit_record(
-                    request=request,
-                    action="profile.import",
-                    object_type="import",
-                    object_id=kind,
-                    summary=f"Imported {kind} from {upload.name[:100]}",
+                    actor=Actor.from_request(request),
+                    kind=kind,
+                    data=upload.file,
+                    max_bytes=settings.PROFILE_IMPORT_MAX_BYTES,
+                    file_name=upload.name,
                 )
             except ImportRefused as refused:
                 form.add_error("file", str(refused))
@@ -160,8 +157,9 @@ def _profile_import(request: HttpRequest) -> HttpResponse:
 def profile_export(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     # Recorded when asked for: a download that breaks off has still shown personal data.
-    audit_record(
-        request=request,
+    # A read, not a change: the entry is the whole of what is written, in its own transaction.
+    audit_write(
+        actor=Actor.from_request(request),
         action="profile.export",
         obj=profile,
         summary=f"Exported profile #{profile.pk}",
@@ -184,18 +182,9 @@ def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         suppress = form.cleaned_data["suppress"]
         try:
-            with transaction.atomic():
-                record = rights.profile_delete(
-                    profile_id=profile.pk, deleted_by=request.user, suppress=suppress
-                )
-                audit_record(
-                    request=request,
-                    action="profile.delete",
-                    object_type="profile",
-                    object_id=record.profile_id,
-                    summary=f"Deleted profile #{record.profile_id} with "
-                    f"{record.events_deleted} events" + (", ids suppressed" if suppress else ""),
-                )
+            record = rights.profile_delete(
+                actor=Actor.from_request(request), profile_id=profile.pk, suppress=suppress
+            )
         except Profile.DoesNotExist:
             raise Http404 from None  # deleted meanwhile
         events = f"{record.events_deleted:,} event{'' if record.events_deleted == 1 else 's'}"

@@ -32,6 +32,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from ingestion.catalog.services import examples_scrub
 from ingestion.models import Event
 from ingestion.people import ANONYMOUS_ID, USER_ID
@@ -343,8 +345,9 @@ def _delete_admin_log(profile_id: int, values: _PersonalValues) -> int:
     return deleted
 
 
+@action
 def profile_delete(
-    *, profile_id: int, deleted_by: Any = None, suppress: bool = False, reason: str = ""
+    *, actor: Actor, profile_id: int, suppress: bool = False, reason: str = ""
 ) -> ProfileDeletion:
     """Delete a person: the profile and everything about them (module docstring), and with
     `suppress`, refuse their ids' new events from now on. Returns the record of it, which
@@ -381,11 +384,19 @@ def profile_delete(
             identities_suppress(identities)
         record = ProfileDeletion.objects.create(
             profile_id=profile_id,
-            deleted_by=deleted_by if getattr(deleted_by, "pk", None) else None,
+            deleted_by=actor.user if actor.user is not None and actor.user.pk else None,
             events_deleted=events,
             identities_deleted=identities_deleted,
             suppressed=suppress,
             reason=reason,
+        )
+        audit_write(
+            actor=actor,
+            action="profile.delete",
+            object_type="profile",
+            object_id=profile_id,
+            summary=f"Deleted profile #{profile_id} with {events} events"
+            + (", ids suppressed" if suppress else ""),
         )
     logger.info(
         "profile_deleted profile_id=%s events=%d identities=%d examples_scrubbed=%d "

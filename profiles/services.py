@@ -1,14 +1,14 @@
-"""Writes of the profile pages: notes, consent recorded by a marketer."""
+"""Writes of the profile pages: notes, consent recorded by a marketer or a system."""
 
 from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from profiles.models import Consent, ConsentChange, Profile, ProfileNote
 
 logger = logging.getLogger(__name__)
@@ -16,9 +16,8 @@ logger = logging.getLogger(__name__)
 NOTE_MAX_LENGTH = 5000
 
 
-def profile_note_add(
-    *, profile: Profile, author: AbstractBaseUser | None, body: str
-) -> ProfileNote:
+@action
+def profile_note_add(*, actor: Actor, profile: Profile, body: str) -> ProfileNote:
     """Leave a dated note on a profile; it shows on the timeline at the time it was written.
 
     The form gives the marketer the errors; the checks here keep any other caller from
@@ -32,25 +31,31 @@ def profile_note_add(
             f"A note holds at most {NOTE_MAX_LENGTH:,} characters (this one has {len(body):,}).",
             code="too_long",
         )
-    note = ProfileNote.objects.create(profile=profile, author=author, body=body)
+    note = ProfileNote.objects.create(profile=profile, author=actor.user, body=body)
+    audit_write(
+        actor=actor,
+        action="profile.note",
+        obj=profile,
+        summary=f"Note #{note.pk} on profile #{profile.pk}",
+    )
     logger.info("profile_note_added profile_id=%s note_id=%s", profile.pk, note.pk)
     return note
 
 
-@transaction.atomic
+@action
 def profile_consent_set(
     *,
+    actor: Actor,
     profile: Profile,
     channel: str,
     state: str,
-    author: AbstractBaseUser | None,
     how: str,
     recorded: str = "",
 ) -> ConsentChange:
     """Record consent given or withdrawn outside the site (by phone, in a shop), now.
 
     `recorded` says where it was recorded when no marketer did ("from the unsubscribe link
-    of Outbox message #12"); by default, by the author or in the profile page.
+    of Outbox message #12"); by default, by the actor's user or in the profile page.
 
     It counts like consent from an identify at this time: it stands until a newer decision
     arrives, and a late event with an older time does not undo it.
@@ -60,7 +65,7 @@ def profile_consent_set(
     if state not in (Consent.GRANTED, Consent.WITHDRAWN):
         raise ValidationError("Choose opted in or opted out.", code="state")
     how = " ".join(how.replace("\x00", "").split())[:200]
-    who = getattr(author, "get_username", lambda: "")() if author else ""
+    who = actor.user.get_username() if actor.user is not None else ""
     locked = Profile.objects.select_for_update(no_key=True).get(pk=profile.pk)
     now = timezone.now()
     setattr(locked, f"{channel}_consent", state)
@@ -78,6 +83,13 @@ def profile_consent_set(
         state=state,
         at=now,
         how=(f"{how} ({recorded})" if how else recorded[0].upper() + recorded[1:])[:255],
+    )
+    audit_write(
+        actor=actor,
+        action="profile.consent",
+        obj=locked,
+        summary=f"{change.get_channel_display()} consent {change.get_state_display()}"
+        + (f": {change.how}" if change.how else ""),
     )
     logger.info("profile_consent_set profile_id=%s channel=%s state=%s", profile.pk, channel, state)
     return change

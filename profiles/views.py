@@ -8,13 +8,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from cdp_project.access.audit import audit_record
+from cdp_project.access.actors import Actor
 from cdp_project.core.forms import query_text
 from profiles import graph, selectors, services
 from profiles.forms import ConsentForm, NoteForm
@@ -139,7 +138,7 @@ def profile_note_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             services.profile_note_add(
-                profile=profile, author=request.user, body=form.cleaned_data["body"]
+                actor=Actor.from_request(request), profile=profile, body=form.cleaned_data["body"]
             )
         except ValidationError as error:
             form.add_error("body", error)
@@ -172,21 +171,13 @@ def profile_consent_set(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a channel and opted in or out to record consent.")
         return redirect("profile-detail", pk=profile.pk)  # the message shows at the top
-    with transaction.atomic():
-        change = services.profile_consent_set(
-            profile=profile,
-            channel=form.cleaned_data["channel"],
-            state=form.cleaned_data["state"],
-            author=request.user,
-            how=form.cleaned_data["how"],
-        )
-        audit_record(
-            request=request,
-            action="profile.consent",
-            obj=profile,
-            summary=f"{change.get_channel_display()} consent {change.get_state_display()}"
-            + (f": {change.how}" if change.how else ""),
-        )
+    change = services.profile_consent_set(
+        actor=Actor.from_request(request),
+        profile=profile,
+        channel=form.cleaned_data["channel"],
+        state=form.cleaned_data["state"],
+        how=form.cleaned_data["how"],
+    )
     messages.success(
         request, f"{change.get_channel_display()} consent recorded: {change.get_state_display()}."
     )

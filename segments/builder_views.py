@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cdp_project.access.audit import audit_record
+from cdp_project.access.actors import Actor
 from cdp_project.access.roles import change_required, reads_only
 from cdp_project.core.db import query_canceled, statement_timeout_set
 from profiles.forms import ProfilePickForm
@@ -84,17 +84,11 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
             "definition": tree,
         }
         try:
-            with transaction.atomic():
-                if segment is None:
-                    saved = services.segment_create(**fields, created_by=request.user)
-                else:
-                    saved = services.segment_update(segment=segment, **fields)
-                audit_record(
-                    request=request,
-                    action="segment.create" if segment is None else "segment.update",
-                    obj=saved,
-                    summary=f"Saved segment “{saved.name}”: {saved.sentence or 'everyone'}",
-                )
+            actor = Actor.from_request(request)
+            if segment is None:
+                saved = services.segment_create(actor=actor, **fields)
+            else:
+                saved = services.segment_update(actor=actor, segment=segment, **fields)
         except DefinitionError as error:
             errors = error.errors
         except Segment.DoesNotExist:
@@ -234,14 +228,7 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
 def segment_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     try:
-        with transaction.atomic():
-            copy_ = services.segment_duplicate(segment=segment, created_by=request.user)
-            audit_record(
-                request=request,
-                action="segment.create",
-                obj=copy_,
-                summary=f"Copied segment “{segment.name}” (#{segment.pk})",
-            )
+        copy_ = services.segment_duplicate(actor=Actor.from_request(request), segment=segment)
     except DefinitionError as error:
         messages.error(
             request,
@@ -263,15 +250,7 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, TEMPLATE, context)
     try:
-        with transaction.atomic():
-            services.segment_delete(segment=segment)
-            audit_record(
-                request=request,
-                action="segment.delete",
-                object_type="segment",
-                object_id=pk,
-                summary=f"Deleted segment “{segment.name}”",
-            )
+        services.segment_delete(actor=Actor.from_request(request), segment=segment)
     except services.SegmentInUse as error:
         context.update(referencing=error.segments, protected=error.others)
         return render(request, TEMPLATE, context, status=400)

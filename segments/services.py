@@ -22,6 +22,8 @@ from django.db.models import BooleanField, ProtectedError
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from cdp_project.core.publish import task_publish_on_commit
 from segments.definition import definition_clean, definition_sentence
 from segments.forms import NAME_MAX_LENGTH
@@ -73,83 +75,119 @@ def segment_referenced_by(*, segment_id: int) -> list[Segment]:
     )
 
 
-def segment_create(
-    *,
-    name: str,
-    description: str = "",
-    definition: Any,
-    created_by: AbstractBaseUser | None = None,
+def _segment_add(
+    *, name: str, description: str, definition: Any, created_by: AbstractBaseUser | None
 ) -> Segment:
-    """Save a new segment. Raises DefinitionError when the definition does not check."""
-    with transaction.atomic():
-        _lock_definitions()
-        clean = definition_clean(definition)
-        now = timezone.now()
-        segment = Segment.objects.create(
-            name=name,
-            description=description,
-            definition=clean,
-            sentence=definition_sentence(clean),
-            created_by=created_by,
-            created_at=now,
-            updated_at=now,
-        )
-        _refresh_on_commit(segment.pk)
+    _lock_definitions()
+    clean = definition_clean(definition)
+    now = timezone.now()
+    segment = Segment.objects.create(
+        name=name,
+        description=description,
+        definition=clean,
+        sentence=definition_sentence(clean),
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    _refresh_on_commit(segment.pk)
     logger.info("segment_created segment_id=%s", segment.pk)
     return segment
 
 
+@action
+def segment_create(
+    *,
+    actor: Actor,
+    name: str,
+    description: str = "",
+    definition: Any,
+) -> Segment:
+    """Save a new segment. Raises DefinitionError when the definition does not check."""
+    segment = _segment_add(
+        name=name, description=description, definition=definition, created_by=actor.user
+    )
+    audit_write(
+        actor=actor,
+        action="segment.create",
+        obj=segment,
+        summary=f"Saved segment “{segment.name}”: {segment.sentence or 'everyone'}",
+    )
+    return segment
+
+
+@action
 def segment_update(
-    *, segment: Segment, name: str, description: str = "", definition: Any
+    *, actor: Actor, segment: Segment, name: str, description: str = "", definition: Any
 ) -> Segment:
     """Save a segment's name, description and definition. Raises DefinitionError when the
     definition does not check (a segment may not contain itself, even through others), and
     Segment.DoesNotExist when it was deleted meanwhile."""
-    with transaction.atomic():
-        _lock_definitions()
-        locked = Segment.objects.select_for_update(no_key=True).get(pk=segment.pk)
-        clean = definition_clean(definition, segment_id=locked.pk)
-        locked.name = name
-        locked.description = description
-        locked.definition = clean
-        locked.sentence = definition_sentence(clean)
-        locked.updated_at = timezone.now()
-        locked.save(update_fields=["name", "description", "definition", "sentence", "updated_at"])
-        _refresh_on_commit(locked.pk)
+    _lock_definitions()
+    locked = Segment.objects.select_for_update(no_key=True).get(pk=segment.pk)
+    clean = definition_clean(definition, segment_id=locked.pk)
+    locked.name = name
+    locked.description = description
+    locked.definition = clean
+    locked.sentence = definition_sentence(clean)
+    locked.updated_at = timezone.now()
+    locked.save(update_fields=["name", "description", "definition", "sentence", "updated_at"])
+    _refresh_on_commit(locked.pk)
+    audit_write(
+        actor=actor,
+        action="segment.update",
+        obj=locked,
+        summary=f"Saved segment “{locked.name}”: {locked.sentence or 'everyone'}",
+    )
     logger.info("segment_updated segment_id=%s", locked.pk)
     return locked
 
 
-def segment_duplicate(*, segment: Segment, created_by: AbstractBaseUser | None = None) -> Segment:
+@action
+def segment_duplicate(*, actor: Actor, segment: Segment) -> Segment:
     """A copy of a segment, named "Copy of …", with the same description and definition.
     Raises DefinitionError when the definition no longer checks (it names a segment or an
     activity that is gone): the marketer fixes the original first."""
     name = f"Copy of {segment.name}"
     if len(name) > NAME_MAX_LENGTH:
         name = name[: NAME_MAX_LENGTH - 1] + "…"
-    return segment_create(
+    copy = _segment_add(
         name=name,
         description=segment.description,
         definition=segment.definition,
-        created_by=created_by,
+        created_by=actor.user,
     )
+    audit_write(
+        actor=actor,
+        action="segment.create",
+        obj=copy,
+        summary=f"Copied segment “{segment.name}” (#{segment.pk})",
+    )
+    return copy
 
 
-def segment_delete(*, segment: Segment) -> None:
+@action
+def segment_delete(*, actor: Actor, segment: Segment) -> None:
     """Delete a segment with its membership and history. Raises SegmentInUse while another
     segment's definition names it, or other records (campaigns) protect it."""
-    with transaction.atomic():
-        _lock_definitions()
-        locked = Segment.objects.select_for_update().filter(pk=segment.pk).first()
-        if locked is None:
-            return  # deleted meanwhile: what was asked is done
-        referencing = segment_referenced_by(segment_id=locked.pk)
-        if referencing:
-            raise SegmentInUse(segments=referencing, others=[])
-        try:
-            with transaction.atomic():
-                locked.delete()
-        except ProtectedError as error:
-            others = sorted({str(obj) for obj in error.protected_objects})[:10]
-            raise SegmentInUse(segments=[], others=others) from error
+    _lock_definitions()
+    locked = Segment.objects.select_for_update().filter(pk=segment.pk).first()
+    if locked is None:
+        return  # deleted meanwhile: what was asked is done, by whoever did it
+    referencing = segment_referenced_by(segment_id=locked.pk)
+    if referencing:
+        raise SegmentInUse(segments=referencing, others=[])
+    try:
+        with transaction.atomic():
+            locked.delete()
+    except ProtectedError as error:
+        others = sorted({str(obj) for obj in error.protected_objects})[:10]
+        raise SegmentInUse(segments=[], others=others) from error
+    audit_write(
+        actor=actor,
+        action="segment.delete",
+        object_type="segment",
+        object_id=segment.pk,
+        summary=f"Deleted segment “{segment.name}”",
+    )
     logger.info("segment_deleted segment_id=%s", segment.pk)

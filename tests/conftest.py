@@ -13,6 +13,7 @@ from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django.test import Client, override_settings
 
+from cdp_project.access.actors import Actor
 from cdp_project.celery import app as celery_app
 from cdp_project.devtools.embedded import FILESYSTEM_BROKER_URL, filesystem_broker_options
 from cdp_project.devtools.pytest_plugin import xdist_worker_index
@@ -118,7 +119,7 @@ def process_stored() -> int:
 
 @pytest.fixture
 def source(db) -> Source:
-    return services.source_create(name="Shop", kind=Source.Kind.SERVER)
+    return services.source_create(actor=Actor.system("test"), name="Shop", kind=Source.Kind.SERVER)
 
 
 @pytest.fixture

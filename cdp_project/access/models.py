@@ -5,10 +5,11 @@ from django.db import models
 
 
 class AuditEntry(models.Model):
-    """One change a person made through the marketer UI: who, when, what, from where.
+    """One change made by a person in the marketer UI, or by a command, a task or the demo
+    setup (a system actor): who, when, what, from where.
 
-    Written in the transaction of the change it records (`audit.audit_record`), so there is
-    no change without its entry and no entry for a change that rolled back.
+    Written by the action that makes the change, in its transaction (`audit.audit_write`),
+    so there is no change without its entry and no entry for a change that rolled back.
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -17,6 +18,8 @@ class AuditEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     actor_name = models.CharField(max_length=150, blank=True)
+    # Set when no user acted: what did ("command:import_profiles", "demo", "anonymous").
+    system_actor = models.CharField(max_length=100, blank=True)
     action = models.CharField(max_length=50, db_index=True)
     object_type = models.CharField(max_length=50)
     object_id = models.CharField(max_length=64, blank=True)

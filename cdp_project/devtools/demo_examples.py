@@ -2,8 +2,9 @@
 Segments, Campaigns and Outbox pages are not empty: a few example segments of the demo
 store's customers, and the three built-in campaigns active.
 
-Both go through the services a marketer's clicks use (saved segments refresh on a worker,
-activation checks the campaign can send). Campaigns are activated only while email stays on
+Both go through the actions a marketer's clicks use (saved segments refresh on a worker,
+activation checks the campaign can send), recorded in the audit log by the system actor
+`demo`. Campaigns are activated only while email stays on
 this machine (the console, file, memory or dummy backend): with an `EMAIL_URL` of a real
 server they stay drafts, as on any other site.
 """
@@ -18,11 +19,15 @@ from django.conf import settings
 from campaigns.defaults import DEFAULTS
 from campaigns.models import Campaign
 from campaigns.services import CampaignNotReady, campaign_status_set
+from cdp_project.access.actors import Actor
 from segments.definition import DefinitionError
 from segments.models import Segment
 from segments.services import segment_create
 
 logger = logging.getLogger(__name__)
+
+# What the audit log names as the author of the demo's segments and activations.
+DEMO = Actor.system("demo")
 
 # Backends that deliver nothing anywhere: mail is printed, written to a file, kept in memory
 # or dropped. Every message is in the Outbox either way.
@@ -117,7 +122,9 @@ def demo_campaigns_activate() -> list[Campaign]:
     activated = []
     for campaign in Campaign.objects.filter(kind__in=kinds, status=Campaign.Status.DRAFT):
         try:
-            activated.append(campaign_status_set(campaign=campaign, status=Campaign.Status.ACTIVE))
+            activated.append(
+                campaign_status_set(actor=DEMO, campaign=campaign, status=Campaign.Status.ACTIVE)
+            )
         except CampaignNotReady as exc:  # edited into something that cannot send
             logger.warning("demo_campaign_not_activated campaign_id=%s: %s", campaign.pk, exc)
     return activated
@@ -135,7 +142,11 @@ def demo_segments_create() -> list[Segment]:
         if name in taken:
             continue
         try:
-            saved.append(segment_create(name=name, description=description, definition=definition))
+            saved.append(
+                segment_create(
+                    actor=DEMO, name=name, description=description, definition=definition
+                )
+            )
         except DefinitionError as exc:
             logger.warning("demo_segment_skipped name=%r: %s", name, exc)
     return saved

@@ -11,13 +11,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from campaigns.models import Campaign
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.demo_store import CATEGORIES, DemoProduct, demo_catalog
 from ingestion import selectors, services
 from ingestion.models import Source, WriteKey
@@ -36,13 +37,16 @@ def storefront_write_key() -> WriteKey:
     source = Source.objects.filter(name=STOREFRONT_SOURCE).first()
     if source is None:
         try:
-            with transaction.atomic():
-                source = services.source_create(name=STOREFRONT_SOURCE, kind=Source.Kind.WEB)
+            source = services.source_create(
+                actor=Actor.system("demo:storefront"), name=STOREFRONT_SOURCE, kind=Source.Kind.WEB
+            )
         except IntegrityError:  # another process made it first
             source = Source.objects.get(name=STOREFRONT_SOURCE)
     key = selectors.source_active_write_key(source=source)
     if key is None:
-        key = services.write_key_create(source=source, label="Demo storefront")
+        key = services.write_key_create(
+            actor=Actor.system("demo:storefront"), source=source, label="Demo storefront"
+        )
     return key
 
 

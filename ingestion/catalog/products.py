@@ -23,6 +23,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from cdp_project.core.csvfile import CsvRefused, csv_header, csv_rows
 from cdp_project.core.jsontext import json_text
 from cdp_project.core.prepared import prepared_cursor
@@ -327,7 +329,8 @@ def _column(header: str) -> str:
     return _ALIASES.get(name, _ALIASES.get(name.replace("_", ""), name))
 
 
-def products_import_csv(*, data: bytes) -> ImportResult:
+@action
+def products_import_csv(*, actor: Actor, data: bytes, file_name: str = "") -> ImportResult:
     """Import products from CSV (a header row, then one product per row).
 
     Columns: `sku` and/or `product_id` (one is required per row), `name`, `price`,
@@ -362,6 +365,15 @@ def products_import_csv(*, data: bytes) -> ImportResult:
             continue
         values.append(product)
     result.created, result.updated = products_upsert(values)
+    audit_write(
+        actor=actor,
+        action="product.import",
+        object_type="import",
+        object_id="products",
+        summary=f"Imported {result.imported} products ({result.created} new, "
+        f"{result.updated} updated, {len(result.errors)} lines skipped)"
+        + (f" from {file_name[:100]}" if file_name else ""),
+    )
     return result
 
 

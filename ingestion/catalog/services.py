@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import action, audit_write
 from ingestion.catalog.signals import activity_points_changed
 from ingestion.models import Activity, ActivityProperty, DiscoveredField, ProfileAttribute
 
@@ -32,8 +34,10 @@ def activities_count_blocked(blocked: Counter) -> None:
         logger.warning("catalog_blocked_count_failed error=%s", exc)
 
 
+@action
 def activity_update(
     *,
+    actor: Actor,
     activity: Activity,
     display_name: str,
     description: str,
@@ -57,11 +61,20 @@ def activity_update(
     )
     if rescore:
         activity_points_changed.send(sender=Activity, activity_id=activity.pk)
+    audit_write(
+        actor=actor,
+        action="activity.update",
+        obj=activity,
+        summary=f"Saved activity “{activity.label}” (status {activity.status}, "
+        f"role {activity.role or 'none'})",
+    )
     return activity
 
 
+@action
 def field_update(
     *,
+    actor: Actor,
     field: DiscoveredField,
     display_name: str,
     description: str,
@@ -79,6 +92,12 @@ def field_update(
         field.examples = []
         update.append("examples")
     field.save(update_fields=update)
+    audit_write(
+        actor=actor,
+        action="field.update",
+        obj=field,
+        summary=f"Saved field “{field.label}”" + (" (personal)" if field.personal else ""),
+    )
     return field
 
 

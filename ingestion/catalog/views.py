@@ -5,12 +5,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from cdp_project.access.audit import audit_record
+from cdp_project.access.actors import Actor
 from cdp_project.access.roles import user_can_change
 from cdp_project.core.forms import query_text
 from ingestion import selectors as ingestion_selectors
@@ -75,15 +74,9 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         form = ActivityForm(request.POST)
         if form.is_valid():
-            with transaction.atomic():
-                services.activity_update(activity=activity, **form.cleaned_data)
-                audit_record(
-                    request=request,
-                    action="activity.update",
-                    obj=activity,
-                    summary=f"Saved activity “{activity.label}” (status {activity.status}, "
-                    f"role {activity.role or 'none'})",
-                )
+            services.activity_update(
+                actor=Actor.from_request(request), activity=activity, **form.cleaned_data
+            )
             if activity.status == Activity.Status.BLOCKED:
                 messages.success(request, f"“{activity.label}” is blocked: its events are refused.")
             else:
@@ -132,14 +125,7 @@ def _field_edit(request: HttpRequest, field, *, denominator: int, back: str) -> 
         _field_rows([field], denominator)
         context = {"field": field, "edit_form": form, "open": True}
         return render(request, "catalog/fields.html#field-row", context, status=400)
-    with transaction.atomic():
-        services.field_update(field=field, **form.cleaned_data)
-        audit_record(
-            request=request,
-            action="field.update",
-            obj=field,
-            summary=f"Saved field “{field.label}”" + (" (personal)" if field.personal else ""),
-        )
+    services.field_update(actor=Actor.from_request(request), field=field, **form.cleaned_data)
     if request.htmx:
         _field_rows([field], denominator)
         return render(request, "catalog/fields.html#field-row", {"field": field, "saved": True})
@@ -194,7 +180,9 @@ def product_list(request: HttpRequest) -> HttpResponse:
             upload = form.cleaned_data["file"]
             try:
                 check_csv_size(upload.size)
-                result = products_import_csv(data=upload.read())
+                result = products_import_csv(
+                    actor=Actor.from_request(request), data=upload.read(), file_name=upload.name
+                )
             except ImportRefused as refused:
                 form.add_error("file", str(refused))
             else:

@@ -23,6 +23,10 @@ import io
 from collections.abc import Callable
 from typing import BinaryIO
 
+from django.db import transaction
+
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import audit_write, batched_action
 from profiles.imports.customers import PROFILE_SAMPLE_HEADER, profiles_import_csv
 from profiles.imports.files import check_size
 from profiles.imports.orders import ORDER_SAMPLE_HEADER, orders_import_csv
@@ -36,16 +40,32 @@ IMPORTERS: dict[str, Callable[..., ImportReport]] = {
 }
 
 
+@batched_action
 def csv_import(
     *,
+    actor: Actor,
     kind: str,
     data: bytes | BinaryIO,
     max_bytes: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    file_name: str = "",
 ) -> ImportReport:
-    """Import a CSV of `kind` ("profiles" or "orders") from bytes or a binary file."""
+    """Import a CSV of `kind` ("profiles" or "orders") from bytes or a binary file, a chunk
+    per transaction; then record the import, with its counts, in the audit log."""
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
-    return IMPORTERS[kind](data=stream, max_bytes=max_bytes, on_progress=on_progress)
+    report = IMPORTERS[kind](data=stream, max_bytes=max_bytes, on_progress=on_progress)
+    with transaction.atomic(durable=True):
+        audit_write(
+            actor=actor,
+            action="profile.import",
+            object_type="import",
+            object_id=kind,
+            summary=f"Imported {kind}"
+            + (f" from {file_name[:100]}" if file_name else "")
+            + f": {report.imported:,} imported, {report.unchanged:,} unchanged, "
+            f"{report.refused_count:,} refused",
+        )
+    return report
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign
+from cdp_project.access.actors import Actor
 from cdp_project.access.roles import READ_ONLY_GROUP
 from ingestion.models import Activity, ActivityProperty, ProfileAttribute, Source, WriteKey
 from profiles.models import Profile
@@ -53,7 +54,7 @@ def store(ingest, write_key, django_user_model) -> Store:
     campaigns_setup()
     owner = django_user_model.objects.create_user("owner", password="x")
     segment = segment_services.segment_create(
-        name="Everyone", definition=empty_group(), created_by=owner
+        actor=Actor.for_user(owner), name="Everyone", definition=empty_group()
     )
     activity = Activity.objects.get(name="Product Viewed")
     return Store(

@@ -22,6 +22,7 @@ import pytest
 import requests
 from django.db import connection
 
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.webserver import web_server_command
 from ingestion import services
 from ingestion.models import Event, Source
@@ -180,7 +181,9 @@ def test_a_login_is_locked_at_the_fifth_failure_whichever_process_answers(
 
 
 def test_a_flood_of_one_write_key_gets_429_with_retry_after(server):
-    source = services.source_create(name="Flood", kind=Source.Kind.SERVER)
+    source = services.source_create(
+        actor=Actor.system("test"), name="Flood", kind=Source.Kind.SERVER
+    )
     key = source.write_keys.get().key
 
     def track(number: int) -> requests.Response:

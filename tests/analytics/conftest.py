@@ -26,6 +26,7 @@ import pytest
 import time_machine
 from django.test import Client
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Source
 from ingestion.rollups import event_hours_refresh
@@ -105,8 +106,8 @@ def clock():
 def store(db, clock) -> dict[str, Source]:
     """The store above, stored ten minutes before now, processed, counted by the hourly
     rollup and RFM-scored at now."""
-    web = services.source_create(name="Web", kind=Source.Kind.WEB)
-    app = services.source_create(name="App", kind=Source.Kind.MOBILE)
+    web = services.source_create(actor=Actor.system("test"), name="Web", kind=Source.Kind.WEB)
+    app = services.source_create(actor=Actor.system("test"), name="App", kind=Source.Kind.MOBILE)
     client = Client()
     # The app's anonymous events first, so Bob's identify on the web links them.
     send(client, app, APP_EVENTS)

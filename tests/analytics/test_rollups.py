@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from cdp_project.access.actors import Actor
 from ingestion.models import EventHour, RollupMark
 from ingestion.rollups import GRACE, event_hour_counts, event_hours_refresh
 from tests.analytics.conftest import APP_EVENTS, NOW, WEB_EVENTS, send, track
@@ -78,7 +79,7 @@ def send_more(client, store) -> None:
 def test_ingest_writes_no_rollup(db, client):
     from ingestion import services
 
-    source = services.source_create(name="Quiet")
+    source = services.source_create(actor=Actor.system("test"), name="Quiet")
     send(client, source, [track({"userId": "u"}, "Product Viewed", "2026-06-10 12:00")])
     assert not EventHour.objects.exists()
     assert not RollupMark.objects.exists()

@@ -10,6 +10,7 @@ import re
 import pytest
 from django.test import Client
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.rollups import event_hours_refresh
 from tests.analytics.conftest import NOW, send, track
@@ -78,7 +79,7 @@ def test_dashboard_csv_has_every_figure(store, marketer):
 
 
 def test_event_derived_names_are_escaped_everywhere(db, clock, client, marketer):
-    source = services.source_create(name="<b>Evil</b> source")
+    source = services.source_create(actor=Actor.system("test"), name="<b>Evil</b> source")
     send(client, source, [track({"userId": "x"}, "<script>alert(1)</script>", "2026-06-10 12:15")])
     process_stored()
     clock.move_to(NOW)

@@ -10,6 +10,8 @@ from django.core import mail
 
 from campaigns import channels, engine
 from campaigns.models import Campaign, Enrollment, Message
+from campaigns.services import campaign_update
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Activity, CommerceRole, Source
 from profiles.models import Profile
@@ -324,7 +326,9 @@ def test_the_audience_is_checked_at_send_time(ingest, clock, campaigns):
 def test_exactly_one_confirmation_for_an_order_sent_twice_and_from_two_sources(
     ingest, clock, campaigns
 ):
-    other = services.source_create(name="Backend", kind=Source.Kind.SERVER)
+    other = services.source_create(
+        actor=Actor.system("test"), name="Backend", kind=Source.Kind.SERVER
+    )
     order = ordered("ann", "o-9", {"sku": "A", "name": "Alpine boot", "price": 10, "quantity": 3})
     send(ingest, identify("ann"), order)
     send(ingest, order)  # the same order again, with another message id
@@ -335,6 +339,72 @@ def test_exactly_one_confirmation_for_an_order_sent_twice_and_from_two_sources(
     assert Enrollment.objects.filter(campaign__kind="order_confirmation").count() == 1
     [email] = mail.outbox
     assert "Alpine boot x 3" in email.body and "30.00 USD" in email.body
+
+
+def test_a_once_per_person_campaign_takes_a_person_once(ingest, clock, campaigns):
+    browse = campaigns[Campaign.Kind.ABANDONED_BROWSE]
+    Campaign.objects.filter(pk=browse.pk).update(reentry=Campaign.Reentry.ONCE)
+    send(ingest, identify("ann"), viewed("ann", "A"), viewed("ann", "B"))  # one batch
+    later(clock, hours=2)
+    run()
+    send(ingest, viewed("ann", "C"))  # after the first one was sent
+    later(clock, hours=2)
+    run()
+
+    [entry] = Enrollment.objects.filter(campaign=browse)
+    assert entry.once and entry.state == State.SENT
+
+
+def test_once_per_person_is_kept_by_the_database(ingest, clock, campaigns):
+    from django.db import IntegrityError, transaction
+
+    browse = campaigns[Campaign.Kind.ABANDONED_BROWSE]
+    send(ingest, identify("ann"), viewed("ann", "A"))
+    first = Enrollment.objects.get(campaign=browse)
+    Enrollment.objects.filter(pk=first.pk).update(once=True)
+    # A second entry, as a concurrent worker reading "not in yet" would write it.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Enrollment.objects.create(
+            campaign=browse,
+            profile_id=first.profile_id,
+            trigger_at=first.trigger_at,
+            due_at=first.due_at,
+            once=True,
+        )
+
+
+def test_a_campaign_switched_to_once_keeps_out_those_who_entered_before(ingest, clock, campaigns):
+    browse = campaigns[Campaign.Kind.ABANDONED_BROWSE]
+    send(ingest, identify("ann"), viewed("ann", "A"))
+    later(clock, hours=2)
+    run()
+    send(ingest, viewed("ann", "B"))  # "again, but not while one is waiting": a second entry
+    assert Enrollment.objects.filter(campaign=browse).count() == 2
+
+    campaign_update(
+        actor=Actor.system("test"), campaign=browse, values={"reentry": Campaign.Reentry.ONCE}
+    )
+    later(clock, hours=2)
+    run()
+    send(ingest, viewed("ann", "C"))
+
+    entries = Enrollment.objects.filter(campaign=browse).order_by("pk")
+    assert [e.once for e in entries] == [True, False]
+
+
+def test_two_profiles_that_each_entered_once_merge_into_one_entry(ingest, clock, campaigns):
+    browse = campaigns[Campaign.Kind.ABANDONED_BROWSE]
+    Campaign.objects.filter(pk=browse.pk).update(reentry=Campaign.Reentry.ONCE)
+    send(ingest, identify("ann"), viewed("ann", "A"))
+    send(ingest, viewed("device-1", "B", anonymous=True))
+    assert Enrollment.objects.filter(campaign=browse, once=True).count() == 2
+
+    send(ingest, {**identify("ann"), "anonymousId": "device-1"})  # the two merge
+
+    ann = Profile.objects.get(user_id="ann")
+    entries = Enrollment.objects.filter(campaign=browse)
+    assert {e.profile_id for e in entries} == {ann.pk}
+    assert [e.once for e in entries.order_by("pk")] == [True, False]
 
 
 def test_running_twice_never_sends_a_message_twice(ingest, clock, campaigns):

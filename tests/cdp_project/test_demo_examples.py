@@ -13,6 +13,8 @@ from django.test import override_settings
 from campaigns.defaults import campaigns_setup
 from campaigns.engine import campaigns_run_due
 from campaigns.models import Campaign, Message
+from cdp_project.access.actors import Actor
+from cdp_project.access.models import AuditEntry
 from cdp_project.devtools.demo_examples import (
     EXAMPLE_SEGMENTS,
     demo_campaigns_activate,
@@ -33,7 +35,7 @@ def built_in_campaigns():
 
 
 def _play_demo_store(url: str) -> None:
-    services.source_create(name="Demo store")
+    services.source_create(actor=Actor.system("test"), name="Demo store")
     # What `make run` plays on its first start.
     call_command(
         "simulate_store", "--url", url, "--shoppers", "120", "--days", "45", stdout=StringIO()
@@ -75,6 +77,10 @@ def test_the_demo_campaigns_send_to_the_outbox_and_the_example_segments_have_mem
     # Once only: a second first start, or a segment of the same name, saves nothing again.
     assert demo_segments_create() == []
     assert Segment.objects.count() == len(EXAMPLE_SEGMENTS)
+
+    # The audit log names the demo setup as the author of what it activated and saved.
+    demo = AuditEntry.objects.filter(system_actor="demo").values_list("action", flat=True)
+    assert sorted(demo) == sorted(["campaign.status"] * 3 + ["segment.create"] * len(saved))
 
 
 @override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend")

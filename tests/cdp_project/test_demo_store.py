@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.demo_store import StoreSimulation
 from ingestion import services
 from ingestion.models import Activity, Event, Product
@@ -51,7 +52,7 @@ def test_the_store_plays_personas_with_multi_item_orders_and_never_the_future():
 
 @pytest.mark.django_db(transaction=True)
 def test_simulate_store_fills_the_catalog_and_profiles_through_the_api(live_server):
-    source = services.source_create(name="Demo store")
+    source = services.source_create(actor=Actor.system("test"), name="Demo store")
     out = StringIO()
     call_command("simulate_store", "--url", live_server.url, "--shoppers", "60", stdout=out)
     stored = Event.objects.filter(source=source).count()

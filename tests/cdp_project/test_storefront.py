@@ -9,6 +9,7 @@ import re
 import pytest
 
 from campaigns.models import Campaign
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.storefront import STOREFRONT_SOURCE, storefront_write_key
 from ingestion import services
 from ingestion.models import Source, WriteKey
@@ -60,7 +61,7 @@ def test_unknown_products_and_categories_are_not_found(client):
 
 def test_a_revoked_storefront_key_is_replaced(client):
     key = storefront_write_key()
-    services.write_key_revoke(write_key=key)
+    services.write_key_revoke(actor=Actor.system("test"), write_key=key)
     html = client.get("/shop/").content.decode()
     fresh = storefront_write_key()
     assert fresh.pk != key.pk and fresh.key in html and key.key not in html

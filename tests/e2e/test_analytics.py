@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 from playwright.sync_api import Page, expect
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Event, Source
 from ingestion.rollups import event_hours_refresh
@@ -31,7 +32,7 @@ def marketer(django_user_model):
 def demo_store(live_server) -> Source:
     """A few days of the demo store's shoppers, through the ingest API, processed, and the
     rollup folded in up to now (beat's job)."""
-    source = services.source_create(name="Demo store")
+    source = services.source_create(actor=Actor.system("test"), name="Demo store")
     call_command(
         "simulate_store", "--url", live_server.url, "--shoppers", "40", "--days", "20",
         stdout=StringIO(),
@@ -80,8 +81,8 @@ def funnel_store(db) -> dict[str, Source]:
     """Ada goes all the way on the web two days ago; Cy viewed on the web 20 days ago; Dee
     viewed and added in the app yesterday."""
     now = datetime.now(UTC)
-    web = services.source_create(name="Web", kind=Source.Kind.WEB)
-    app = services.source_create(name="App", kind=Source.Kind.MOBILE)
+    web = services.source_create(actor=Actor.system("test"), name="Web", kind=Source.Kind.WEB)
+    app = services.source_create(actor=Actor.system("test"), name="App", kind=Source.Kind.MOBILE)
 
     def event(user: str, name: str, ago: timedelta, **properties) -> dict:
         return {

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from campaigns.defaults import campaigns_setup
 from campaigns.engine import campaigns_run_due
 from campaigns.models import Campaign, Message
+from cdp_project.access.actors import Actor
 from ingestion import services
 from tests.conftest import process_stored
 from tests.e2e.test_sources import log_in
@@ -31,7 +32,7 @@ def marketer(django_user_model):
 def shop(db) -> str:
     """The default campaigns (as the migration creates them) and a source's write key."""
     campaigns_setup()
-    return services.source_create(name="Web shop").write_keys.get().key
+    return services.source_create(actor=Actor.system("test"), name="Web shop").write_keys.get().key
 
 
 def post_events(base_url: str, key: str, *messages: dict) -> None:

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from segment.analytics.client import Client as SegmentClient
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Activity, Event
 from tests.conftest import wait_for
@@ -33,7 +34,7 @@ def marketer(django_user_model):
 def test_catalog_discovers_an_activity_and_blocking_refuses_its_next_event(
     page: Page, live_server, marketer, celery_worker
 ):
-    source = services.source_create(name="Shop")
+    source = services.source_create(actor=Actor.system("test"), name="Shop")
     client = SegmentClient(
         source.write_keys.get().key, host=live_server.url, sync_mode=True, max_retries=0
     )

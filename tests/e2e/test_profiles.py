@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from segment.analytics.client import Client as SegmentClient
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Event
 from profiles.models import ProfileNote
@@ -37,7 +38,7 @@ def marketer(django_user_model):
 def shop(live_server) -> SegmentClient:
     """Ada browsed anonymously, signed in, viewed many products and ordered; Bob visited
     once. Sent with the Segment SDK, so profiles are stitched as in production."""
-    source = services.source_create(name="Web shop")
+    source = services.source_create(actor=Actor.system("test"), name="Web shop")
     client = SegmentClient(
         source.write_keys.get().key, host=live_server.url, max_retries=0, upload_size=100
     )

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from campaigns import services as campaign_services
 from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Activity, Source
 from profiles.models import Profile
@@ -35,7 +36,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 @pytest.fixture
 def hostile_store(live_server, django_user_model):
     django_user_model.objects.create_user("marketer", password="s3cret-pass")
-    source = services.source_create(name=f"Shop {SVG}")
+    source = services.source_create(actor=Actor.system("test"), name=f"Shop {SVG}")
     key = source.write_keys.get().key
     product = {
         "sku": "SKU-1",
@@ -72,7 +73,7 @@ def hostile_store(live_server, django_user_model):
     profile = Profile.objects.get(user_id="ada")
     campaign = Campaign.objects.get(kind=Campaign.Kind.ABANDONED_BROWSE)
     message = campaign_services.campaign_test_send(
-        campaign=campaign, profile=profile, address="me@example.com"
+        actor=Actor.system("test"), campaign=campaign, profile=profile, address="me@example.com"
     )
     return {
         "source": Source.objects.get(pk=source.pk),
@@ -223,4 +224,6 @@ def _segment(store) -> int:
     from segments import services as segment_services
     from segments.definition import empty_group
 
-    return segment_services.segment_create(name=f"Everyone {SCRIPT}", definition=empty_group()).pk
+    return segment_services.segment_create(
+        actor=Actor.system("test"), name=f"Everyone {SCRIPT}", definition=empty_group()
+    ).pk

@@ -10,6 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 from segment.analytics.client import Client as SegmentClient
 
+from cdp_project.access.actors import Actor
 from cdp_project.heartbeats import SCHEDULER, WORKER, heartbeat_record
 from ingestion import services
 
@@ -39,7 +40,7 @@ def test_wrong_password_is_refused(page: Page, live_server, marketer):
 
 
 def test_debugger_shows_events_sent_by_the_sdk_as_they_arrive(page: Page, live_server, marketer):
-    source = services.source_create(name="Demo store")
+    source = services.source_create(actor=Actor.system("test"), name="Demo store")
     key = source.write_keys.get().key
     log_in(page, live_server.url)
 
@@ -95,7 +96,7 @@ def test_marketer_creates_a_source_and_rotates_its_key(page: Page, live_server, 
 def test_debugger_says_when_processing_stops_and_when_it_runs_again(
     page: Page, live_server, marketer
 ):
-    source = services.source_create(name="Demo store")
+    source = services.source_create(actor=Actor.system("test"), name="Demo store")
     long_ago = timezone.now() - timedelta(minutes=5)
     heartbeat_record(name=SCHEDULER, now=long_ago)
     heartbeat_record(name=WORKER, now=long_ago)
@@ -116,7 +117,7 @@ def test_a_web_source_shows_the_lines_a_segment_site_changes_each_with_a_copy_bu
     page: Page, live_server, django_user_model
 ):
     django_user_model.objects.create_superuser("marketer", "m@example.com", "s3cret-pass")
-    source = services.source_create(name="Web shop", kind="web")
+    source = services.source_create(actor=Actor.system("test"), name="Web shop", kind="web")
     key = source.write_keys.get().key
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     log_in(page, live_server.url)

@@ -19,6 +19,7 @@ import pytest
 import requests
 from django.db import connection
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Event, MessageKey, Source
 from tests.faults.conftest import test_database_url
@@ -86,7 +87,9 @@ def wait_for_backend_gone(holder: psycopg.Connection, pid: int, *, timeout: floa
 def test_a_web_process_killed_mid_batch_stores_nothing_and_the_retry_stores_each_event_once(
     web_server, ingest_held
 ):
-    source = services.source_create(name="Shop", kind=Source.Kind.SERVER)
+    source = services.source_create(
+        actor=Actor.system("test"), name="Shop", kind=Source.Kind.SERVER
+    )
     key = source.write_keys.get().key
     ids = [f"kill-{n:04d}" for n in range(EVENTS)]
     body = {

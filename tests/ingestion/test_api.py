@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.decoding import NON_FINITE, TOO_DEEP_MARKER
 from ingestion.models import Event, Refusal, Source
@@ -142,12 +143,12 @@ def test_disabled_source_gets_401(ingest, source):
 
 
 def test_key_rotation_keeps_both_keys_working_until_the_old_is_revoked(ingest, source, write_key):
-    new_key = services.write_key_create(source=source, label="2026")
+    new_key = services.write_key_create(actor=Actor.system("test"), source=source, label="2026")
 
     assert ingest("track", track(messageId="1"), key=write_key.key).status_code == 200
     assert ingest("track", track(messageId="2"), key=new_key.key).status_code == 200
 
-    services.write_key_revoke(write_key=write_key)
+    services.write_key_revoke(actor=Actor.system("test"), write_key=write_key)
 
     assert ingest("track", track(messageId="3"), key=write_key.key).status_code == 401
     assert ingest("track", track(messageId="4"), key=new_key.key).status_code == 200
@@ -514,7 +515,7 @@ def test_the_same_message_id_twice_in_one_batch_is_stored_once(ingest):
 
 
 def test_the_same_message_id_from_two_sources_is_two_events(ingest):
-    other = services.source_create(name="App", kind=Source.Kind.MOBILE)
+    other = services.source_create(actor=Actor.system("test"), name="App", kind=Source.Kind.MOBILE)
     ingest("track", track(messageId="m"))
     ingest("track", track(messageId="m"), key=other.write_keys.get().key)
     assert Event.objects.count() == 2

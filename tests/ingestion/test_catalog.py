@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.catalog import services as catalog_services
 from ingestion.catalog.paths import path_join, path_parse
@@ -205,7 +206,12 @@ def test_a_type_change_is_recorded_with_counts_and_a_pinned_type_decides(ingest)
     assert price.type == "string"
 
     catalog_services.field_update(
-        field=price, display_name="Price", description="", personal=False, pinned_type="number"
+        actor=Actor.system("test"),
+        field=price,
+        display_name="Price",
+        description="",
+        personal=False,
+        pinned_type="number",
     )
     price.refresh_from_db()
     assert (price.type, price.inferred_type, price.label) == ("number", "string", "Price")
@@ -287,7 +293,12 @@ def test_personal_fields_keep_no_examples(ingest):
     assert plan.examples == ["x"] and not plan.personal
 
     catalog_services.field_update(
-        field=plan, display_name="", description="", personal=True, pinned_type=""
+        actor=Actor.system("test"),
+        field=plan,
+        display_name="",
+        description="",
+        personal=True,
+        pinned_type="",
     )
     assert prop("Signed Up", "plan").examples == []
     ingest("track", track("Signed Up", {"plan": "y"}))
@@ -316,6 +327,7 @@ def test_spec_names_get_their_commerce_role_and_others_can_be_mapped(ingest):
     }
     add_to_cart = Activity.objects.get(name="add_to_cart")
     catalog_services.activity_update(
+        actor=Actor.system("test"),
         activity=add_to_cart,
         display_name="Added to cart",
         description="Sent by the shop's cart button.",
@@ -337,7 +349,12 @@ def test_events_of_a_blocked_activity_are_refused_per_event_and_counted(
     process()
     spam = Activity.objects.get(name="Spam")
     catalog_services.activity_update(
-        activity=spam, display_name="", description="", role="", status=Activity.Status.BLOCKED
+        actor=Actor.system("test"),
+        activity=spam,
+        display_name="",
+        description="",
+        role="",
+        status=Activity.Status.BLOCKED,
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = ingest(
@@ -360,7 +377,12 @@ def test_events_of_a_blocked_activity_are_refused_per_event_and_counted(
 
     # Unblocked, it is accepted again on the next request.
     catalog_services.activity_update(
-        activity=spam, display_name="", description="", role="", status=Activity.Status.ACTIVE
+        actor=Actor.system("test"),
+        activity=spam,
+        display_name="",
+        description="",
+        role="",
+        status=Activity.Status.ACTIVE,
     )
     assert ingest("track", track("Spam", {})).json().get("refused") in (None, [])
     assert Event.objects.filter(name="Spam").count() == 2
@@ -483,7 +505,12 @@ def test_a_field_unmarked_personal_keeps_examples_again(ingest):
     field = prop("Signed Up", "first_name")
     assert field.personal and field.examples == []
     catalog_services.field_update(
-        field=field, display_name="", description="", personal=False, pinned_type=""
+        actor=Actor.system("test"),
+        field=field,
+        display_name="",
+        description="",
+        personal=False,
+        pinned_type="",
     )
     ingest("track", track("Signed Up", {"first_name": "Bea"}))
     process()

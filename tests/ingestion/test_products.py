@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from cdp_project.access.actors import Actor
 from ingestion.catalog.products import ImportRefused, parse_price, products_import_csv
 from ingestion.catalog.selectors import products_by_ids
 from ingestion.models import Product
@@ -159,7 +160,7 @@ CSV = (
 def test_csv_import_stores_good_rows_and_reports_bad_ones_by_line(ingest):
     ingest("track", track("Product Viewed", {"sku": "A-1", "name": "Runner (old)", "url": "/a1"}))
     process()
-    result = products_import_csv(data=CSV.encode())
+    result = products_import_csv(actor=Actor.system("test"), data=CSV.encode())
     assert (result.created, result.updated, result.rows) == (1, 1, 4)
     assert result.errors == [
         (3, "The price 'not a price' is not a number."),
@@ -179,7 +180,7 @@ def test_csv_import_stores_good_rows_and_reports_bad_ones_by_line(ingest):
 
 def test_csv_with_semicolons_and_a_byte_order_mark_is_read():
     data = "\ufeffproduct_id;name;price\n7;Scarf;15\n".encode()
-    result = products_import_csv(data=data)
+    result = products_import_csv(actor=Actor.system("test"), data=data)
     assert result.created == 1
     assert Product.objects.get(key="7").name == "Scarf"
 
@@ -195,7 +196,7 @@ def test_csv_with_semicolons_and_a_byte_order_mark_is_read():
 )
 def test_an_unreadable_csv_is_refused_whole_with_a_clear_reason(data, message):
     with pytest.raises(ImportRefused, match=message):
-        products_import_csv(data=data)
+        products_import_csv(actor=Actor.system("test"), data=data)
     assert not Product.objects.exists()
 
 

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Event
 
@@ -58,7 +59,7 @@ def test_over_the_limit_gets_429_with_retry_after_and_stores_nothing(ingest, lim
 
 
 def test_the_limit_is_per_write_key(ingest, limited, write_key):
-    other = services.write_key_create(source=write_key.source)
+    other = services.write_key_create(actor=Actor.system("test"), source=write_key.source)
     assert ingest("batch", batch("a", "b", "c", "d", "e")).status_code == 200
     assert ingest("batch", batch("f")).status_code == 429
     assert ingest("batch", batch("g"), key=other.key).status_code == 200

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Event, Refusal
 from ingestion.sdk_settings import BUILD_FOLDER
@@ -69,15 +70,25 @@ def test_segment_settings_of_a_revoked_key_or_a_disabled_source_are_not_found(
     assert client.get("/v1/projects/no-such-key/settings").status_code == 404
 
     services.source_update(
-        source=source, name=source.name, kind=source.kind, enabled=False, allowed_origins=[]
+        actor=Actor.system("test"),
+        source=source,
+        name=source.name,
+        kind=source.kind,
+        enabled=False,
+        allowed_origins=[],
     )
     assert client.get(url).status_code == 404
 
     services.source_update(
-        source=source, name=source.name, kind=source.kind, enabled=True, allowed_origins=[]
+        actor=Actor.system("test"),
+        source=source,
+        name=source.name,
+        kind=source.kind,
+        enabled=True,
+        allowed_origins=[],
     )
     assert client.get(url).status_code == 200
-    services.write_key_revoke(write_key=write_key)
+    services.write_key_revoke(actor=Actor.system("test"), write_key=write_key)
     response = client.get(url)
     assert response.status_code == 404
     assert response["Access-Control-Allow-Origin"] == "*"  # the browser may read why
@@ -134,7 +145,7 @@ def test_rudderstack_source_config_refuses_an_unusable_key(client, source, write
     assert malformed.status_code == 401
     assert malformed.json()["code"] == "invalid_write_key"
 
-    services.write_key_revoke(write_key=write_key)
+    services.write_key_revoke(actor=Actor.system("test"), write_key=write_key)
     revoked = client.get("/sourceConfig/", HTTP_AUTHORIZATION=_basic(write_key.key))
     assert revoked.status_code == 401
     assert client.post("/sourceConfig/").status_code == 405
@@ -239,6 +250,7 @@ def test_short_paths_refuse_as_the_long_ones_and_show_it_in_the_debugger(client,
     assert Refusal.objects.filter(source=source, code="missing_event").exists()
 
     services.source_update(
+        actor=Actor.system("test"),
         source=source,
         name=source.name,
         kind=source.kind,
@@ -313,7 +325,7 @@ def test_the_lazy_chunks_are_served_and_nothing_else_of_the_folder(client):
 
 def test_a_web_sources_page_lists_the_lines_to_change_for_each_sdk(admin_client, settings):
     settings.ALLOWED_HOSTS = ["cdp.test", "testserver"]
-    web = services.source_create(name="Web shop", kind="web")
+    web = services.source_create(actor=Actor.system("test"), name="Web shop", kind="web")
     key = web.write_keys.get().key
     html = admin_client.get(f"/sources/{web.pk}/", HTTP_HOST="cdp.test").content.decode()
     assert "Already use Segment? Change only these" in html
@@ -327,5 +339,5 @@ def test_a_web_sources_page_lists_the_lines_to_change_for_each_sdk(admin_client,
     )
     assert html.count('data-copy="switch-') == 5
 
-    server = services.source_create(name="Backend", kind="server")
+    server = services.source_create(actor=Actor.system("test"), name="Backend", kind="server")
     assert "Already use Segment?" not in admin_client.get(f"/sources/{server.pk}/").content.decode()

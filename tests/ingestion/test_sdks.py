@@ -7,6 +7,7 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 from segment.analytics.request import APIError
 
+from cdp_project.access.actors import Actor
 from ingestion.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,7 +80,7 @@ def test_rudderstack_python_sdk_sends_gzip_by_default(live_server, source, write
 def test_segment_sdk_reports_a_revoked_key(live_server, source, write_key):
     from ingestion.services import write_key_revoke
 
-    write_key_revoke(write_key=write_key)
+    write_key_revoke(actor=Actor.system("test"), write_key=write_key)
     client = SegmentClient(write_key.key, host=live_server.url, sync_mode=True, max_retries=0)
     with pytest.raises(APIError) as error:
         client.track("user-42", "Product Viewed")

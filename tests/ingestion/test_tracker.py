@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Source
 from ingestion.tracker import tracker_snippet
@@ -51,7 +52,9 @@ def test_the_snippet_names_the_key_and_host_and_cannot_close_its_script_element(
 
 @pytest.mark.django_db
 def test_the_sources_page_shows_the_tracker_snippet_with_the_key(admin_client):
-    source = services.source_create(name="Web shop", kind=Source.Kind.WEB)
+    source = services.source_create(
+        actor=Actor.system("test"), name="Web shop", kind=Source.Kind.WEB
+    )
     key = source.write_keys.get().key
     response = admin_client.get(f"/sources/{source.pk}/")
     html = response.content.decode()

@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
 from cdp_project.heartbeats import SCHEDULER, WORKER, heartbeat_record
 from ingestion import services
 from ingestion.models import Event, Refusal, Source, WriteKey
@@ -136,7 +137,7 @@ def test_marketer_rotates_and_revokes_keys(signed_in, source, write_key, ingest)
 
 
 def test_revoking_another_sources_key_is_not_found(signed_in, source):
-    other = services.source_create(name="Other")
+    other = services.source_create(actor=Actor.system("test"), name="Other")
     key = other.write_keys.get()
     response = signed_in.post(f"/sources/{source.pk}/keys/{key.pk}/revoke/")
     assert response.status_code == 404
@@ -210,7 +211,7 @@ def test_debugger_full_page_renders_without_htmx(signed_in, source, ingest):
 
 
 def test_sources_list_shows_each_source_with_its_latest_event(signed_in, source, ingest):
-    services.source_create(name="Quiet app", kind=Source.Kind.MOBILE)
+    services.source_create(actor=Actor.system("test"), name="Quiet app", kind=Source.Kind.MOBILE)
     ingest("track", {"userId": "u", "event": "E"})
     body = signed_in.get("/sources/").content.decode()
     assert "Shop" in body and "Quiet app" in body

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import Activity, Event, Product
 from profiles import computed
@@ -165,7 +166,7 @@ def test_a_full_refund_leaves_the_order_worth_nothing(ingest):
 
 def test_one_order_sent_twice_by_two_sources_counts_once(ingest, source, write_key):
     send(ingest, track("u1", "Order Completed", order("A", 40), at(days=3)))
-    other = services.source_create(name="App")
+    other = services.source_create(actor=Actor.system("test"), name="App")
     response = ingest(
         "batch",
         {"batch": [track("u1", "Order Completed", order("A", 40), at(days=3))]},
@@ -498,7 +499,11 @@ def test_a_recompute_keeps_consent_recorded_on_the_page_and_traits_of_deleted_ev
     send(ingest, identify("u1", {"email_opt_in": True, "plan": "gold"}, at(days=3)))
     profile = profile_of("u1")
     profile_consent_set(
-        profile=profile, channel="email", state="withdrawn", author=None, how="By phone"
+        actor=Actor.system("test"),
+        profile=profile,
+        channel="email",
+        state="withdrawn",
+        how="By phone",
     )
     Event.objects.filter(type="identify").delete()  # as retention would
     recomputed = computed.profile_recompute(profile_id=profile.pk)

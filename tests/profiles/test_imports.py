@@ -11,6 +11,7 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from cdp_project.access.actors import Actor
 from ingestion.models import Event, MessageKey, Product, Source
 from profiles.imports import (
     IMPORT_SOURCE_NAME,
@@ -56,7 +57,7 @@ O-1,u1,,2016-02-03 10:15,59.98,EUR,SKU-4,Lace,1,1,,,,
 
 def run(kind: str, text: str | bytes, **kwargs):
     data = text.encode() if isinstance(text, str) else text
-    return csv_import(kind=kind, data=data, **kwargs)
+    return csv_import(actor=Actor.system("test"), kind=kind, data=data, **kwargs)
 
 
 def reasons(report) -> dict[int, str]:
@@ -131,7 +132,8 @@ def test_reimporting_the_same_customers_changes_nothing():
     again = run("profiles", PROFILES)
     assert (again.imported, again.unchanged, again.refused_count) == (0, 2, 4)
     assert str(again.unchanged_lines) == "2-3"
-    assert table_counts() == before
+    # Only the import itself is recorded, in the audit log.
+    assert table_counts() == {**before, "access.AuditEntry": before["access.AuditEntry"] + 1}
 
 
 def test_a_changed_customer_row_is_imported_again_and_its_newer_traits_win():
@@ -166,7 +168,7 @@ def test_separators_bom_and_quoted_values_are_read():
 )
 def test_an_unreadable_file_is_refused_whole_and_imports_nothing(data, message):
     with pytest.raises(ImportRefused, match=message):
-        csv_import(kind="profiles", data=data)
+        csv_import(actor=Actor.system("test"), kind="profiles", data=data)
     assert not Event.objects.exists()
     assert not Profile.objects.exists()
 
@@ -189,7 +191,7 @@ def test_a_suppressed_persons_row_is_refused_with_the_reason(client):
     from profiles.rights import profile_delete
 
     run("profiles", "user_id,email\nu1,ada@example.com\n")
-    profile_delete(profile_id=Profile.objects.get().pk, suppress=True)
+    profile_delete(actor=Actor.system("test"), profile_id=Profile.objects.get().pk, suppress=True)
     report = run("profiles", "user_id,email,plan\nu1,ada@example.com,gold\n")
     assert report.imported == 0
     assert "suppressed" in reasons(report)[2]
@@ -204,13 +206,13 @@ def test_orders_of_a_suppressed_person_known_by_email_are_refused_and_make_no_on
     from profiles.rights import profile_delete
 
     # The person came from the site, never from an import, and was deleted.
-    source = ingest_services.source_create(name="Shop")
+    source = ingest_services.source_create(actor=Actor.system("test"), name="Shop")
     ingest_services.events_ingest(
         source=source,
         messages=[{"type": "identify", "userId": "u9", "traits": {"email": "gone@example.com"}}],
         batch=BatchContext(received_at=timezone.now()),
     )
-    profile_delete(profile_id=Profile.objects.get().pk, suppress=True)
+    profile_delete(actor=Actor.system("test"), profile_id=Profile.objects.get().pk, suppress=True)
     orders = (
         "order_id,email,placed_at,total,sku\n"
         "O-1,gone@example.com,2024-03-01,99.50,A\n"
@@ -302,7 +304,7 @@ def test_reimporting_the_same_orders_changes_nothing():
     keys = MessageKey.objects.count()
     again = run("orders", ORDERS)
     assert (again.imported, again.unchanged, again.refused_count) == (0, 3, 8)
-    assert table_counts() == before
+    assert table_counts() == {**before, "access.AuditEntry": before["access.AuditEntry"] + 1}
     assert MessageKey.objects.count() == keys
 
 

@@ -14,6 +14,7 @@ from django.http import StreamingHttpResponse
 from django.test import override_settings
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.models import (
     ActivityProperty,
@@ -395,7 +396,7 @@ def test_a_test_send_rendered_for_a_person_goes_with_them_even_unregistered(ada,
     registered = dict(rights._holders)
     rights._holders.clear()
     try:
-        rights.profile_delete(profile_id=ada.pk)
+        rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk)
     finally:
         rights._holders.update(registered)
     assert set(Message.objects.all()) == set(ada_messages["bobs"])
@@ -449,7 +450,7 @@ def test_deleting_with_suppression_leaves_no_value_of_the_person_anywhere(ada, c
 
 
 def test_new_events_for_suppressed_ids_are_refused_and_make_no_profile(ada, ingest):
-    rights.profile_delete(profile_id=ada.pk, suppress=True)
+    rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=True)
     refusals_before = Refusal.objects.count()
     response = ingest(
         "batch",
@@ -486,7 +487,7 @@ def test_new_events_for_suppressed_ids_are_refused_and_make_no_profile(ada, inge
 
 
 def test_without_suppression_the_person_can_come_back_as_a_new_profile(ada, ingest):
-    rights.profile_delete(profile_id=ada.pk, suppress=False)
+    rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=False)
     assert not SuppressedIdentity.objects.exists()
     response = ingest("track", {"event": "Product Viewed", "userId": ADA["user_id"]})
     assert response.json()["accepted"] == 1
@@ -494,7 +495,7 @@ def test_without_suppression_the_person_can_come_back_as_a_new_profile(ada, inge
 
 
 def test_suppressed_ids_are_kept_as_keyed_hashes_only(ada):
-    rights.profile_delete(profile_id=ada.pk, suppress=True)
+    rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=True)
     hashes = set(SuppressedIdentity.objects.values_list("namespace", "value_hash"))
     assert ("email", rights.identity_hash("email", ADA["email"])) in hashes
     with override_settings(PROFILE_SUPPRESSION_KEY="another-key"):
@@ -519,7 +520,7 @@ def test_deleting_a_profile_with_many_events_takes_a_few_statements(
         for i in range(10_000)
     )
     with django_assert_max_num_queries(40):
-        record = rights.profile_delete(profile_id=ada.pk, suppress=True)
+        record = rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=True)
     assert record.events_deleted == 10_005
     assert not Event.objects.filter(user_id=ADA["user_id"]).exists()
 
@@ -533,7 +534,7 @@ def test_the_suppression_check_costs_no_query_while_nothing_is_suppressed(
         assert rights.identities_suppressed(keys) == set()  # asks once
     with django_assert_num_queries(0):
         assert rights.identities_suppressed(keys) == set()  # then trusts the answer
-    rights.profile_delete(profile_id=ada.pk, suppress=True)
+    rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=True)
     with django_assert_num_queries(1):
         assert rights.identities_suppressed({("user_id", ADA["user_id"])}) == {
             ("user_id", ADA["user_id"])
@@ -544,7 +545,7 @@ def test_another_process_notices_a_suppression_within_the_recheck_interval(
     ada, ingest, monkeypatch
 ):
     rights.identities_suppressed({("user_id", "warm-up")})  # "nothing is suppressed"
-    rights.profile_delete(profile_id=ada.pk, suppress=True)
+    rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=True)
     rights._state.exists = False  # as another process still believes
     response = ingest("track", {"event": "Product Viewed", "userId": ADA["user_id"]})
     assert response.json()["accepted"] == 1  # within the interval: let through

@@ -44,6 +44,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.catalog.discovery import forget_known_paths
 from ingestion.catalog.services import activity_update, field_update
@@ -249,8 +250,10 @@ def store_build(*, now: datetime | None = None) -> Store:
     def order(order_id: str, total: float, products: list[dict] | None = None, **extra) -> dict:
         return {"order_id": order_id, "total": total, "products": products or [], **extra}
 
-    web = services.source_create(name="Web shop", kind=Source.Kind.WEB)
-    server = services.source_create(name="Store API", kind=Source.Kind.SERVER)
+    web = services.source_create(actor=Actor.system("test"), name="Web shop", kind=Source.Kind.WEB)
+    server = services.source_create(
+        actor=Actor.system("test"), name="Store API", kind=Source.Kind.SERVER
+    )
 
     traits: dict[str, dict[str, Any]] = {
         "Ada": {
@@ -406,6 +409,7 @@ def store_build(*, now: datetime | None = None) -> Store:
     # the type of a trait whose values disagree.
     basket = Activity.objects.get(kind="track", name="Add To Basket")
     activity_update(
+        actor=Actor.system("test"),
         activity=basket,
         display_name="",
         description="",
@@ -414,7 +418,14 @@ def store_build(*, now: datetime | None = None) -> Store:
         engagement_points=basket.engagement_points,
     )
     code = ProfileAttribute.objects.get(path="customer_code")
-    field_update(field=code, display_name="", description="", personal=False, pinned_type="string")
+    field_update(
+        actor=Actor.system("test"),
+        field=code,
+        display_name="",
+        description="",
+        personal=False,
+        pinned_type="string",
+    )
     profiles_rfm_refresh(now=now)
 
     store = Store(now=now, web=web, server=server)
@@ -442,6 +453,9 @@ def store(django_db_setup, django_db_blocker) -> Iterator[Store]:
     with django_db_blocker.unblock():
         forget_known_paths()
         atomic = transaction.atomic()
+        # Marked as Django's TestCase marks its own: the actions the store is built with are
+        # durable, and run inside it as inside a test's transaction.
+        atomic._from_testcase = True
         atomic.__enter__()
         try:
             built = store_build()

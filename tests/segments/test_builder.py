@@ -12,6 +12,7 @@ import pytest
 from django.http import QueryDict
 from django.urls import reverse
 
+from cdp_project.access.actors import Actor
 from ingestion.models import ActivityProperty, ProfileAttribute
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean
@@ -486,7 +487,7 @@ def test_a_segment_other_segments_use_cannot_be_deleted(signed_in, store):
     assert "Gold in Lyon" in refused.content.decode()
     assert Segment.objects.filter(pk=gold.pk).exists()
     with pytest.raises(services.SegmentInUse) as error:
-        services.segment_delete(segment=gold)
+        services.segment_delete(actor=Actor.system("test"), segment=gold)
     assert [s.pk for s in error.value.segments] == [both.pk]
 
     confirm = signed_in.get(reverse("segment-delete", args=[both.pk]))
@@ -502,20 +503,25 @@ def test_a_segment_other_segments_use_cannot_be_deleted(signed_in, store):
 def test_services_store_the_clean_definition_and_its_sentence(store, django_user_model):
     user = django_user_model.objects.create_user("owner")
     segment = services.segment_create(
+        actor=Actor.for_user(user),
         name="Shoe buyers",
         definition=group(did("Order Completed", count=("at_least", "2"), window=last("30"))),
-        created_by=user,
     )
     assert segment.definition["conditions"][0]["count"]["value"] == 2
     assert segment.sentence.startswith("People who") and "Order Completed" in segment.sentence
     before = segment.updated_at
     updated = services.segment_update(
-        segment=segment, name="Shoe buyers", definition=group(consent("email", "granted"))
+        actor=Actor.system("test"),
+        segment=segment,
+        name="Shoe buyers",
+        definition=group(consent("email", "granted")),
     )
     assert updated.updated_at > before
     assert "email" in updated.sentence
     with pytest.raises(DefinitionError):
-        services.segment_update(segment=segment, name="x", definition={"kind": "attribute"})
+        services.segment_update(
+            actor=Actor.system("test"), segment=segment, name="x", definition={"kind": "attribute"}
+        )
     segment.refresh_from_db()
     assert segment.definition["conditions"][0]["kind"] == "consent"
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cdp_project.access.actors import Actor
 from profiles.imports import ImportRefused, csv_import
 
 
@@ -21,7 +24,13 @@ class ImportCommand(BaseCommand):
         try:
             with open(file, "rb") as data:
                 # Any size: read as a stream, imported a chunk at a time.
-                report = csv_import(kind=self.kind, data=data, on_progress=progress)
+                report = csv_import(
+                    actor=Actor.system(f"command:import_{self.kind}"),
+                    kind=self.kind,
+                    data=data,
+                    on_progress=progress,
+                    file_name=os.path.basename(file),
+                )
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror or exc}.") from None
         except ImportRefused as refused:

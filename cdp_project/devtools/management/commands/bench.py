@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message
+from cdp_project.access.actors import Actor
 from cdp_project.analytics.funnel import funnel_compute, funnel_sql, funnel_step_names
 from cdp_project.devtools import benchmarks
 from cdp_project.devtools.embedded import embedded_database_ensure
@@ -27,6 +28,8 @@ from segments.compiler import segment_count, segment_profiles, segment_sql
 from segments.definition import definition_clean
 from segments.membership import segment_refresh
 from segments.models import Membership, Segment
+
+BENCH = Actor.system("command:bench")
 
 
 class Command(BaseCommand):
@@ -100,7 +103,7 @@ class Command(BaseCommand):
 
     def _segment_store(self, options: dict) -> str:
         events = options["segment_events"]
-        source = services.source_create(name="Bench segments")
+        source = services.source_create(actor=BENCH, name="Bench segments")
         self.stdout.write(f"Generating {events:,} events for the segment figures …")
         count = benchmarks.segment_store_generate(events=events, source=source)
         return f"{count:,} profiles, {events:,} events"
@@ -154,7 +157,7 @@ class Command(BaseCommand):
         runs = max(3, min(options["runs"], 5))
         per_run = max(100, options["ingest_events"] // 100 * 100)
         clients = options["clients"]
-        source = services.source_create(name="Bench ingest")
+        source = services.source_create(actor=BENCH, name="Bench ingest")
         key = source.write_keys.get().key
         report.load = (
             f"an asyncio client in the benchmark's process, {clients} keep-alive connections, "
@@ -419,7 +422,7 @@ class Command(BaseCommand):
 
         events = options["timeline_events"]
         self.stdout.write(f"Generating a profile with {events:,} events …")
-        source = services.source_create(name="Bench")
+        source = services.source_create(actor=BENCH, name="Bench")
         heavy = benchmarks.timeline_generate(events=events, source=source)
         deep = (
             Event.objects.filter(profile=heavy)
@@ -476,7 +479,7 @@ class Command(BaseCommand):
         tenth = events // 10
         self.stdout.write(f"Generating {tenth:,} events for the segment figures at a tenth …")
         count = benchmarks.segment_store_generate(
-            events=tenth, source=services.source_create(name="Bench segments, a tenth")
+            events=tenth, source=services.source_create(actor=BENCH, name="Bench segments, a tenth")
         )
         small = f"{count:,} profiles, {tenth:,} events"
         report.figures.append(
@@ -502,7 +505,7 @@ class Command(BaseCommand):
         )
         scaled.delete()
 
-        source = services.source_create(name="Bench segments")
+        source = services.source_create(actor=BENCH, name="Bench segments")
         self.stdout.write(f"Generating {events - tenth:,} more events for the segment figures …")
         count = benchmarks.segment_store_generate(
             events=events - tenth, source=source, offset=tenth

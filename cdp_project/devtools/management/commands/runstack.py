@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from cdp_project.access.actors import Actor
 from cdp_project.devtools.demo_examples import (
     demo_campaigns_activate,
     demo_segments_create,
@@ -244,10 +245,12 @@ class Command(BaseCommand):
             password = DEMO_PASSWORD + " (unless you changed it)"
         source = Source.objects.filter(name=DEMO_SOURCE).first()
         if source is None:
-            source = services.source_create(name=DEMO_SOURCE, kind=Source.Kind.SERVER)
+            source = services.source_create(
+                actor=Actor.system("demo"), name=DEMO_SOURCE, kind=Source.Kind.SERVER
+            )
         key = selectors.source_active_write_key(source=source)
         if key is None:
-            key = services.write_key_create(source=source, label="Demo")
+            key = services.write_key_create(actor=Actor.system("demo"), source=source, label="Demo")
         if settings.STOREFRONT_ENABLED:
             storefront_write_key()  # its source is listed before the shop's first visit
         return DEMO_USERNAME, password, key.key
