@@ -27,9 +27,10 @@ from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import change_required, reads_only
 from profiles.selectors import profile_search
 from segments import builder, services
-from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
+from segments.definition import DefinitionError, definition_parse, empty_group
 from segments.forms import SegmentForm
 from segments.models import Segment
+from segments.sentence import definition_sentence
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
     else:
         # Say everything that stops the save at once, the conditions' problems too.
         try:
-            definition_clean(tree, segment_id=segment.pk if segment else None)
+            definition_parse(tree, segment_id=segment.pk if segment else None)
         except DefinitionError as error:
             errors = error.errors
     return _page(request, segment=segment, form=form, tree=tree, errors=errors, status=400)
@@ -164,7 +165,7 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
     from segments.compiler import segment_count, segment_profiles
 
     try:
-        clean = definition_clean(tree, segment_id=segment_id)
+        clean = definition_parse(tree, segment_id=segment_id)
     except DefinitionError as error:
         return {"errors": error.errors}
     try:
@@ -229,7 +230,7 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
             profile = found[0]
             context.update(profile=profile, more=len(found) > 1)
             try:
-                clean = definition_clean(
+                clean = definition_parse(
                     builder.tree_from_form(request.POST), segment_id=_segment_id(request)
                 )
             except DefinitionError as error:

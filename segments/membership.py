@@ -162,9 +162,9 @@ def _timeout_ms() -> int:
 def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
     """Evaluate the definition and apply the difference; returns (size, entered, exited)."""
     from segments.compiler import segment_sql
-    from segments.definition import definition_clean
+    from segments.definition import definition_parse
 
-    tree = definition_clean(segment.definition, segment_id=segment.pk)
+    tree = definition_parse(segment.definition, segment_id=segment.pk)
     try:
         compiled, compiled_params = segment_sql(tree, now=now)
     except EmptyResultSet:

@@ -22,9 +22,10 @@ from django.db.models import BooleanField, ProtectedError
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from segments.definition import definition_clean, definition_sentence
+from segments.definition import definition_clean
 from segments.forms import NAME_MAX_LENGTH
 from segments.models import Segment
+from segments.sentence import definition_sentence
 
 logger = logging.getLogger(__name__)
 

@@ -236,7 +236,7 @@ def segment_export(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def segment_why(request: HttpRequest, pk: int, profile_pk: int) -> HttpResponse:
-    from segments.definition import DefinitionError, definition_clean
+    from segments.definition import DefinitionError, definition_parse
     from segments.explain import explain
 
     segment = get_object_or_404(Segment, pk=pk)
@@ -250,7 +250,7 @@ def segment_why(request: HttpRequest, pk: int, profile_pk: int) -> HttpResponse:
         return redirect("segment-why", pk=segment.pk, profile_pk=survivor_id)
     explained, errors = None, []
     try:
-        tree = definition_clean(segment.definition, segment_id=segment.pk)
+        tree = definition_parse(segment.definition, segment_id=segment.pk)
         explained = explain(tree, profile)
     except DefinitionError as error:
         errors = error.errors

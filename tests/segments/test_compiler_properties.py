@@ -26,9 +26,9 @@ from segments.definition import (
     OPERATORS,
     DefinitionError,
     definition_clean,
-    definition_sentence,
 )
 from segments.explain import explain
+from segments.sentence import definition_sentence
 from tests.segments.conftest import (
     Store,
     between,
