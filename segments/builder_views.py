@@ -67,10 +67,11 @@ def _page(
     errors: list[str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    drawn = builder.builder_context(tree, segment_id=segment.pk if segment else None)
     context = {
-        **builder.builder_context(tree, segment_id=segment.pk if segment else None),
+        **drawn,
         # The tree as drawn, for the "why" form when it is sent without JavaScript.
-        "tree_fields": builder.tree_form_data(tree),
+        "tree_fields": builder.tree_form_data(drawn["root"].node),
         "segment": segment,
         "form": form,
         "definition_errors": errors or [],

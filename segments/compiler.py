@@ -23,6 +23,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    Field,
     OuterRef,
     Q,
     QuerySet,
@@ -320,7 +321,7 @@ class Compiler:
 
 # --- scalars and comparisons -----------------------------------------------------------------
 
-_OUTPUT = {
+_OUTPUT: dict[str, Callable[[], Field[Any, Any]]] = {
     "string": TextField,
     "number": lambda: DecimalField(max_digits=30, decimal_places=10),
     "boolean": BooleanField,
@@ -369,6 +370,8 @@ def compare(scalar: Any, kind: str, comparison: Comparison, now: datetime) -> Sq
         # A definition saved before the field's type changed: checked on save, and again
         # before every compile, so this only guards against a tree that skipped the check.
         raise DefinitionError([f"No operator {operator!r} for {kind} values."])
+    sql: str
+    params: list[Any]
     if operator == "is_set":
         sql, params = "{0} IS NOT NULL", []
     elif operator == "is_not_set":
@@ -379,7 +382,7 @@ def compare(scalar: Any, kind: str, comparison: Comparison, now: datetime) -> Sq
         sql, params = "{0} IS FALSE", []
     elif kind == "string":
         text = str(value) if not isinstance(value, tuple) else ""
-        sql, params = {
+        by_operator: dict[str, tuple[str, list[Any]]] = {
             "equals": ("lower({0}) = lower(%s)", [text]),
             "not_equals": ("lower({0}) <> lower(%s)", [text]),
             "contains": ("strpos(lower({0}), lower(%s)) > 0", [text]),
@@ -391,7 +394,8 @@ def compare(scalar: Any, kind: str, comparison: Comparison, now: datetime) -> Sq
                 "lower({0}) = ANY(ARRAY(SELECT lower(x) FROM unnest(%s::text[]) AS x))",
                 [[str(v) for v in value] if isinstance(value, tuple) else []],
             ),
-        }[operator]
+        }
+        sql, params = by_operator[operator]
     elif kind == "number":
         try:
             number = Decimal(str(value))

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -25,11 +25,16 @@ from segments.tree import (
     Comparison,
     Condition,
     Consent,
+    ConsentChannel,
+    ConsentState,
+    CountOperator,
     EventCount,
     EverWindow,
     Group,
     LastWindow,
     Lifecycle,
+    LifecycleChange,
+    Match,
     PropertyFilter,
     SegmentRef,
     Window,
@@ -207,8 +212,8 @@ def property_type(selector: ActivitySelector | Mapping[str, Any], path: str) -> 
     )
     for found in fields:
         if found.pinned_type:
-            return found.pinned_type
-    return fields[0].inferred_type if fields else ""
+            return str(found.pinned_type)
+    return str(fields[0].inferred_type) if fields else ""
 
 
 # --- checking and parsing --------------------------------------------------------------------
@@ -280,7 +285,9 @@ class _Checker:
         if not children and depth > 1:
             self.error(where, "an empty group; add a condition or remove it.")
         # The top group's `negate` is judged by definition_parse, after its conditions.
-        return Group(match=match, conditions=tuple(clean), negate=node.get("negate") is True)
+        return Group(
+            match=cast(Match, match), conditions=tuple(clean), negate=node.get("negate") is True
+        )
 
     # --- leaves
 
@@ -448,7 +455,7 @@ class _Checker:
         activity, filters, sources = events
         return Behaviour(
             activity=activity,
-            count=EventCount(count["operator"], int(times)),
+            count=EventCount(cast(CountOperator, count["operator"]), int(times)),
             window=window,
             where=filters,
             sources=sources,
@@ -466,7 +473,11 @@ class _Checker:
             return None
         activity, filters, sources = events
         return Lifecycle(
-            change=change, activity=activity, window=window, where=filters, sources=sources
+            change=cast(LifecycleChange, change),
+            activity=activity,
+            window=window,
+            where=filters,
+            sources=sources,
         )
 
     def segment(self, node: dict[str, Any], where: str) -> SegmentRef | None:
@@ -491,7 +502,7 @@ class _Checker:
         if not _one_of(channel, CONSENT_CHANNELS) or not _one_of(state, CONSENT_STATES):
             self.error(where, "consent needs a channel (email, sms) and a state.")
             return None
-        return Consent(channel=channel, state=state)
+        return Consent(channel=cast(ConsentChannel, channel), state=cast(ConsentState, state))
 
 
 def definition_parse(tree: Any, *, segment_id: int | None = None) -> Group:
@@ -598,7 +609,7 @@ def _text(value: Any) -> str:
         raise ValueError("enter a value (to find people with any value, use “is set”).")
     if len(value) > MAX_TEXT:
         raise ValueError(f"values are at most {MAX_TEXT} characters.")
-    return value
+    return str(value)
 
 
 def _text_list(value: Any) -> list[str]:
@@ -679,4 +690,4 @@ def _moment(value: Any) -> str:
         raise ValueError(f"{value[:40]!r} is not a date (YYYY-MM-DD) or date-time.")
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         raise ValueError(f"enter a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
-    return value
+    return str(value)

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, TypeAlias
 
+Match: TypeAlias = Literal["all", "any"]
+CountOperator: TypeAlias = Literal["at_least", "at_most", "exactly"]
+LifecycleChange: TypeAlias = Literal["first_time", "stopped"]
+ConsentChannel: TypeAlias = Literal["email", "sms"]
+ConsentState: TypeAlias = Literal["granted", "withdrawn", "unknown"]
 # A comparison's value: text, a number, a date as ISO text, or the texts of `one_of`.
 ComparisonValue: TypeAlias = str | int | float | tuple[str, ...]
 Number: TypeAlias = int | float
@@ -78,7 +83,7 @@ Window: TypeAlias = LastWindow | BetweenWindow | EverWindow
 
 @dataclass(frozen=True)
 class EventCount:
-    operator: Literal["at_least", "at_most", "exactly"]
+    operator: CountOperator
     value: int
 
 
@@ -108,7 +113,7 @@ class Behaviour:
 class Lifecycle:
     """Did an activity for the first time in a window, or stopped doing it."""
 
-    change: Literal["first_time", "stopped"]
+    change: LifecycleChange
     activity: ActivitySelector
     window: Window
     where: tuple[PropertyFilter, ...] = ()
@@ -126,8 +131,8 @@ class SegmentRef:
 
 @dataclass(frozen=True)
 class Consent:
-    channel: Literal["email", "sms"]
-    state: Literal["granted", "withdrawn", "unknown"]
+    channel: ConsentChannel
+    state: ConsentState
     negate: bool = False
 
 
@@ -135,7 +140,7 @@ class Consent:
 class Group:
     """All or any of its conditions; an empty group holds everyone."""
 
-    match: Literal["all", "any"]
+    match: Match
     conditions: tuple[Condition, ...] = ()
     negate: bool = False
 
