@@ -58,9 +58,19 @@ class ListCounts:
     control: int = 0
 
 
-def campaign_list(*, days: int = LIST_DAYS) -> list[Campaign]:
-    """Every campaign, each with `counts` (ListCounts) over the enrollments of the last
-    `days` days and `wait_text`: two queries whatever the number of campaigns."""
+@dataclass(frozen=True)
+class CampaignRow:
+    """One line of the campaign list: the campaign, its counts over the list's period, and
+    its wait in words."""
+
+    campaign: Campaign
+    counts: ListCounts
+    wait_text: str
+
+
+def campaign_list(*, days: int = LIST_DAYS) -> list[CampaignRow]:
+    """Every campaign with its counts over the enrollments of the last `days` days: two
+    queries whatever the number of campaigns."""
     campaigns = list(Campaign.objects.select_related("audience").order_by("name", "id"))
     since = timezone.now() - timedelta(days=days)
     counts: dict[int, ListCounts] = {c.pk: ListCounts() for c in campaigns}
@@ -87,10 +97,10 @@ def campaign_list(*, days: int = LIST_DAYS) -> list[Campaign]:
             found.exited += row["n"]
         elif row["state"] == State.CONTROL:
             found.control += row["n"]
-    for campaign in campaigns:
-        campaign.counts = counts[campaign.pk]
-        campaign.wait_text = duration_words(campaign.wait_seconds)
-    return campaigns
+    return [
+        CampaignRow(campaign, counts[campaign.pk], duration_words(campaign.wait_seconds))
+        for campaign in campaigns
+    ]
 
 
 # --- one campaign ----------------------------------------------------------------------------

@@ -29,10 +29,11 @@ from cdp_project.core.db import query_canceled, statement_timeout_set
 from profiles.forms import ProfilePickForm
 from segments import builder, services
 from segments.compiler import segment_count, segment_profiles
-from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
+from segments.definition import DefinitionError, definition_parse, empty_group
 from segments.explain import explain
 from segments.forms import SegmentForm
 from segments.models import Segment
+from segments.sentence import definition_sentence
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,11 @@ def _page(
     errors: list[str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    drawn = builder.builder_context(tree, segment_id=segment.pk if segment else None)
     context = {
-        **builder.builder_context(tree, segment_id=segment.pk if segment else None),
+        **drawn,
         # The tree as drawn, for the "why" form when it is sent without JavaScript.
-        "tree_fields": builder.tree_form_data(tree),
+        "tree_fields": builder.tree_form_data(drawn["root"].node),
         "segment": segment,
         "form": form,
         "definition_errors": errors or [],
@@ -99,7 +101,7 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
     else:
         # Say everything that stops the save at once, the conditions' problems too.
         try:
-            definition_clean(tree, segment_id=segment.pk if segment else None)
+            definition_parse(tree, segment_id=segment.pk if segment else None)
         except DefinitionError as error:
             errors = error.errors
     return _page(request, segment=segment, form=form, tree=tree, errors=errors, status=400)
@@ -145,7 +147,7 @@ def segment_builder(request: HttpRequest) -> HttpResponse:
 def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
     """Count, samples and sentence of the tree, or why it cannot be counted."""
     try:
-        clean = definition_clean(tree, segment_id=segment_id)
+        clean = definition_parse(tree, segment_id=segment_id)
     except DefinitionError as error:
         return {"errors": error.errors}
     try:
@@ -202,7 +204,7 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
         profile = pick.profile
         context.update(profile=profile, more=pick.more)
         try:
-            clean = definition_clean(
+            clean = definition_parse(
                 builder.tree_from_form(request.POST), segment_id=_segment_id(request)
             )
         except DefinitionError as error:

@@ -9,7 +9,9 @@ drifted value is "no value", never an error (docs/segments.md).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,6 +23,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    Field,
     OuterRef,
     Q,
     QuerySet,
@@ -37,12 +40,31 @@ from segments.definition import (
     OPERATORS,
     WINDOW_UNITS,
     DefinitionError,
-    definition_clean,
+    definition_parse,
     field_type,
     property_type,
 )
 from segments.models import Segment
 from segments.sql import Fixed, SqlExpr, json_at
+from segments.tree import (
+    ActivityName,
+    ActivityRole,
+    ActivitySelector,
+    Attribute,
+    Behaviour,
+    BetweenWindow,
+    Comparison,
+    Condition,
+    Consent,
+    EventCondition,
+    EverWindow,
+    Group,
+    LastWindow,
+    Lifecycle,
+    SegmentRef,
+    Window,
+    tree_from_json,
+)
 
 # A number inside a JSON string that counts as a number ("12", "-3.5").
 NUMERIC_TEXT = r"^[ \t\r\n]*[-+]?[0-9]+(\.[0-9]+)?[ \t\r\n]*$"
@@ -64,67 +86,80 @@ class Compiler:
         self.seen = _seen
         self.items = 0  # names array-item aliases: cdp_item1, cdp_item2, …
         # Field types read from the catalog, once per compile.
-        self.types: dict[tuple, str] = {}
+        self.types: dict[tuple[Any, ...], str] = {}
 
-    def type_of(self, key: tuple, read: Any) -> str:
+    def type_of(self, key: tuple[Any, ...], read: Callable[[], str]) -> str:
         if key not in self.types:
             self.types[key] = read()
         return self.types[key]
 
-    def property_type(self, selector: dict[str, Any], path: str) -> str:
-        key = ("property", tuple(sorted(selector.items())), path)
-        return self.type_of(key, lambda: property_type(selector, path))
+    def property_type(self, selector: ActivitySelector, path: str) -> str:
+        return self.type_of(("property", selector, path), lambda: property_type(selector, path))
 
     # --- the tree
 
-    def node(self, node: dict[str, Any]) -> Q:
-        kind = node["kind"]
-        q = self.group(node) if kind == "group" else getattr(self, kind)(node)
-        return ~q if node.get("negate") else q
+    def node(self, node: Condition) -> Q:
+        match node:
+            case Group():
+                q = self.group(node)
+            case Attribute():
+                q = self.attribute(node)
+            case Behaviour():
+                q = self.behaviour(node)
+            case Lifecycle():
+                q = self.lifecycle(node)
+            case SegmentRef():
+                q = self.segment(node)
+            case Consent():
+                q = self.consent(node)
+        return ~q if node.negate else q
 
-    def group(self, node: dict[str, Any]) -> Q:
-        children = [self.node(child) for child in node.get("conditions", [])]
+    def group(self, node: Group) -> Q:
+        children = [self.node(child) for child in node.conditions]
         if not children:
             # An empty group holds everyone; an empty "any" group too (nothing narrows it).
             return EVERYONE
         combined = children[0]
         for child in children[1:]:
-            combined = combined & child if node.get("match") == "all" else combined | child
+            combined = combined & child if node.match == "all" else combined | child
         return combined
 
     # --- profile attributes
 
-    def attribute(self, node: dict[str, Any]) -> Q:
-        path = node["path"]
-        if node["scope"] == "computed":
+    def attribute(self, node: Attribute) -> Q:
+        path = node.path
+        if node.scope == "computed":
             kind = COMPUTED_ATTRIBUTES[path][1]
             if kind == "list":
-                return Q(self.preferences(_PREFERENCE_KEYS[path], node))
-            return Q(compare(column_scalar(path, kind), kind, node, self.now))
+                return Q(self.preferences(_PREFERENCE_KEYS[path], node.comparison))
+            return Q(compare(column_scalar(path, kind), kind, node.comparison, self.now))
         steps = path_parse(path)
         kind = self.type_of(("trait", path), lambda: field_type("trait", path))
-        return Q(self.json_condition(F("traits"), [(steps, node, kind)]))
+        return Q(self.json_condition(F("traits"), [(steps, node.comparison, kind)]))
 
-    def preferences(self, key: str, node: dict[str, Any]) -> SqlExpr:
+    def preferences(self, key: str, comparison: Comparison) -> SqlExpr:
         """ "Likes": the categories or brands in the profile's weighted preferences."""
         keys = (
             "SELECT 1 FROM jsonb_object_keys(CASE WHEN jsonb_typeof({0}) = 'object' "
             "THEN {0} END) AS cdp_key(k)"
         )
         weights = json_at(F("preferences"), [key])
-        operator = node["operator"]
+        operator = comparison.operator
         if operator == "one_of":
-            wanted = [str(value) for value in node["value"]]
+            values = comparison.value if isinstance(comparison.value, tuple) else ()
+            wanted = [str(value) for value in values]
             wanted_keys = "lower(k) = ANY(ARRAY(SELECT lower(x) FROM unnest(%s::text[]) AS x))"
             return SqlExpr(f"EXISTS ({keys} WHERE {wanted_keys})", [weights], [wanted])
         found = SqlExpr(f"EXISTS ({keys})", [weights])
         return found if operator == "is_set" else SqlExpr("NOT {0}", [found])
 
-    def json_condition(self, base: Any, filters: list[tuple[list, dict, str]]) -> SqlExpr:
+    def json_condition(
+        self, base: Any, filters: list[tuple[list[Any], Comparison, str]]
+    ) -> SqlExpr:
         """All of `filters` (path steps, comparison, type) on one JSON value; filters through
         the same array test the same item of it."""
         direct: list[SqlExpr] = []
-        arrays: dict[tuple, list[tuple[list, dict, str]]] = {}
+        arrays: dict[tuple[Any, ...], list[tuple[list[Any], Comparison, str]]] = {}
         for steps, comparison, kind in filters:
             if None in steps:
                 at = steps.index(None)
@@ -133,11 +168,11 @@ class Compiler:
                 scalar = json_scalar(json_at(base, steps), kind)
                 direct.append(compare(scalar, kind, comparison, self.now))
         for prefix, inner in arrays.items():
-            if len(inner) == 1 and inner[0][1]["operator"] == "is_not_set":
+            if len(inner) == 1 and inner[0][1].operator == "is_not_set":
                 # Alone on its array, "is not set" means no item has a value (an empty list
                 # too), not "some item has none".
                 rest, comparison, kind = inner[0]
-                is_set = {**comparison, "operator": "is_set"}
+                is_set = replace(comparison, operator="is_set")
                 found = self.json_condition(base, [([*prefix, None, *rest], is_set, kind)])
                 direct.append(SqlExpr("NOT {0}", [found]))
                 continue
@@ -159,20 +194,19 @@ class Compiler:
 
     # --- behaviour
 
-    def events(self, node: dict[str, Any]) -> QuerySet[Event]:
+    def events(self, node: EventCondition) -> QuerySet[Event]:
         """The events a behaviour or lifecycle condition counts, with no window, for the
         profile of the outer query."""
         events = Event.objects.filter(profile_id=OuterRef("pk"))
         return self.event_filter(events, node)
 
-    def event_filter(self, events: QuerySet[Event], node: dict[str, Any]) -> QuerySet[Event]:
-        selector = node["activity"]
-        if selector.get("role"):
-            activities = list(
-                Activity.objects.filter(role=selector["role"]).values_list("kind", "name")
-            )
-        else:
-            activities = [(selector["kind"], selector["name"])]
+    def event_filter(self, events: QuerySet[Event], node: EventCondition) -> QuerySet[Event]:
+        selector = node.activity
+        match selector:
+            case ActivityRole(role=role):
+                activities = list(Activity.objects.filter(role=role).values_list("kind", "name"))
+            case ActivityName(kind=kind, name=name):
+                activities = [(kind, name)]
         tracks = [name for kind, name in activities if kind == Activity.Kind.TRACK]
         which = Q(pk__in=[])
         if tracks:
@@ -181,39 +215,47 @@ class Compiler:
             if any(k == kind for k, _ in activities):
                 which |= Q(type=kind)
         events = events.filter(which)
-        if node.get("sources"):
-            events = events.filter(source_id__in=node["sources"])
-        if node.get("where"):
+        if node.sources:
+            events = events.filter(source_id__in=list(node.sources))
+        if node.where:
             filters = [
-                (path_parse(f["path"]), f, self.property_type(selector, f["path"]))
-                for f in node["where"]
+                (path_parse(f.path), f.comparison, self.property_type(selector, f.path))
+                for f in node.where
             ]
             events = events.filter(self.json_condition(F("properties"), filters))
         return events
 
-    def window(self, window: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    def window(self, window: Window) -> tuple[datetime | None, datetime | None]:
         """The window as [start, end): None for an open end."""
-        if window["type"] == "last":
-            return self.now - self.span(window), None
-        if window["type"] == "between":
-            return day_start(window["start"]), day_start(window["end"]) + timedelta(days=1)
-        return None, None
+        match window:
+            case LastWindow():
+                return self.now - self.span(window), None
+            case BetweenWindow(start=start, end=end):
+                return day_start(start), day_start(end) + timedelta(days=1)
+            case EverWindow():
+                return None, None
 
     @staticmethod
-    def span(window: dict[str, Any]) -> timedelta:
-        return timedelta(days=window["amount"] * WINDOW_UNITS[window["unit"]])
+    def span(window: Window) -> timedelta:
+        """The length of a window "in the last …" (a "stopped" condition looks as far back
+        again); nothing for the others."""
+        if not isinstance(window, LastWindow):
+            raise DefinitionError(["Only a window “in the last …” has a length."])
+        return timedelta(days=window.amount * WINDOW_UNITS[window.unit])
 
     @staticmethod
-    def within(events: QuerySet[Event], start: datetime | None, end: datetime | None):
+    def within(
+        events: QuerySet[Event], start: datetime | None, end: datetime | None
+    ) -> QuerySet[Event]:
         if start is not None:
             events = events.filter(timestamp__gte=start)
         if end is not None:
             events = events.filter(timestamp__lt=end)
         return events
 
-    def behaviour(self, node: dict[str, Any]) -> Q:
-        events = self.within(self.events(node), *self.window(node["window"]))
-        operator, value = node["count"]["operator"], node["count"]["value"]
+    def behaviour(self, node: Behaviour) -> Q:
+        events = self.within(self.events(node), *self.window(node.window))
+        operator, value = node.count.operator, node.count.value
         if operator == "at_least" and value <= 1:
             return Q(Exists(events)) if value == 1 else EVERYONE
         if operator in ("at_most", "exactly") and value == 0:
@@ -223,7 +265,7 @@ class Compiler:
         counted = (
             self.within(
                 self.event_filter(Event.objects.filter(profile_id__isnull=False), node),
-                *self.window(node["window"]),
+                *self.window(node.window),
             )
             .order_by()
             .values("profile_id")
@@ -235,22 +277,24 @@ class Compiler:
             return Q(pk__in=counted.filter(matching=value).values("profile_id"))
         return ~Q(pk__in=counted.filter(matching__gt=value).values("profile_id"))
 
-    def lifecycle(self, node: dict[str, Any]) -> Q:
+    def lifecycle(self, node: Lifecycle) -> Q:
         events = self.events(node)
-        start, end = self.window(node["window"])
-        if node["change"] == "first_time":
+        start, end = self.window(node.window)
+        if node.change == "first_time":
             return Q(Exists(self.within(events, start, end))) & ~Q(
                 Exists(events.filter(timestamp__lt=start))
             )
-        previous = start - self.span(node["window"])
+        if start is None:
+            raise DefinitionError(["A “stopped” condition needs a window “in the last …”."])
+        previous = start - self.span(node.window)
         return Q(Exists(self.within(events, previous, start))) & ~Q(
             Exists(events.filter(timestamp__gte=start))
         )
 
     # --- the rest
 
-    def segment(self, node: dict[str, Any]) -> Q:
-        target = node["segment"]
+    def segment(self, node: SegmentRef) -> Q:
+        target = node.segment
         if target in self.seen:
             raise DefinitionError(["A segment cannot contain itself."])
         found = Segment.objects.filter(pk=target).values_list("name", "definition").first()
@@ -260,7 +304,7 @@ class Compiler:
         name, stored = found
         # Checked again: the catalog may have changed since that segment was saved.
         try:
-            definition = definition_clean(stored, segment_id=target)
+            definition = definition_parse(stored, segment_id=target)
         except DefinitionError as error:
             raise DefinitionError([f"In segment {name!r}: {e}" for e in error.errors]) from None
         inner = Compiler(self.now, self.seen | {target})
@@ -269,14 +313,14 @@ class Compiler:
         self.items = inner.items
         return q
 
-    def consent(self, node: dict[str, Any]) -> Q:
-        field = _CONSENT_FIELDS[node["channel"]]
-        return Q((field, _CONSENT_STATES[node["state"]]))
+    def consent(self, node: Consent) -> Q:
+        field = _CONSENT_FIELDS[node.channel]
+        return Q((field, _CONSENT_STATES[node.state]))
 
 
 # --- scalars and comparisons -----------------------------------------------------------------
 
-_OUTPUT = {
+_OUTPUT: dict[str, Callable[[], Field[Any, Any]]] = {
     "string": TextField,
     "number": lambda: DecimalField(max_digits=30, decimal_places=10),
     "boolean": BooleanField,
@@ -316,15 +360,17 @@ def json_scalar(value: Any, kind: str) -> SqlExpr:
     return SqlExpr(template, [value], [ISO_DATE_TEXT, zone], output_field=DateTimeField())
 
 
-def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlExpr:
+def compare(scalar: Any, kind: str, comparison: Comparison, now: datetime) -> SqlExpr:
     """The comparison of a scalar (SQL of the field's type, NULL for no value) as a boolean
     that is never NULL, so that negating it keeps the people with no value."""
-    operator = node["operator"]
-    value = node.get("value")
+    operator = comparison.operator
+    value = comparison.value
     if operator not in {op for op, _ in OPERATORS.get(kind, [])}:
         # A definition saved before the field's type changed: checked on save, and again
         # before every compile, so this only guards against a tree that skipped the check.
         raise DefinitionError([f"No operator {operator!r} for {kind} values."])
+    sql: str
+    params: list[Any]
     if operator == "is_set":
         sql, params = "{0} IS NOT NULL", []
     elif operator == "is_not_set":
@@ -334,8 +380,8 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
     elif operator == "is_false":
         sql, params = "{0} IS FALSE", []
     elif kind == "string":
-        text = str(value) if not isinstance(value, list) else ""
-        sql, params = {
+        text = str(value) if not isinstance(value, tuple) else ""
+        by_operator: dict[str, tuple[str, list[Any]]] = {
             "equals": ("lower({0}) = lower(%s)", [text]),
             "not_equals": ("lower({0}) <> lower(%s)", [text]),
             "contains": ("strpos(lower({0}), lower(%s)) > 0", [text]),
@@ -345,13 +391,14 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
             # letters ("İ").
             "one_of": (
                 "lower({0}) = ANY(ARRAY(SELECT lower(x) FROM unnest(%s::text[]) AS x))",
-                [[str(v) for v in value or []]],
+                [[str(v) for v in value] if isinstance(value, tuple) else []],
             ),
-        }[operator]
+        }
+        sql, params = by_operator[operator]
     elif kind == "number":
         try:
             number = Decimal(str(value))
-            second = Decimal(str(node.get("value2", value)))
+            second = Decimal(str(value if comparison.value2 is None else comparison.value2))
         except InvalidOperation:
             raise DefinitionError([f"{str(value)[:40]!r} is not a number."]) from None
         if operator == "between":
@@ -368,11 +415,11 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
             sql, params = f"{{0}} {symbol} %s", [number]
     elif kind == "datetime":
         if operator == "in_last_days":
-            sql, params = "{0} >= %s AND {0} <= %s", [now - timedelta(days=value), now]
+            sql, params = "{0} >= %s AND {0} <= %s", [now - timedelta(days=_days(value)), now]
         elif operator == "more_than_days_ago":
-            sql, params = "{0} < %s", [now - timedelta(days=value)]
+            sql, params = "{0} < %s", [now - timedelta(days=_days(value))]
         else:
-            moment, whole_day = as_moment(value)
+            moment, whole_day = as_moment(str(value))
             if operator == "before":
                 sql, params = "{0} < %s", [moment]
             else:
@@ -384,9 +431,15 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
     return SqlExpr(f"COALESCE(({sql}), false)", [scalar], params)
 
 
-def day_start(day: str) -> datetime:
+def _days(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DefinitionError([f"{str(value)[:40]!r} is not a number of days."])
+    return value
+
+
+def day_start(day: date | str) -> datetime:
     """Midnight at the start of a day, in the site's time zone."""
-    parsed = parse_date(day)
+    parsed = day if isinstance(day, date) else parse_date(day)
     if parsed is None:
         raise DefinitionError([f"{day!r} is not a date."])
     return timezone.make_aware(datetime.combine(parsed, time.min))
@@ -407,20 +460,29 @@ def as_moment(value: str) -> tuple[datetime, bool]:
 # --- entry points ----------------------------------------------------------------------------
 
 
-def segment_q(tree: dict[str, Any], *, now: datetime | None = None) -> Q:
-    """The filter on profiles for a clean definition."""
-    return Compiler(now).node(tree)
+def _tree(tree: Group | Mapping[str, Any]) -> Group:
+    """A parsed tree, or one read from JSON checked before (`definition_clean`'s output)."""
+    return tree if isinstance(tree, Group) else tree_from_json(tree)
 
 
-def segment_profiles(tree: dict[str, Any], *, now: datetime | None = None) -> QuerySet[Profile]:
+def segment_q(tree: Group | Mapping[str, Any], *, now: datetime | None = None) -> Q:
+    """The filter on profiles for a checked definition."""
+    return Compiler(now).node(_tree(tree))
+
+
+def segment_profiles(
+    tree: Group | Mapping[str, Any], *, now: datetime | None = None
+) -> QuerySet[Profile]:
     return Profile.objects.filter(segment_q(tree, now=now))
 
 
-def segment_count(tree: dict[str, Any], *, now: datetime | None = None) -> int:
+def segment_count(tree: Group | Mapping[str, Any], *, now: datetime | None = None) -> int:
     return segment_profiles(tree, now=now).order_by().count()
 
 
-def segment_sql(tree: dict[str, Any], *, now: datetime | None = None) -> tuple[str, list[Any]]:
+def segment_sql(
+    tree: Group | Mapping[str, Any], *, now: datetime | None = None
+) -> tuple[str, list[Any]]:
     """`SELECT id FROM profiles WHERE …` with its parameters, for set-based refreshes."""
     query = segment_profiles(tree, now=now).order_by().values("pk").query
     sql, params = query.get_compiler(connection=connection).as_sql()

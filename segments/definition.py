@@ -1,20 +1,47 @@
 """The segment definition: a JSON condition tree (docs/segments.md), checked against the catalog
-on save, and read back as a sentence."""
+and parsed into typed values (segments/tree.py) by `definition_parse`."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.utils.dateparse import parse_date, parse_datetime
 
 from ingestion.catalog.paths import path_parse
 from ingestion.models import Activity, ActivityProperty, CommerceRole, ProfileAttribute, Source
 from segments.models import Segment
+from segments.tree import (
+    ActivityName,
+    ActivityRole,
+    ActivitySelector,
+    Attribute,
+    Behaviour,
+    BetweenWindow,
+    Comparison,
+    Condition,
+    Consent,
+    ConsentChannel,
+    ConsentState,
+    CountOperator,
+    EventCount,
+    EverWindow,
+    Group,
+    LastWindow,
+    Lifecycle,
+    LifecycleChange,
+    Match,
+    PropertyFilter,
+    SegmentRef,
+    Window,
+    activity_from_json,
+    tree_to_json,
+)
 
 MAX_DEPTH = 6
 MAX_CONDITIONS = 100
@@ -164,14 +191,18 @@ def field_type(scope: str, path: str) -> str:
     return ""
 
 
-def activity_filter(selector: dict[str, Any]) -> dict[str, Any]:
+def activity_filter(selector: ActivitySelector | Mapping[str, Any]) -> dict[str, str]:
     """ORM filter arguments (fixed names) for the activities a selector means."""
-    if selector.get("role"):
-        return {"role": selector["role"]}
-    return {"kind": selector.get("kind", ""), "name": selector.get("name", "")}
+    if isinstance(selector, Mapping):
+        selector = activity_from_json(selector) if selector else ActivityName("", "")
+    match selector:
+        case ActivityRole(role=role):
+            return {"role": role}
+        case ActivityName(kind=kind, name=name):
+            return {"kind": kind, "name": name}
 
 
-def property_type(selector: dict[str, Any], path: str) -> str:
+def property_type(selector: ActivitySelector | Mapping[str, Any], path: str) -> str:
     """The type of an event property of the activities a selector means: pinned on any of
     them, else the one inferred over the most events."""
     fields = list(
@@ -182,15 +213,17 @@ def property_type(selector: dict[str, Any], path: str) -> str:
     )
     for found in fields:
         if found.pinned_type:
-            return found.pinned_type
-    return fields[0].inferred_type if fields else ""
+            return str(found.pinned_type)
+    return str(fields[0].inferred_type) if fields else ""
 
 
-# --- checking and normalising -------------------------------------------------------------
+# --- checking and parsing --------------------------------------------------------------------
 
 
 @dataclass
 class _Checker:
+    """Reads a JSON tree into typed values, collecting one message per problem."""
+
     segment_id: int | None
     errors: list[str]
     conditions: int = 0
@@ -198,7 +231,7 @@ class _Checker:
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}" if where else message)
 
-    def node(self, node: Any, where: str, depth: int) -> dict[str, Any] | None:
+    def node(self, node: Any, where: str, depth: int) -> Condition | None:
         if not isinstance(node, dict):
             self.error(where, "a condition must be an object.")
             return None
@@ -217,12 +250,21 @@ class _Checker:
             if self.conditions == MAX_CONDITIONS + 1:
                 self.error("", f"a segment has at most {MAX_CONDITIONS} conditions.")
             return None
-        clean = getattr(self, kind)(node, where)
-        if clean is None:
-            return None
-        return {"kind": kind, "negate": negate, **clean}
+        leaf: Condition | None
+        match kind:
+            case "attribute":
+                leaf = self.attribute(node, where)
+            case "behaviour":
+                leaf = self.behaviour(node, where)
+            case "lifecycle":
+                leaf = self.lifecycle(node, where)
+            case "segment":
+                leaf = self.segment(node, where)
+            case _:
+                leaf = self.consent(node, where)
+        return None if leaf is None else replace(leaf, negate=negate)
 
-    def group(self, node: dict[str, Any], where: str, depth: int) -> dict[str, Any] | None:
+    def group(self, node: dict[str, Any], where: str, depth: int) -> Group | None:
         if depth > MAX_DEPTH:
             self.error(where, f"groups nest at most {MAX_DEPTH} deep.")
             return None
@@ -243,16 +285,14 @@ class _Checker:
                 clean.append(checked)
         if not children and depth > 1:
             self.error(where, "an empty group; add a condition or remove it.")
-        return {
-            "kind": "group",
-            "match": match,
-            "negate": node.get("negate", False),
-            "conditions": clean,
-        }
+        # The top group's `negate` is judged by definition_parse, after its conditions.
+        return Group(
+            match=cast(Match, match), conditions=tuple(clean), negate=node.get("negate") is True
+        )
 
     # --- leaves
 
-    def attribute(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def attribute(self, node: dict[str, Any], where: str) -> Attribute | None:
         scope, path = node.get("scope"), node.get("path")
         if scope not in ("computed", "trait") or not isinstance(path, str) or not path:
             self.error(where, "choose a profile attribute.")
@@ -265,45 +305,43 @@ class _Checker:
         comparison = self.comparison(node, kind, where, f"{path[:200]!r}")
         if comparison is None:
             return None
-        return {"scope": scope, "path": path, **comparison}
+        return Attribute(scope=scope, path=path, comparison=comparison)
 
     def comparison(
         self, node: dict[str, Any], kind: str, where: str, name: str
-    ) -> dict[str, Any] | None:
+    ) -> Comparison | None:
         if kind not in OPERATORS:
             self.error(where, f"{name} holds {kind} values; choose one of its fields instead.")
             return None
         operator = node.get("operator")
         allowed = [op for op, _ in OPERATORS[kind]]
-        if operator not in allowed:
+        if not isinstance(operator, str) or operator not in allowed:
             self.error(where, f"{name} is a {kind}; its operators are {', '.join(allowed)}.")
             return None
-        clean: dict[str, Any] = {"operator": operator}
         if operator in NO_VALUE:
-            return clean
+            return Comparison(operator)
         try:
             if operator == "one_of":
-                clean["value"] = _text_list(node.get("value"))
-            elif operator in ("in_last_days", "more_than_days_ago"):
-                clean["value"] = _number(
-                    node.get("value"), integer=True, minimum=0, maximum=MAX_WINDOW_DAYS
-                )
-            elif kind == "number":
-                clean["value"] = _number(node.get("value"))
-                if operator == "between":
-                    clean["value2"] = _number(node.get("value2"))
-                    if clean["value2"] < clean["value"]:
-                        raise ValueError("the second number of `between` must not be smaller.")
-            elif kind == "datetime":
-                clean["value"] = _moment(node.get("value"))
-            else:
-                clean["value"] = _text(node.get("value"))
+                return Comparison(operator, tuple(_text_list(node.get("value"))))
+            if operator in ("in_last_days", "more_than_days_ago"):
+                days = _number(node.get("value"), integer=True, minimum=0, maximum=MAX_WINDOW_DAYS)
+                return Comparison(operator, days)
+            if kind == "number":
+                value = _number(node.get("value"))
+                if operator != "between":
+                    return Comparison(operator, value)
+                value2 = _number(node.get("value2"))
+                if value2 < value:
+                    raise ValueError("the second number of `between` must not be smaller.")
+                return Comparison(operator, value, value2)
+            if kind == "datetime":
+                return Comparison(operator, _moment(node.get("value")))
+            return Comparison(operator, _text(node.get("value")))
         except ValueError as error:
             self.error(where, f"{name}: {error}")
             return None
-        return clean
 
-    def activity(self, selector: Any, where: str) -> dict[str, Any] | None:
+    def activity(self, selector: Any, where: str) -> ActivitySelector | None:
         if not isinstance(selector, dict) or not selector:
             self.error(where, "choose an activity.")
             return None
@@ -312,7 +350,7 @@ class _Checker:
             if role not in CommerceRole.values or role == "":
                 self.error(where, f"unknown commerce role {str(role)[:40]!r}.")
                 return None
-            return {"role": role}
+            return ActivityRole(role)
         kind, name = selector.get("kind"), selector.get("name", "")
         if kind not in Activity.Kind.values or not isinstance(name, str):
             self.error(where, "choose an activity.")
@@ -322,9 +360,11 @@ class _Checker:
         if not Activity.objects.filter(kind=kind, name=name).exists():
             self.error(where, f"there is no activity {name[:200]!r} in the catalog.")
             return None
-        return {"kind": kind, "name": name}
+        return ActivityName(kind, name)
 
-    def events(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def events(
+        self, node: dict[str, Any], where: str
+    ) -> tuple[ActivitySelector, tuple[PropertyFilter, ...], tuple[int, ...]] | None:
         """What behaviour and lifecycle conditions share: activity, filters and sources."""
         activity = self.activity(node.get("activity"), where)
         if activity is None:
@@ -354,7 +394,7 @@ class _Checker:
                 continue
             comparison = self.comparison(item, kind, at, f"{path[:200]!r}")
             if comparison is not None:
-                clean_filters.append({"path": path, **comparison})
+                clean_filters.append(PropertyFilter(path, comparison))
         sources = node.get("sources", [])
         if not isinstance(sources, list) or not all(
             isinstance(s, int) and not isinstance(s, bool) for s in sources
@@ -367,18 +407,18 @@ class _Checker:
             if missing := [s for s in sources if s not in known]:
                 self.error(where, f"no source with id {missing[0]}.")
                 return None
-        return {"activity": activity, "where": clean_filters, "sources": sources}
+        return activity, tuple(clean_filters), tuple(sources)
 
-    def window(self, window: Any, where: str, *, allow: tuple[str, ...]) -> dict[str, Any] | None:
+    def window(self, window: Any, where: str, *, allow: tuple[str, ...]) -> Window | None:
         if not isinstance(window, dict) or window.get("type") not in allow:
             self.error(where, f"the time window must be one of: {', '.join(allow)}.")
             return None
         kind = window["type"]
         if kind == "ever":
-            return {"type": "ever"}
+            return EverWindow()
         if kind == "last":
             unit = window.get("unit")
-            if not _one_of(unit, WINDOW_UNITS):
+            if not isinstance(unit, str) or not _one_of(unit, WINDOW_UNITS):
                 self.error(where, "the window's unit is minutes, hours, days or weeks.")
                 return None
             try:
@@ -389,7 +429,7 @@ class _Checker:
             if amount * WINDOW_UNITS[unit] > MAX_WINDOW_DAYS:
                 self.error(where, "the window is longer than 100 years.")
                 return None
-            return {"type": "last", "amount": amount, "unit": unit}
+            return LastWindow(amount=int(amount), unit=unit)
         start, end = _day(window.get("start")), _day(window.get("end"))
         if start is None or end is None:
             self.error(where, "a window between two dates needs both dates (YYYY-MM-DD).")
@@ -397,9 +437,9 @@ class _Checker:
         if end < start:
             self.error(where, "the window ends before it starts.")
             return None
-        return {"type": "between", "start": start.isoformat(), "end": end.isoformat()}
+        return BetweenWindow(start=start, end=end)
 
-    def behaviour(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def behaviour(self, node: dict[str, Any], where: str) -> Behaviour | None:
         events = self.events(node, where)
         window = self.window(node.get("window"), where, allow=("last", "between", "ever"))
         count = node.get("count", {"operator": "at_least", "value": 1})
@@ -413,13 +453,16 @@ class _Checker:
             return None
         if events is None or window is None:
             return None
-        return {
-            **events,
-            "count": {"operator": count["operator"], "value": times},
-            "window": window,
-        }
+        activity, filters, sources = events
+        return Behaviour(
+            activity=activity,
+            count=EventCount(cast(CountOperator, count["operator"]), int(times)),
+            window=window,
+            where=filters,
+            sources=sources,
+        )
 
-    def lifecycle(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def lifecycle(self, node: dict[str, Any], where: str) -> Lifecycle | None:
         change = node.get("change")
         if not _one_of(change, LIFECYCLE_CHANGES):
             self.error(where, "a lifecycle condition is `first_time` or `stopped`.")
@@ -429,9 +472,16 @@ class _Checker:
         window = self.window(node.get("window"), where, allow=allow)
         if events is None or window is None:
             return None
-        return {"change": change, **events, "window": window}
+        activity, filters, sources = events
+        return Lifecycle(
+            change=cast(LifecycleChange, change),
+            activity=activity,
+            window=window,
+            where=filters,
+            sources=sources,
+        )
 
-    def segment(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def segment(self, node: dict[str, Any], where: str) -> SegmentRef | None:
         target = node.get("segment")
         if isinstance(target, str) and re.fullmatch(r"[0-9]{1,18}", target):
             target = int(target)
@@ -444,19 +494,20 @@ class _Checker:
         if self.segment_id is not None and _references(target, self.segment_id):
             self.error(where, "a segment cannot contain itself, directly or through others.")
             return None
-        return {"segment": target}
+        return SegmentRef(segment=target)
 
-    def consent(self, node: dict[str, Any], where: str) -> dict[str, Any] | None:
+    def consent(self, node: dict[str, Any], where: str) -> Consent | None:
         channel, state = node.get("channel"), node.get("state")
         if not _one_of(channel, CONSENT_CHANNELS) or not _one_of(state, CONSENT_STATES):
             self.error(where, "consent needs a channel (email, sms) and a state.")
             return None
-        return {"channel": channel, "state": state}
+        return Consent(channel=cast(ConsentChannel, channel), state=cast(ConsentState, state))
 
 
-def definition_clean(tree: Any, *, segment_id: int | None = None) -> dict[str, Any]:
-    """The definition, checked against the catalog and normalised (values of the field's
-    type, defaults filled, unknown keys dropped). Raises DefinitionError."""
+def definition_parse(tree: Any, *, segment_id: int | None = None) -> Group:
+    """The definition as typed values, checked against the catalog and normalised (values of
+    the field's type, defaults filled, unknown keys dropped). Raises DefinitionError, with
+    one message per problem."""
     tree = _without_nul(tree)
     if not isinstance(tree, dict) or tree.get("kind") != "group":
         raise DefinitionError(["A definition is a group of conditions."])
@@ -467,6 +518,11 @@ def definition_clean(tree: Any, *, segment_id: int | None = None) -> dict[str, A
     if not isinstance(tree.get("negate", False), bool):
         raise DefinitionError(["`negate` must be true or false."])
     return clean
+
+
+def definition_clean(tree: Any, *, segment_id: int | None = None) -> dict[str, Any]:
+    """The definition checked and normalised by `definition_parse`, in its stored shape."""
+    return tree_to_json(definition_parse(tree, segment_id=segment_id))
 
 
 def _without_nul(value: Any, depth: int = 0) -> Any:
@@ -508,8 +564,8 @@ def referenced_segments(tree: dict[str, Any]) -> set[int]:
     return found
 
 
-def walk(tree: dict[str, Any]):
-    """Every node of a tree, depth first."""
+def walk(tree: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a JSON tree not checked yet (a stored one), depth first."""
     yield tree
     if tree.get("kind") == "group":
         for child in tree.get("conditions", []):
@@ -550,7 +606,7 @@ def _text(value: Any) -> str:
         raise ValueError("enter a value (to find people with any value, use “is set”).")
     if len(value) > MAX_TEXT:
         raise ValueError(f"values are at most {MAX_TEXT} characters.")
-    return value
+    return str(value)
 
 
 def _text_list(value: Any) -> list[str]:
@@ -631,203 +687,4 @@ def _moment(value: Any) -> str:
         raise ValueError(f"{value[:40]!r} is not a date (YYYY-MM-DD) or date-time.")
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         raise ValueError(f"enter a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
-    return value
-
-
-# --- the sentence ----------------------------------------------------------------------------
-
-
-def definition_sentence(tree: dict[str, Any]) -> str:
-    """The definition as one sentence: "People who did Product Added at least once in the
-    last 7 days and did not do Order Completed in the last 7 days"."""
-    labels = SentenceLabels(tree)
-    body = group_sentence(tree, labels, top=True)
-    if not body:
-        return "Everyone"
-    return f"People {body}" if body.startswith("whose ") else f"People who {body}"
-
-
-class SentenceLabels:
-    """Display names for what a definition names, read in a few queries."""
-
-    def __init__(self, tree: dict[str, Any]) -> None:
-        nodes = list(walk(tree))
-        names = {
-            (n["activity"].get("kind"), n["activity"].get("name"))
-            for n in nodes
-            if isinstance(n.get("activity"), dict) and n["activity"].get("kind")
-        }
-        self.activities: dict[tuple[str, str], str] = {}
-        for activity in Activity.objects.filter(name__in={name for _, name in names}):
-            self.activities[(activity.kind, activity.name)] = activity.label
-        segment_ids = referenced_segments(tree)
-        self.segments = dict(Segment.objects.filter(pk__in=segment_ids).values_list("pk", "name"))
-        source_ids = {s for n in nodes for s in n.get("sources", []) if isinstance(s, int)}
-        self.sources = dict(Source.objects.filter(pk__in=source_ids).values_list("pk", "name"))
-
-    def activity(self, selector: dict[str, Any]) -> str:
-        if selector.get("role"):
-            return f"any “{CommerceRole(selector['role']).label}” activity"
-        key = (selector.get("kind", ""), selector.get("name", ""))
-        if key in self.activities:
-            return self.activities[key]
-        return {"page": "Page viewed", "screen": "Screen viewed"}.get(key[0], key[1] or "?")
-
-
-def group_sentence(node: dict[str, Any], labels: SentenceLabels, *, top: bool = False) -> str:
-    parts = [node_sentence(child, labels) for child in node.get("conditions", [])]
-    parts = [part for part in parts if part]
-    if not parts:
-        return "" if top else "(no conditions)"
-    parts[-1] = parts[-1].rstrip(",")
-    joiner = " and " if node.get("match") == "all" else " or "
-    text = joiner.join(parts)
-    if node.get("negate"):
-        return f"are not ({text})" if len(parts) > 1 else f"are not such that {text}"
-    if top or len(parts) == 1:
-        return text
-    return f"({text})"
-
-
-def node_sentence(node: dict[str, Any], labels: SentenceLabels) -> str:
-    kind = node.get("kind")
-    negate = bool(node.get("negate"))
-    if kind == "group":
-        return group_sentence(node, labels)
-    if kind == "attribute":
-        if node.get("scope") == "computed":
-            name = COMPUTED_ATTRIBUTES.get(node.get("path", ""), (node.get("path", ""), ""))[0]
-            name = name[0].lower() + name[1:] if not name.startswith("RFM") else name
-        else:
-            name = node.get("path", "")
-        return f"whose {name} {_comparison_text(node, negate=negate)}"
-    if kind in ("behaviour", "lifecycle"):
-        activity = labels.activity(node.get("activity", {}))
-        details = _events_text(node, labels)
-        window = _window_text(node.get("window", {}))
-        if kind == "behaviour":
-            count = node.get("count", {"operator": "at_least", "value": 1})
-            plain = count.get("operator") == "at_least" and count.get("value") == 1
-            times = "" if negate and plain else f" {_times_text(count)}"
-            verb = "did not do" if negate else "did"
-            # A trailing comma closes the filters before the next condition; the group drops
-            # it after its last one.
-            return f"{verb} {activity}{times} {window}{details}"
-        if node.get("change") == "first_time":
-            text = f"did {activity} for the first time {window}{details}".rstrip(",")
-        else:
-            window_length = _window_text(node.get("window", {}), bare=True)
-            text = (
-                f"stopped doing {activity}{details.rstrip(',')} (did it in the {window_length} "
-                f"before the last {window_length}, not since)"
-            )
-        return f"not ({text})" if negate else text
-    if kind == "segment":
-        name = labels.segments.get(node.get("segment"), f"segment #{node.get('segment')}")
-        return f"are {'not ' if negate else ''}in {name}"
-    if kind == "consent":
-        channel = CONSENT_CHANNELS.get(node.get("channel", ""), "?")
-        state = node.get("state")
-        if state == "unknown":
-            text = f"have {'' if negate else 'not '}given {channel} consent either way"
-            return text
-        text = f"{CONSENT_STATES.get(state, '?')} {channel}"
-        return f"have not {text}" if negate else f"have {text}"
-    return ""
-
-
-_SENTENCE_OPERATORS = {
-    "equals": "is",
-    "not_equals": "is not",
-    "contains": "contains",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "gt": ">",
-    "gte": "≥",
-    "lt": "<",
-    "lte": "≤",
-    "before": "is before",
-    "after": "is after",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "is_true": "is true",
-    "is_false": "is false",
-}
-
-
-def _comparison_text(node: dict[str, Any], *, negate: bool = False) -> str:
-    """ "is Shoes", "contains shoe", "> 50"; with `negate`, the opposite ("is not Shoes",
-    "does not contain shoe", "is not > 50")."""
-    text = _plain_comparison_text(node)
-    if not negate:
-        return text
-    for start, opposite in (
-        ("is not ", "is "),
-        ("is ", "is not "),
-        ("contains ", "does not contain "),
-        ("starts with ", "does not start with "),
-        ("ends with ", "does not end with "),
-    ):
-        if text.startswith(start):
-            return opposite + text[len(start) :]
-    return f"is not {text}"
-
-
-def _plain_comparison_text(node: dict[str, Any]) -> str:
-    operator = node.get("operator", "")
-    if operator == "one_of" and isinstance(node.get("value"), list):
-        return f"is one of {', '.join(str(v) for v in node['value'])}"
-    if operator in NO_VALUE:
-        return _SENTENCE_OPERATORS[operator]
-    if operator == "between":
-        return f"is between {node.get('value')} and {node.get('value2')}"
-    if operator == "in_last_days":
-        return f"is in the last {node.get('value')} days"
-    if operator == "more_than_days_ago":
-        return f"is more than {node.get('value')} days ago"
-    return f"{_SENTENCE_OPERATORS.get(operator, operator)} {node.get('value')}"
-
-
-def _events_text(node: dict[str, Any], labels: SentenceLabels) -> str:
-    """ ", where category is Shoes, with an item of products whose category is Shoes and
-    price > 50," then " on Shop"."""
-    parts = []
-    plain: list[str] = []
-    arrays: dict[str, list[str]] = {}
-    for item in node.get("where", []):
-        path = str(item.get("path", ""))
-        head, sep, rest = path.partition("[].")
-        if sep and rest:
-            arrays.setdefault(head, []).append(f"{rest} {_comparison_text(item)}")
-        else:
-            plain.append(f"{path} {_comparison_text(item)}")
-    clauses = [f"where {' and '.join(plain)}"] if plain else []
-    clauses += [
-        f"with an item of {head} whose {' and '.join(tests)}" for head, tests in arrays.items()
-    ]
-    if clauses:
-        parts.append(", " + ", ".join(clauses) + ",")
-    sources = node.get("sources", [])
-    if sources:
-        names = ", ".join(labels.sources.get(s, f"#{s}") for s in sources)
-        parts.append(f" on {names}")
-    return "".join(parts)
-
-
-def _times_text(count: dict[str, Any]) -> str:
-    value = count.get("value", 1)
-    word = COUNT_OPERATORS.get(count.get("operator", ""), "")
-    times = "once" if value == 1 else f"{value} times"
-    return f"{word} {times}"
-
-
-def _window_text(window: dict[str, Any], *, bare: bool = False) -> str:
-    kind = window.get("type")
-    if kind == "last":
-        amount, unit = window.get("amount"), window.get("unit", "days")
-        unit_text = unit[:-1] if amount == 1 else unit
-        text = f"{amount} {unit_text}" if amount != 1 else unit_text
-        return text if bare else f"in the last {text}"
-    if kind == "between":
-        return f"between {window.get('start')} and {window.get('end')}"
-    return "ever"
+    return str(value)

@@ -1,4 +1,4 @@
-"""The segment's name and description; the conditions are the builder's (segments/builder.py)."""
+"""The segment's name and description; the conditions are the builder's (segments/builder/)."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from django.utils import timezone
 from cdp_project.core.db import query_canceled, statement_timeout_set
 from profiles.models import Profile
 from segments.compiler import segment_sql
-from segments.definition import DefinitionError, definition_clean
+from segments.definition import DefinitionError, definition_parse
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ def _timeout_ms() -> int:
 
 def _apply(segment: Segment, now: datetime) -> tuple[int, int, int]:
     """Evaluate the definition and apply the difference; returns (size, entered, exited)."""
-    tree = definition_clean(segment.definition, segment_id=segment.pk)
+    tree = definition_parse(segment.definition, segment_id=segment.pk)
     try:
         compiled, compiled_params = segment_sql(tree, now=now)
     except EmptyResultSet:

@@ -56,35 +56,82 @@ class Trend:
         return f"{self.change:+,}" if self.change else "±0"
 
 
-def segment_list() -> list[Segment]:
-    """Every segment, by name, each with `trend` (a Trend, or None before its first
-    refresh). Two index probes per segment (`segment_size_latest`), however long the
-    history."""
+@dataclass(frozen=True)
+class SegmentRow:
+    """One line of the segment list."""
+
+    pk: int
+    name: str
+    sentence: str
+    size: int | None
+    refreshed_at: datetime | None
+    refresh_ms: int | None
+    refresh_error: str
+    trend: Trend | None
+
+
+def segment_list() -> list[SegmentRow]:
+    """Every segment, by name, each with its trend (None before its first refresh). Two
+    index probes per segment (`segment_size_latest`), however long the history."""
     cutoff = timezone.now() - timedelta(days=TREND_DAYS)
     snapshots = SizeSnapshot.objects.filter(segment=OuterRef("pk"))
     before = snapshots.filter(at__lte=cutoff).order_by("-at", "-id")
     first = snapshots.filter(at__gt=cutoff).order_by("at", "id")
-    segments = list(
-        Segment.objects.defer("definition")
-        .annotate(
+    rows = (
+        Segment.objects.annotate(
             size_then=Subquery(before.values("size")[:1]),
             first_size=Subquery(first.values("size")[:1]),
             first_at=Subquery(first.values("at")[:1]),
         )
         .order_by("name", "pk")
+        .values_list(
+            "pk",
+            "name",
+            "sentence",
+            "size",
+            "refreshed_at",
+            "refresh_ms",
+            "refresh_error",
+            "size_then",
+            "first_size",
+            "first_at",
+        )
     )
-    for segment in segments:
-        segment.trend = _trend(segment)
-    return segments
+    return [
+        SegmentRow(
+            pk=pk,
+            name=name,
+            sentence=sentence,
+            size=size,
+            refreshed_at=refreshed_at,
+            refresh_ms=refresh_ms,
+            refresh_error=refresh_error,
+            trend=_trend(size, size_then, first_size, first_at),
+        )
+        for (
+            pk,
+            name,
+            sentence,
+            size,
+            refreshed_at,
+            refresh_ms,
+            refresh_error,
+            size_then,
+            first_size,
+            first_at,
+        ) in rows
+    ]
 
 
-def _trend(segment: Segment) -> Trend | None:
-    if segment.size is None:
+def _trend(
+    size: int | None, size_then: int | None, first_size: int | None, first_at: datetime | None
+) -> Trend | None:
+    if size is None:
         return None
-    if segment.size_then is not None:
-        return Trend(segment.size - segment.size_then)
-    if segment.first_size is not None:
-        return Trend(segment.size - segment.first_size, since=segment.first_at)
+    if size_then is not None:
+        return Trend(size - size_then)
+    if first_size is not None:
+        return Trend(size - first_size, since=first_at)
     return None
 
 

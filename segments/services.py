@@ -25,9 +25,10 @@ from django.utils import timezone
 from cdp_project.access.actors import Actor
 from cdp_project.access.audit import action, audit_write
 from cdp_project.core.publish import task_publish_on_commit
-from segments.definition import definition_clean, definition_sentence
+from segments.definition import definition_clean
 from segments.forms import NAME_MAX_LENGTH
 from segments.models import Segment
+from segments.sentence import definition_sentence
 
 logger = logging.getLogger(__name__)
 

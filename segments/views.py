@@ -21,7 +21,7 @@ from cdp_project.core.publish import task_publish
 from profiles import selectors as profile_selectors
 from profiles.models import Profile
 from segments import membership, selectors
-from segments.definition import DefinitionError, definition_clean
+from segments.definition import DefinitionError, definition_parse
 from segments.explain import explain
 from segments.models import Segment
 
@@ -247,7 +247,7 @@ def segment_why(request: HttpRequest, pk: int, profile_pk: int) -> HttpResponse:
         return redirect("segment-why", pk=segment.pk, profile_pk=survivor_id)
     explained, errors = None, []
     try:
-        tree = definition_clean(segment.definition, segment_id=segment.pk)
+        tree = definition_parse(segment.definition, segment_id=segment.pk)
         explained = explain(tree, profile)
     except DefinitionError as error:
         errors = error.errors

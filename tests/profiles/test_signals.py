@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cdp_project.access.actors import Actor
 from cdp_project.celery import app as celery_app
 from cdp_project.core import publish
 from ingestion.catalog.services import activity_update
@@ -24,6 +25,7 @@ def sent(monkeypatch) -> list[tuple[str, list]]:
 
 def _update(activity: Activity, points: float | None) -> None:
     activity_update(
+        actor=Actor.system("test"),
         activity=activity,
         display_name=activity.display_name,
         description=activity.description,

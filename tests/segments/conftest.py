@@ -204,9 +204,12 @@ class Store:
         """The people a definition selects: cleaned, compiled and run."""
         from segments.compiler import segment_profiles
         from segments.definition import definition_clean
+        from segments.tree import tree_from_json, tree_to_json
 
         wrapped = tree if tree.get("kind") == "group" else group(tree)
         clean = definition_clean(wrapped, segment_id=segment_id)
+        # Every example of the segment tests goes through the typed tree and back unchanged.
+        assert tree_to_json(tree_from_json(clean)) == clean
         return self.names_of(segment_profiles(clean).values_list("pk", flat=True))
 
 

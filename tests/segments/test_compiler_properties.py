@@ -26,9 +26,11 @@ from segments.definition import (
     OPERATORS,
     DefinitionError,
     definition_clean,
-    definition_sentence,
+    definition_parse,
 )
 from segments.explain import explain
+from segments.sentence import definition_sentence
+from segments.tree import tree_from_json, tree_to_json
 from tests.segments.conftest import (
     Store,
     between,
@@ -556,8 +558,10 @@ def test_random_valid_trees_clean_compile_and_split_everyone(hostile, data):
     everyone = len(hostile.people)
     # A savepoint per example: a failing query must not poison the next one (or the shrink).
     with transaction.atomic():
+        parsed = definition_parse(tree)
         clean = definition_clean(tree)
         assert clean == definition_clean(clean)  # cleaning is stable
+        assert tree_to_json(parsed) == clean and tree_from_json(clean) == parsed
         count = segment_count(clean)
         opposite = segment_count(definition_clean(negated(tree)))
         assert 0 <= count <= everyone

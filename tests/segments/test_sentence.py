@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ingestion.models import Activity, Source
-from segments.definition import definition_sentence
 from segments.models import Segment
+from segments.sentence import definition_sentence
 
 pytestmark = pytest.mark.django_db
 
