@@ -31,6 +31,7 @@ from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
 from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import change_required, reads_only
+from cdp_project.core.http import MarketerRequest
 from profiles.models import Consent, Profile
 from profiles.selectors import profile_search
 from profiles.services import profile_consent_set
@@ -38,7 +39,7 @@ from profiles.services import profile_consent_set
 logger = logging.getLogger(__name__)
 
 MAX_PROFILE_SEARCH = 320
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, str] = {
     Campaign.Status.ACTIVE: "active: people who trigger it from now on enter it.",
     Campaign.Status.PAUSED: "paused: nobody new enters, and those waiting wait for its return.",
     Campaign.Status.DRAFT: "back to a draft.",
@@ -68,7 +69,7 @@ def _facts(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _preview_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+def _preview_context(request: MarketerRequest, campaign: Campaign) -> dict[str, Any]:
     """The preview panel: the message the chosen person would get now."""
     search = request.GET.get("profile", "").replace("\x00", "").strip()
     context: dict[str, Any] = {
@@ -106,7 +107,7 @@ def _days(value: str | None) -> int:
     return days if days in selectors.STATS_PERIODS else selectors.LIST_DAYS
 
 
-def _detail_context(request: HttpRequest, campaign: Campaign, days: int) -> dict[str, Any]:
+def _detail_context(request: MarketerRequest, campaign: Campaign, days: int) -> dict[str, Any]:
     return {
         **_preview_context(request, campaign),
         **_facts(campaign),
@@ -122,7 +123,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign, days: int) -> dict
 
 @login_required
 @require_GET
-def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_detail(request: MarketerRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("audience"), pk=pk)
     if request.htmx and request.htmx.target == "preview":
         return render(
@@ -137,7 +138,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @reads_only
 @login_required
 @require_POST
-def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_dry_run(request: MarketerRequest, pk: int) -> HttpResponse:
     """Replay the campaign over the last N days of events: the results panel (htmx), or the
     campaign's page with it. Nothing is recorded or sent (campaigns/dryrun.py)."""
     campaign = get_object_or_404(Campaign.objects.select_related("audience"), pk=pk)
@@ -264,7 +265,7 @@ def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose the person to render the test for first.")
         return redirect(back)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors["address"]))
+        messages.error(request, " ".join(str(error) for error in form.errors["address"]))
         return redirect(back)
     profile = Profile.objects.get(pk=found[0].pk)
     with transaction.atomic():
@@ -348,7 +349,8 @@ def _unsubscribing(token: str) -> tuple[Profile | None, Message | None]:
             .first()
         )
         return (message.profile, message) if message else (None, None)
-    profile = Profile.objects.filter(pk=data.get("p")).first() if data.get("p") else None
+    profile_id = data.get("p")
+    profile = Profile.objects.filter(pk=profile_id).first() if profile_id else None
     if profile is None and data.get("e"):
         # Merged since the email was sent: the address leads to the person now.
         profile = Profile.objects.filter(email=data["e"]).order_by("pk").first()

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Field, Max, Q, Sum
 from django.utils import timezone
 
 from cdp_project.core.jsontext import json_text
@@ -54,7 +54,7 @@ _GRANTED = {"true", "yes", "y", "1", "granted", "opted_in", "opt_in", "subscribe
 _WITHDRAWN = {"false", "no", "n", "0", "withdrawn", "opted_out", "opt_out", "unsubscribed", "off"}
 
 # Engagement points per event when the activity sets none.
-DEFAULT_POINTS = {
+DEFAULT_POINTS: dict[str, float] = {
     Role.ORDER_COMPLETED: 10.0,
     Role.CHECKOUT_STARTED: 5.0,
     Role.PRODUCT_ADDED: 3.0,
@@ -67,7 +67,7 @@ DEFAULT_POINTS = {
 DEFAULT_TRACK_POINTS = 1.0
 DEFAULT_VIEW_POINTS = 0.5  # page and screen calls
 # How much an item counts towards preferences.
-PREFERENCE_WEIGHTS = {
+PREFERENCE_WEIGHTS: dict[str, float] = {
     # A list shows many products the person did not choose: each counts half a view.
     Role.PRODUCT_LIST_VIEWED: 0.5,
     Role.PRODUCT_VIEWED: 1.0,
@@ -116,8 +116,7 @@ class ActivityMeaning:
 
 def activity_meanings(events: Iterable[Event]) -> dict[tuple[str, str], ActivityMeaning]:
     """The role and engagement points of each activity in `events` (one query)."""
-    keys = {_activity_key(event) for event in events}
-    keys.discard(None)
+    keys = {key for event in events if (key := _activity_key(event)) is not None}
     if not keys:
         return {}
     condition = Q()
@@ -146,6 +145,13 @@ def default_points(kind: str, role: str) -> float:
     if role:
         return DEFAULT_POINTS.get(role, DEFAULT_TRACK_POINTS)
     return DEFAULT_TRACK_POINTS
+
+
+def _meaning(
+    meanings: dict[tuple[str, str], ActivityMeaning], event: Event
+) -> ActivityMeaning | None:
+    key = _activity_key(event)
+    return meanings.get(key) if key is not None else None
 
 
 def _activity_key(event: Event) -> tuple[str, str] | None:
@@ -422,13 +428,15 @@ class _Item:
     brand: str
 
 
-def _items_by_event(events: Sequence[Event], meanings: dict) -> dict[int, list[_Item]]:
+def _items_by_event(
+    events: Sequence[Event], meanings: dict[tuple[str, str], ActivityMeaning]
+) -> dict[int, list[_Item]]:
     """Each product event's items, with category and brand filled from the product catalog
     where the event left them out (one query)."""
     wanted = set(PREFERENCE_WEIGHTS)
     found: dict[int, list[Any]] = {}
     for event in events:
-        meaning = meanings.get(_activity_key(event))
+        meaning = _meaning(meanings, event)
         if meaning and meaning.role in wanted:
             found[event.pk] = products_in_event(event)
     missing = {v.key for values in found.values() for v in values if not (v.category and v.brand)}
@@ -454,6 +462,8 @@ def _items_by_event(events: Sequence[Event], meanings: dict) -> dict[int, list[_
 
 
 def _order_event(event: Event, role: str) -> _OrderEvent | None:
+    if event.profile_id is None:
+        return None  # profiles_update folds only events of a profile
     properties = event.properties if isinstance(event.properties, dict) else {}
     order_id = _order_id(properties)
     if not order_id:
@@ -486,7 +496,7 @@ def profiles_update(events: Sequence[Event]) -> None:
     items = _items_by_event(events, meanings)
     orders: list[_OrderEvent] = []
     for event in events:
-        meaning = meanings.get(_activity_key(event))
+        meaning = _meaning(meanings, event)
         if meaning and meaning.role in _ORDER_ROLES:
             order = _order_event(event, meaning.role)
             if order:
@@ -496,7 +506,8 @@ def profiles_update(events: Sequence[Event]) -> None:
     owners = orders_owners(
         sorted({o.order_id for o in orders if o.role != Role.ORDER_COMPLETED})
     ).values()
-    profile_ids = sorted({event.profile_id for event in events} | set(owners))
+    # cast: the events of no profile were dropped above.
+    profile_ids = sorted({cast(int, event.profile_id) for event in events} | set(owners))
     # Locked in id order, so two workers folding overlapping batches cannot deadlock.
     profiles = {
         p.pk: p
@@ -511,10 +522,10 @@ def profiles_update(events: Sequence[Event]) -> None:
         pk: ProfileFold(profile, source_names=source_names) for pk, profile in profiles.items()
     }
     for event in events:
-        fold = folds.get(event.profile_id)
+        fold = folds.get(cast(int, event.profile_id))
         if fold is None:
             continue  # deleted since
-        fold.fold(event, meanings.get(_activity_key(event)), items.get(event.pk, []))
+        fold.fold(event, _meaning(meanings, event), items.get(event.pk, []))
     orders = [o for o in orders if o.profile_id in profiles]
     if orders:
         orders_apply(orders)
@@ -547,7 +558,13 @@ def profiles_write(profiles: Sequence[Profile]) -> None:
         cursor.execute(_WRITE_PROFILES, [json_text(rows)])
 
 
-_WRITTEN = [Profile._meta.get_field(name) for name in COMPUTED_FIELDS]
+def _column(name: str) -> Field[Any, Any]:
+    field = Profile._meta.get_field(name)
+    assert isinstance(field, Field), f"{name} is a relation, not a column"
+    return field
+
+
+_WRITTEN = [_column(name) for name in COMPUTED_FIELDS]
 # Column names and types come from the model, never from input.
 _WRITE_PROFILES = f"""
     UPDATE profiles_profile p SET {", ".join(f"{f.column} = t.{f.column}" for f in _WRITTEN)}
@@ -804,7 +821,7 @@ def _fold_batch(fold: ProfileFold, events: list[Event]) -> None:
     meanings = activity_meanings(events)
     items = _items_by_event(events, meanings)
     for event in events:
-        fold.fold(event, meanings.get(_activity_key(event)), items.get(event.pk, []))
+        fold.fold(event, _meaning(meanings, event), items.get(event.pk, []))
     # Consent history is already stored; a recompute only restates the current state.
     fold.changes.consent.clear()
 

@@ -182,7 +182,7 @@ def _fields(instance: Any, names: Iterable[str]) -> dict[str, Any]:
 
 def profile_export_parts(*, profile: Profile) -> dict[str, Any]:
     """Everything stored about a profile but its events (which are streamed)."""
-    consent = {
+    consent: dict[str, Any] = {
         channel: {"state": getattr(profile, f"{channel}_consent") or "unknown", "at": at}
         for channel, at in (("email", profile.email_consent_at), ("sms", profile.sms_consent_at))
     }
@@ -352,7 +352,7 @@ def _scrub_examples(values: _PersonalValues) -> int:
                 [patterns],
             )
             ids = [row[0] for row in cursor.fetchall()]
-        changed = []
+        changed: list[Any] = []  # rows of `model`
         for field in model.objects.filter(pk__in=ids).only("id", "examples"):
             kept = [example for example in field.examples if not _personal(example, values)]
             if len(kept) != len(field.examples):

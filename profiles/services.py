@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -16,9 +16,7 @@ logger = logging.getLogger(__name__)
 NOTE_MAX_LENGTH = 5000
 
 
-def profile_note_add(
-    *, profile: Profile, author: AbstractBaseUser | None, body: str
-) -> ProfileNote:
+def profile_note_add(*, profile: Profile, author: User | None, body: str) -> ProfileNote:
     """Leave a dated note on a profile; it shows on the timeline at the time it was written.
 
     The form gives the marketer the errors; the checks here keep any other caller from
@@ -43,7 +41,7 @@ def profile_consent_set(
     profile: Profile,
     channel: str,
     state: str,
-    author: AbstractBaseUser | None,
+    author: User | None,
     how: str,
     recorded: str = "",
 ) -> ConsentChange:

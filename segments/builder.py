@@ -716,7 +716,8 @@ def _node_view(node: dict[str, Any], parts: tuple[int, ...], catalog: BuilderCat
             address, "", node, path, info, unit="identify calls", suggest=suggest
         )
     elif kind in ("behaviour", "lifecycle"):
-        selector = node.get("activity") if isinstance(node.get("activity"), dict) else {}
+        activity = node.get("activity")
+        selector = activity if isinstance(activity, dict) else {}
         view.activity = activity_key(selector)
         known = {c.value for c in catalog.activities} | {c.value for c in catalog.roles}
         if view.activity and view.activity not in known:

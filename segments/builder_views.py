@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cdp_project.access.audit import audit_record
 from cdp_project.access.roles import change_required, reads_only
+from cdp_project.core.http import MarketerRequest
 from profiles.selectors import profile_search
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean, definition_sentence, empty_group
@@ -79,7 +80,7 @@ def _page(
     return render(request, TEMPLATE, context, status=status)
 
 
-def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
+def _save(request: MarketerRequest, segment: Segment | None) -> HttpResponse:
     form = SegmentForm(request.POST)
     tree = builder.tree_from_form(request.POST)
     action = request.POST.get("action", "save")
@@ -125,7 +126,7 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
 @login_required
 @change_required
 @require_http_methods(["GET", "POST"])
-def segment_new(request: HttpRequest) -> HttpResponse:
+def segment_new(request: MarketerRequest) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None)
     return _page(request, segment=None, form=SegmentForm(), tree=empty_group())
@@ -134,7 +135,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @change_required
 @require_http_methods(["GET", "POST"])
-def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def segment_edit(request: MarketerRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     if request.method == "POST":
         return _save(request, segment)
@@ -211,7 +212,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def segment_explain(request: HttpRequest) -> HttpResponse:
+def segment_explain(request: MarketerRequest) -> HttpResponse:
     """Why one profile (email, user id, name or #id) is in or out of the tree being edited."""
     from segments.explain import explain
 
@@ -252,7 +253,7 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def segment_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+def segment_duplicate(request: MarketerRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     try:
         with transaction.atomic():

@@ -9,6 +9,7 @@ drifted value is "no value", never an error (docs/segments.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +22,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    Field,
     OuterRef,
     Q,
     QuerySet,
@@ -241,6 +243,7 @@ class Compiler:
             return Q(Exists(self.within(events, start, end))) & ~Q(
                 Exists(events.filter(timestamp__lt=start))
             )
+        assert start is not None  # a "stopped" condition's window is the last N days
         previous = start - self.span(node["window"])
         return Q(Exists(self.within(events, previous, start))) & ~Q(
             Exists(events.filter(timestamp__gte=start))
@@ -277,7 +280,7 @@ class Compiler:
 
 # --- scalars and comparisons -----------------------------------------------------------------
 
-_OUTPUT = {
+_OUTPUT: dict[str, Callable[[], Field[Any, Any]]] = {
     "string": TextField,
     "number": lambda: DecimalField(max_digits=30, decimal_places=10),
     "boolean": BooleanField,
@@ -321,7 +324,9 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
     """The comparison of a scalar (SQL of the field's type, NULL for no value) as a boolean
     that is never NULL, so that negating it keeps the people with no value."""
     operator = node["operator"]
-    value = node.get("value")
+    value: Any = node.get("value")
+    sql: str
+    params: list[Any]
     if operator not in {op for op, _ in OPERATORS.get(kind, [])}:
         # A definition saved before the field's type changed: checked on save, and again
         # before every compile, so this only guards against a tree that skipped the check.
@@ -336,7 +341,7 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
         sql, params = "{0} IS FALSE", []
     elif kind == "string":
         text = str(value) if not isinstance(value, list) else ""
-        sql, params = {
+        by_operator: dict[str, tuple[str, list[Any]]] = {
             "equals": ("lower({0}) = lower(%s)", [text]),
             "not_equals": ("lower({0}) <> lower(%s)", [text]),
             "contains": ("strpos(lower({0}), lower(%s)) > 0", [text]),
@@ -348,7 +353,8 @@ def compare(scalar: Any, kind: str, node: dict[str, Any], now: datetime) -> SqlE
                 "lower({0}) = ANY(ARRAY(SELECT lower(x) FROM unnest(%s::text[]) AS x))",
                 [[str(v) for v in value or []]],
             ),
-        }[operator]
+        }
+        sql, params = by_operator[operator]
     elif kind == "number":
         try:
             number = Decimal(str(value))

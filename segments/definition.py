@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -494,7 +494,7 @@ def _without_nul(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _one_of(value: Any, choices: Any) -> bool:
+def _one_of(value: Any, choices: Any) -> TypeGuard[str]:
     """Whether a value from the tree is one of a fixed set of names (a list or an object
     given instead is not, rather than an error)."""
     return isinstance(value, str) and value in choices
@@ -728,7 +728,10 @@ def node_sentence(node: dict[str, Any], labels: SentenceLabels) -> str:
             )
         return f"not ({text})" if negate else text
     if kind == "segment":
-        name = labels.segments.get(node.get("segment"), f"segment #{node.get('segment')}")
+        target = node.get("segment")
+        name = f"segment #{target}"
+        if isinstance(target, int):
+            name = labels.segments.get(target, name)
         return f"are {'not ' if negate else ''}in {name}"
     if kind == "consent":
         channel = CONSENT_CHANNELS.get(node.get("channel", ""), "?")
@@ -736,7 +739,7 @@ def node_sentence(node: dict[str, Any], labels: SentenceLabels) -> str:
         if state == "unknown":
             text = f"have {'' if negate else 'not '}given {channel} consent either way"
             return text
-        text = f"{CONSENT_STATES.get(state, '?')} {channel}"
+        text = f"{CONSENT_STATES.get(state or '', '?')} {channel}"
         return f"have not {text}" if negate else f"have {text}"
     return ""
 

@@ -61,10 +61,10 @@ class _Explainer:
             if node.get("negate"):
                 detail += ", negated"
             return Explained(node, met, sentence, detail, children)
-        met = Profile.objects.filter(pk=self.profile.pk).filter(Compiler(self.now).node(node))
+        matches = Profile.objects.filter(pk=self.profile.pk).filter(Compiler(self.now).node(node))
         return Explained(
             node,
-            met.exists(),
+            matches.exists(),
             node_sentence(node, self.labels).rstrip(","),
             self.detail(node),
         )

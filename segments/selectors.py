@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
@@ -21,6 +21,9 @@ from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
 from ingestion.models import Activity, Event
 from profiles.models import Identity, Profile
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,13 @@ class Trend:
         return f"{self.change:+,}" if self.change else "±0"
 
 
-def segment_list() -> list[Segment]:
+class _SizeHistory(TypedDict):
+    size_then: int | None
+    first_size: int | None
+    first_at: datetime | None
+
+
+def segment_list() -> list[WithAnnotations[Segment, _SizeHistory]]:
     """Every segment, by name, each with `trend` (a Trend, or None before its first
     refresh). Two index probes per segment (`segment_size_latest`), however long the
     history."""
@@ -73,11 +82,12 @@ def segment_list() -> list[Segment]:
         .order_by("name", "pk")
     )
     for segment in segments:
-        segment.trend = _trend(segment)
+        # Not a field: what the list shows beside the size.
+        segment.trend = _trend(segment)  # type: ignore[attr-defined]
     return segments
 
 
-def _trend(segment: Segment) -> Trend | None:
+def _trend(segment: WithAnnotations[Segment, _SizeHistory]) -> Trend | None:
     if segment.size is None:
         return None
     if segment.size_then is not None:

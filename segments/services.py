@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import BooleanField, ProtectedError
 from django.db.models.expressions import RawSQL
@@ -82,7 +82,7 @@ def segment_create(
     name: str,
     description: str = "",
     definition: Any,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> Segment:
     """Save a new segment. Raises DefinitionError when the definition does not check."""
     with transaction.atomic():
@@ -124,7 +124,7 @@ def segment_update(
     return locked
 
 
-def segment_duplicate(*, segment: Segment, created_by: AbstractBaseUser | None = None) -> Segment:
+def segment_duplicate(*, segment: Segment, created_by: User | None = None) -> Segment:
     """A copy of a segment, named "Copy of …", with the same description and definition.
     Raises DefinitionError when the definition no longer checks (it names a segment or an
     activity that is gone): the marketer fixes the original first."""

@@ -74,7 +74,7 @@ def _forget_dead_holders(pgdata: Path) -> None:
             logger.info("embedded_db_holders_pruned gone=%s", sorted(set(pids) - set(alive)))
 
 
-def filesystem_broker_options(var_dir: Path) -> dict[str, str]:
+def filesystem_broker_options(var_dir: Path) -> dict[str, str | bool]:
     """Transport options for the filesystem broker: one shared folder, so the web process,
     the worker and beat on one machine exchange tasks without a server. Messages a worker
     cannot read are moved to `broker/unreadable/` (counted on `/health/`)."""

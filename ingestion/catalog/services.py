@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 
@@ -12,7 +13,7 @@ from ingestion.models import Activity, DiscoveredField
 logger = logging.getLogger(__name__)
 
 
-def activities_count_blocked(blocked: Counter) -> None:
+def activities_count_blocked(blocked: Counter[tuple[str, str]]) -> None:
     """Add refused events to the blocked activities' counts: one short statement per
     activity, in key order, so that concurrent requests never wait on each other in a
     cycle. Never raises: the count is a statistic, the refusal already happened."""
@@ -58,7 +59,7 @@ def activity_update(
     return activity
 
 
-def _publish_rescore(task, activity_id: int) -> None:
+def _publish_rescore(task: Any, activity_id: int) -> None:
     try:
         task.apply_async(args=[[activity_id]], retry=False)
     except Exception as exc:  # the broker is down: the save stands, say so in the log
