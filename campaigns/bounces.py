@@ -42,7 +42,7 @@ SUPPRESSING = {
     EventType.COMPLAINED: Reason.COMPLAINED,
 }
 # A stronger reason replaces a weaker one, never the other way round.
-STRENGTH = {Reason.COMPLAINED: 1, Reason.REJECTED: 2, Reason.BOUNCED: 2}
+STRENGTH: dict[str, int] = {Reason.COMPLAINED: 1, Reason.REJECTED: 2, Reason.BOUNCED: 2}
 
 
 def esp_event_record(

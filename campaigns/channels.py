@@ -96,7 +96,7 @@ def webhook_address(host: str) -> tuple[str | None, str | None]:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         return None, f"the host {host} cannot be resolved ({exc})"
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         return None, f"the host {host} cannot be resolved"
     if not settings.WEBHOOK_ALLOW_PRIVATE:

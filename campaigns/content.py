@@ -276,7 +276,8 @@ def message_context(
 ) -> dict[str, Any]:
     """Everything a campaign's templates can use, for one person and trigger."""
     now = now or timezone.now()
-    properties = trigger.get("properties") if isinstance(trigger.get("properties"), dict) else {}
+    found = trigger.get("properties")
+    properties = found if isinstance(found, dict) else {}
     trigger_at = trigger.get("at") or now
     if isinstance(trigger_at, str):
         trigger_at = datetime.fromisoformat(trigger_at)

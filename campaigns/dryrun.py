@@ -205,7 +205,7 @@ class _Replay:
             if result.stopped:
                 break
             role = role_of.get(event.name, "")
-            if role in self.exit_roles and self.undecided.get(event.profile_id):
+            if role in self.exit_roles and self.undecided.get(engine.profile_of(event)):
                 engine._exits([self.campaign], [(event, role)])
             if role == self.trigger_role:
                 if result.entered >= self.max_enrollments:
@@ -245,7 +245,7 @@ class _Replay:
             campaign, {event.profile_id}
         ):
             return
-        profile = self._profile(event.profile_id)
+        profile = self._profile(engine.profile_of(event))
         if profile is None:
             return
         due = event.timestamp + timedelta(seconds=campaign.wait_seconds)
@@ -275,7 +275,8 @@ class _Replay:
         except IntegrityError:  # entered before, and the campaign takes a person once
             return
         self.result.entered += 1
-        self.undecided[event.profile_id] = self.undecided.get(event.profile_id, 0) + 1
+        profile_id = engine.profile_of(event)
+        self.undecided[profile_id] = self.undecided.get(profile_id, 0) + 1
         heapq.heappush(self.due, (due, next(self.order), enrollment))
 
     def _profile(self, profile_id: int) -> Profile | None:

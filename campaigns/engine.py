@@ -21,7 +21,7 @@ import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core import signing
@@ -76,6 +76,12 @@ def _max_age() -> timedelta:
     return timedelta(hours=float(settings.CAMPAIGNS_MAX_EVENT_AGE_HOURS))
 
 
+def profile_of(event: Event) -> int:
+    """The profile of an event the engine decides on: `campaigns_enroll` and the dry run
+    take only events tied to a profile."""
+    return cast(int, event.profile_id)
+
+
 def campaigns_enroll(events: Sequence[Event]) -> None:
     """The ingest processor: exits, then new enrollments, for a batch of stored events."""
     events = [e for e in events if e.profile_id is not None and e.type == "track"]
@@ -94,7 +100,7 @@ def campaigns_enroll(events: Sequence[Event]) -> None:
         return
     # The batch's people, in the order every writer of profiles locks them, so that a merge
     # cannot move enrollments while they are decided.
-    profiles_lock(profile_ids={event.profile_id for event, _ in roled})
+    profiles_lock(profile_ids={profile_of(event) for event, _ in roled})
     _exits(campaigns, roled)
     created = _enrollments(campaigns, roled)
     # Exits again: a purchase later in the same batch exits what this batch created.
@@ -112,7 +118,7 @@ def _exits(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> None:
         latest: dict[int, tuple[datetime, str]] = {}
         for event, role in roled:
             if role in campaign.exit_roles:
-                latest[event.profile_id] = (event.timestamp, role)
+                latest[profile_of(event)] = (event.timestamp, role)
         for profile_id, (at, role) in latest.items():
             Enrollment.objects.filter(
                 campaign=campaign, profile_id=profile_id, state=State.PENDING, trigger_at__lte=at
@@ -147,7 +153,7 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
             new.append(
                 Enrollment(
                     campaign=campaign,
-                    profile_id=event.profile_id,
+                    profile_id=profile_of(event),
                     event=event,
                     trigger={
                         "name": event.name,
@@ -380,14 +386,14 @@ def _exit_reason(enrollment: Enrollment, now: datetime) -> str:
             return Reason.CART_EMPTY
     if campaign.kind == Campaign.Kind.ABANDONED_BROWSE:
         # A cart reminder waiting, or sent since this person browsed, says it better.
-        cart = Enrollment.objects.filter(
+        waiting = Enrollment.objects.filter(
             Q(state__in=[State.PENDING, State.SENDING])
             | Q(state=State.SENT, updated_at__gte=enrollment.trigger_at),
             profile_id=enrollment.profile_id,
             campaign__kind=Campaign.Kind.ABANDONED_CART,
             campaign__status=Campaign.Status.ACTIVE,
         )
-        if cart.exists():
+        if waiting.exists():
             return Reason.CART_PENDING
     return ""
 

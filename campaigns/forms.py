@@ -175,7 +175,9 @@ class CampaignForm(forms.ModelForm):
             else:
                 self.initial["wait_value"] = -(-seconds // 60)
                 self.initial["wait_unit"] = "minutes"
-        self.fields["control_percent"].max_value = MAX_CONTROL_PERCENT
+        control = self.fields["control_percent"]
+        assert isinstance(control, forms.IntegerField)
+        control.max_value = MAX_CONTROL_PERCENT
         self.fields["control_percent"].widget.attrs.update(min=0, max=MAX_CONTROL_PERCENT)
         self.fields["conversion_days"].widget.attrs.update(min=1, max=90)
         self.fields["cap_hours"].widget.attrs.update(min=1)
@@ -230,7 +232,8 @@ class CampaignForm(forms.ModelForm):
         return self._template("text_template", html=False)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         value, unit = cleaned.get("wait_value"), cleaned.get("wait_unit")
         if value is not None and unit in UNIT_SECONDS:
             seconds = value * UNIT_SECONDS[unit]

@@ -140,7 +140,7 @@ def campaign_stats(*, campaign: Campaign, days: int = LIST_DAYS) -> CampaignStat
     for row in rows:
         state, n = row["state"], row["n"]
         stats.enrolled += n
-        attribute = {
+        attributes: dict[str, str] = {
             State.PENDING: "waiting",
             State.SENDING: "sending",
             State.EXITED: "exited",
@@ -148,7 +148,8 @@ def campaign_stats(*, campaign: Campaign, days: int = LIST_DAYS) -> CampaignStat
             State.CONTROL: "control",
             State.SENT: "sent",
             State.FAILED: "failed",
-        }.get(state)
+        }
+        attribute = attributes.get(state)
         if attribute:
             setattr(stats, attribute, getattr(stats, attribute) + n)
         if state in reasons:
@@ -251,7 +252,7 @@ def outbox_page(
     more = len(found) > limit
     found = found[:limit]
     for message in found:
-        message.is_test = message_is_test(message)
+        message.is_test = message_is_test(message)  # type: ignore[attr-defined]  # not a field
     last = found[-1] if found and more else None
     return OutboxPage(
         messages=found, next_cursor=MessageCursor(last.created_at, last.pk) if last else None
@@ -268,7 +269,7 @@ def message_get(*, pk: int) -> Message | None:
         Message.objects.select_related("campaign", "profile", "enrollment").filter(pk=pk).first()
     )
     if message is not None:
-        message.is_test = message_is_test(message)
+        message.is_test = message_is_test(message)  # type: ignore[attr-defined]  # not a field
     return message
 
 

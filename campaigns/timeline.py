@@ -164,8 +164,9 @@ def profile_messages_export(profile: Profile) -> list[dict[str, Any]]:
             "rendered_for_id",
         )
     )
-    exported = []
-    for row in rows:
+    exported: list[dict[str, Any]] = []
+    for values in rows:
+        row: dict[str, Any] = dict(values)
         row["campaign"] = row.pop("campaign__name")
         # A test send went to someone else's address with this person's data in it.
         row["test_send"] = row.pop("rendered_for_id") is not None
@@ -193,8 +194,9 @@ def profile_enrollments_export(profile: Profile) -> list[dict[str, Any]]:
             "updated_at",
         )
     )
-    exported = []
-    for row in rows:
+    exported: list[dict[str, Any]] = []
+    for values in rows:
+        row: dict[str, Any] = dict(values)
         row["campaign"] = row.pop("campaign__name")
         row["trigger"] = row.pop("trigger__name")
         exported.append(row)

@@ -31,6 +31,7 @@ from campaigns.forms import CampaignForm, TestSendForm
 from campaigns.models import Campaign, Message
 from cdp_project.access.actors import Actor
 from cdp_project.access.roles import change_required, reads_only
+from cdp_project.core.http import MarketerRequest
 from profiles.forms import ProfilePickForm
 from profiles.models import Consent, Profile
 from profiles.services import profile_consent_set
@@ -67,7 +68,7 @@ def _facts(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _preview_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+def _preview_context(request: MarketerRequest, campaign: Campaign) -> dict[str, Any]:
     """The preview panel: the message the chosen person would get now."""
     pick = ProfilePickForm(request.GET).pick()
     context: dict[str, Any] = {
@@ -100,7 +101,7 @@ def _days(value: str | None) -> int:
     return days if days in selectors.STATS_PERIODS else selectors.LIST_DAYS
 
 
-def _detail_context(request: HttpRequest, campaign: Campaign, days: int) -> dict[str, Any]:
+def _detail_context(request: MarketerRequest, campaign: Campaign, days: int) -> dict[str, Any]:
     return {
         **_preview_context(request, campaign),
         **_facts(campaign),
@@ -116,7 +117,7 @@ def _detail_context(request: HttpRequest, campaign: Campaign, days: int) -> dict
 
 @login_required
 @require_GET
-def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_detail(request: MarketerRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("audience"), pk=pk)
     if request.htmx and request.htmx.target == "preview":
         return render(
@@ -131,7 +132,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @reads_only
 @login_required
 @require_POST
-def campaign_dry_run(request: HttpRequest, pk: int) -> HttpResponse:
+def campaign_dry_run(request: MarketerRequest, pk: int) -> HttpResponse:
     """Replay the campaign over the last N days of events: the results panel (htmx), or the
     campaign's page with it. Nothing is recorded or sent (campaigns/dryrun.py)."""
     campaign = get_object_or_404(Campaign.objects.select_related("audience"), pk=pk)
@@ -250,7 +251,7 @@ def campaign_test_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose the person to render the test for first.")
         return redirect(back)
     if not form.is_valid():
-        messages.error(request, " ".join(form.errors["address"]))
+        messages.error(request, " ".join(str(error) for error in form.errors["address"]))
         return redirect(back)
     profile = Profile.objects.get(pk=pick.profile.pk)
     message = services.campaign_test_send(
@@ -329,7 +330,8 @@ def _unsubscribing(token: str) -> tuple[Profile | None, Message | None]:
             .first()
         )
         return (message.profile, message) if message else (None, None)
-    profile = Profile.objects.filter(pk=data.get("p")).first() if data.get("p") else None
+    profile_id = data.get("p")
+    profile = Profile.objects.filter(pk=profile_id).first() if profile_id else None
     if profile is None and data.get("e"):
         # Merged since the email was sent: the address leads to the person now.
         profile = Profile.objects.filter(email=data["e"]).order_by("pk").first()

@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import environ
@@ -169,6 +170,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cdp@localhost")
 # With no CELERY_BROKER_URL, Celery uses the filesystem broker under var/broker (kombu's
 # filesystem transport, publishing by rename: cdp_project/devtools/filesystem_broker.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if CELERY_BROKER_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Publishing happens in the request path: it must fail fast, never stall ingest.
@@ -378,7 +380,7 @@ STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
 STOREFRONT_CONSENT_REQUIRED = env.bool("STOREFRONT_CONSENT_REQUIRED", default=False)
 
 # --- API ----------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

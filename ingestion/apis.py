@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -40,7 +41,7 @@ def client_ip(request: Request) -> str | None:
     return client_address(request, trusted_proxies=settings.INGEST_TRUSTED_PROXIES)
 
 
-def _basic_auth_key(request: Request) -> str | None:
+def _basic_auth_key(request: HttpRequest | Request) -> str | None:
     header = request.headers.get("Authorization", "")
     if not header:
         return None
@@ -105,7 +106,8 @@ class IngestView(APIView):
     permission_classes: list = []
     parser_classes: list = []  # the body is read raw: JSON whatever the content type
 
-    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    # DRF passes its Request; the stubs' APIView.options overrides View's the same way.
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         # Preflights carry no write key, so every origin is answered here; a source that
         # restricts origins is enforced on the request itself.
         response = Response(status=status.HTTP_204_NO_CONTENT)

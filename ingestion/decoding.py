@@ -146,7 +146,7 @@ def parse_json(data: bytes) -> Any:
         raise ApplicationError(
             "invalid_json", f"The body is not UTF-8 text (byte {exc.start})."
         ) from exc
-    hooks = {
+    hooks: dict[str, Any] = {
         "parse_float": _parse_float,
         "parse_int": _parse_int,
         "parse_constant": _parse_constant,

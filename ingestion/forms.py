@@ -47,4 +47,6 @@ class SourceForm(forms.Form):
 
 
 class NewSourceForm(SourceForm):
-    enabled = None  # a new source starts enabled
+    # A new source starts enabled. Django removes a parent's field set to None; the stubs
+    # type the attribute as the field.
+    enabled = None  # type: ignore[assignment]

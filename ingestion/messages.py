@@ -355,7 +355,7 @@ def _clean_fast(raw: dict, max_depth: int) -> tuple[dict | None, int]:
     brackets = _NOT_BRACKETS.sub("", text.decode())
     if (
         len(brackets) > 2 * max_depth
-        and max(accumulate(map(_DEPTH_STEP.get, brackets))) > max_depth
+        and max(accumulate(map(_DEPTH_STEP.__getitem__, brackets))) > max_depth
     ):
         return None, 0
     return raw, len(text)

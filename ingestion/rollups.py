@@ -107,6 +107,7 @@ def event_hour_counts(
         )
     ]
     source_filter = "AND source_id = %s" if source_id is not None else ""
+    params: list[int | datetime] = [mark, mark + LIVE_LIMIT, _hour(start), end]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -116,8 +117,7 @@ def event_hour_counts(
             WHERE id > %s AND id <= %s AND timestamp >= %s AND timestamp < %s {source_filter}
             GROUP BY 1, 2, 3, 4
             """,  # noqa: S608 - the interpolated text is constant
-            [mark, mark + LIVE_LIMIT, _hour(start), end]
-            + ([source_id] if source_id is not None else []),
+            params + ([source_id] if source_id is not None else []),
         )
         found += [HourCount(*row) for row in cursor.fetchall()]
         cursor.execute("SELECT max(id) FROM ingestion_event")

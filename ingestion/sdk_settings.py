@@ -61,7 +61,8 @@ def public_base(request: HttpRequest) -> tuple[str, str]:
     """The scheme and host the request reached the app at: those a trusted proxy forwarded
     (`X-Forwarded-Proto`, `X-Forwarded-Host`), else the request's own. A forwarded host
     outside `ALLOWED_HOSTS` is ignored, as Django ignores it for the request itself."""
-    scheme, host = request.scheme, request.get_host()
+    # Django's scheme is "http" or "https"; the stubs allow None.
+    scheme, host = request.scheme or "http", request.get_host()
     remote = request.META.get("REMOTE_ADDR", "")
     if remote and is_trusted_proxy(remote, settings.INGEST_TRUSTED_PROXIES):
         proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -41,7 +42,8 @@ def source_for_write_key(*, key: str) -> Source | None:
     return Source.from_db(connection.alias, [field.attname for field in _SOURCE_FIELDS], values)
 
 
-_KEY_MAX_LENGTH = WriteKey._meta.get_field("key").max_length
+# A CharField, which Django requires to declare its max_length.
+_KEY_MAX_LENGTH = cast(int, WriteKey._meta.get_field("key").max_length)
 
 
 def _storable_key(key: str) -> bool:

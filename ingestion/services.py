@@ -311,14 +311,14 @@ def events_insert(
 
 def _refuse_blocked_activities(
     clean: list[CleanEvent], result: IngestResult, messages: Sequence[Any]
-) -> tuple[list[CleanEvent], Counter]:
+) -> tuple[list[CleanEvent], Counter[tuple[str, str]]]:
     """Refuse the events of activities a marketer blocked in the catalog (one query)."""
     keys = {activity_key(e.type, e.name) for e in clean if e.type in ACTIVITY_KINDS}
     blocked_keys = activities_blocked(keys)
     if not blocked_keys:
         return clean, Counter()
     kept: list[CleanEvent] = []
-    blocked: Counter = Counter()
+    blocked: Counter[tuple[str, str]] = Counter()
     for event in clean:
         key = activity_key(event.type, event.name)
         if event.type not in ACTIVITY_KINDS or key not in blocked_keys:

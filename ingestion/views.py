@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cdp_project.access.actors import Actor
 from cdp_project.access.roles import user_can_change
+from cdp_project.core.http import MarketerRequest
 from ingestion import selectors, services
 from ingestion.forms import NewSourceForm, SourceForm
 from ingestion.models import Event, Source, WriteKey
@@ -147,7 +148,7 @@ def source_key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpRespons
 
 @login_required
 @require_GET
-def source_debugger(request: HttpRequest, pk: int) -> HttpResponse:
+def source_debugger(request: MarketerRequest, pk: int) -> HttpResponse:
     """What arrived since the last poll: new events and refusals, newest first.
 
     As a full page (no htmx) it is the debugger on its own; as an htmx poll it answers the

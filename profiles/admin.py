@@ -17,24 +17,28 @@ from profiles.models import (
 class IdentityInline(admin.TabularInline):
     model = Identity
     extra = 0
-    fields = ["namespace", "value", "first_seen", "message_id"]
-    readonly_fields = fields
+    fields = readonly_fields = ("namespace", "value", "first_seen", "message_id")
     can_delete = False
 
 
 class MergeInline(admin.TabularInline):
     model = ProfileMerge
     extra = 0
-    fields = ["merged_profile_id", "reason", "linked_by", "identities", "message_id", "merged_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "merged_profile_id",
+        "reason",
+        "linked_by",
+        "identities",
+        "message_id",
+        "merged_at",
+    )
     can_delete = False
 
 
 class ConsentInline(admin.TabularInline):
     model = ConsentChange
     extra = 0
-    fields = ["channel", "state", "at", "how", "message_id"]
-    readonly_fields = fields
+    fields = readonly_fields = ("channel", "state", "at", "how", "message_id")
     can_delete = False
 
 
@@ -48,10 +52,19 @@ class NoteInline(admin.TabularInline):
 class OrderInline(admin.TabularInline):
     model = Order
     extra = 0
-    fields = ["order_id", "placed_at", "status", "total", "currency", "net_revenue"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "order_id",
+        "placed_at",
+        "status",
+        "total",
+        "currency",
+        "net_revenue",
+    )
     can_delete = False
     show_change_link = True
+
+
+COMPUTED_SHOWN = ("computed_at", *ATTRIBUTE_FIELDS, "rfm_score", "rfm_at")
 
 
 @admin.register(Profile)
@@ -78,14 +91,14 @@ class ProfileAdmin(admin.ModelAdmin):
         ),
         (
             "Computed attributes",
-            {"fields": ["computed_at", *ATTRIBUTE_FIELDS, "rfm_score", "rfm_at"]},
+            {"fields": COMPUTED_SHOWN},
         ),
     ]
     readonly_fields = [
         "created_at",
         "trait_times",
         "name",
-        *[f for _, options in fieldsets[2:] for f in options["fields"]],
+        *COMPUTED_SHOWN,
     ]
     inlines = [IdentityInline, MergeInline, ConsentInline, OrderInline, NoteInline]
 

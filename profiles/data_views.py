@@ -154,7 +154,7 @@ def _profile_import(request: HttpRequest) -> HttpResponse:
 @login_required
 @change_required
 @require_GET
-def profile_export(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     # Recorded when asked for: a download that breaks off has still shown personal data.
     # A read, not a change: the entry is the whole of what is written, in its own transaction.

@@ -57,10 +57,6 @@ class Node:
     height: int
     kind: str
 
-    # Whole pixels: the SVG's numbers must not depend on the locale the page renders in.
-    def __post_init__(self) -> None:
-        self.x, self.y = round(self.x), round(self.y)
-
     @property
     def left(self) -> int:
         return self.x - self.width // 2
@@ -103,7 +99,7 @@ def _ring_positions(count: int, height: int) -> list[tuple[float, float]]:
 
 def _centre_positions(count: int, height: int) -> list[tuple[float, float]]:
     dx, dy = CENTRE_NODE[0] / 2 + 12, CENTRE_NODE[1] / 2 + 12
-    layouts = {
+    layouts: dict[int, list[tuple[float, float]]] = {
         0: [],
         1: [(0, 0)],
         2: [(-dx, 0), (dx, 0)],
@@ -121,8 +117,9 @@ def _node(identity: Identity, x: float, y: float, size: tuple[int, int], length:
         label=short(label, 20),
         text=short(identity.value, length),
         title=f"{label}: {identity.value} (first seen {first_seen})",
-        x=x,
-        y=y,
+        # Whole pixels: the SVG's numbers must not depend on the locale the page renders in.
+        x=round(x),
+        y=round(y),
         width=size[0],
         height=size[1],
         kind=identity.namespace if identity.namespace in NAMESPACE_LABELS else "other",
@@ -168,8 +165,8 @@ def identity_graph(
             label=f"+{hidden} more",
             text="ids",
             title=f"{hidden} more ids: see the list of identities",
-            x=x,
-            y=y,
+            x=round(x),
+            y=round(y),
             width=RING_NODE[0],
             height=RING_NODE[1],
             kind="more",
@@ -186,7 +183,8 @@ def identity_graph(
         node_a, node_b = drawn(a), drawn(b)
         if node_a is None or node_b is None or node_a is node_b:
             return
-        pair = tuple(sorted((node_a.key, node_b.key)))
+        low, high = sorted((node_a.key, node_b.key))
+        pair = (low, high)
         if pair in edges:
             edges[pair].count += 1
             return
@@ -245,14 +243,14 @@ def identity_graph(
     touched = {node.key for edge in edges.values() for node in (edge.a, edge.b)}
     for node in [*nodes.values(), *([more] if more else [])]:
         if anchor is not None and node is not anchor and node.key not in touched:
-            identity = next((i for i in identities if (i.namespace, i.value) == node.key), None)
-            first = by_message.get(identity.message_id) if identity else None
+            shown = next((i for i in identities if (i.namespace, i.value) == node.key), None)
+            first = by_message.get(shown.message_id) if shown else None
             if first is not None:
                 # Its first event carried it alone; a later event of the same batch tied it
                 # to the person.
                 why = f"first seen in {_event_title(first)}; joined by a later event"
-            elif identity and identity.message_id:
-                why = f"linked by message {identity.message_id} (event not stored any more)"
+            elif shown and shown.message_id:
+                why = f"linked by message {shown.message_id} (event not stored any more)"
             else:
                 why = "linked without a stored event (import or merge)"
             edges[(node.key, anchor.key)] = Edge(node, anchor, why, "unknown")

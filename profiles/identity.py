@@ -272,10 +272,10 @@ def _plan(claims: Sequence[IdentityClaim], known: _Known) -> _Plan:
         elif user_key:
             # A new user id joins an anonymous profile among the event's, or starts its own.
             anonymous = [p for p in owners if not user_of.get(p)]
-            target = min(anonymous, key=lambda p: (p < 0, abs(p))) if anonymous else None
-            if target is None:
+            if not anonymous:
                 target = new_profile(claim.user_id)
             else:
+                target = min(anonymous, key=lambda p: (p < 0, abs(p)))
                 user_of[target] = claim.user_id
                 if target > 0:
                     plan.user_set[target] = claim.user_id
@@ -493,10 +493,13 @@ _LOCK_PROFILES = {
 def _create_statement() -> tuple[str, list[Any]]:
     """`INSERT` of new profiles: their user ids (one array) and every other column's default
     (one constant each), whatever the batch's size."""
-    columns, values, constants = [], [], []
+    columns: list[str] = []
+    values: list[str] = []
+    constants: list[tuple[str, str, Any]] = []
     for model_field in Profile._meta.concrete_fields:
         if model_field.primary_key:
             continue
+        assert model_field.column is not None  # a concrete field has its column
         columns.append(model_field.column)
         if model_field.name == "user_id":
             values.append("t.user_id")

@@ -186,7 +186,7 @@ def _fields(instance: Any, names: Iterable[str]) -> dict[str, Any]:
 
 def profile_export_parts(*, profile: Profile) -> dict[str, Any]:
     """Everything stored about a profile but its events (which are streamed)."""
-    consent = {
+    consent: dict[str, Any] = {
         channel: {"state": getattr(profile, f"{channel}_consent") or "unknown", "at": at}
         for channel, at in (("email", profile.email_consent_at), ("sms", profile.sms_consent_at))
     }

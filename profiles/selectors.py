@@ -75,7 +75,7 @@ def name_search_words(search: str) -> list[str]:
     return re.findall(r"[^\W_]+", search.lower())[:6]
 
 
-def _search_ids(search: str) -> QuerySet:
+def _search_ids(search: str) -> QuerySet[Any, Mapping[str, object]]:
     """The ids of the profiles a search matches, as one UNION of index-served lookups.
 
     Each branch is served by its own index (an OR across tables would defeat them):
@@ -90,7 +90,7 @@ def _search_ids(search: str) -> QuerySet:
     lowered = search.lower()
     prefix = len(search) >= MIN_PREFIX_LENGTH
     id_lookup = "value__startswith" if prefix else "value"
-    branches = [
+    branches: list[QuerySet[Any, Mapping[str, object]]] = [
         Identity.objects.filter(**{id_lookup: search}).values("profile_id"),
     ]
     if lowered != search:

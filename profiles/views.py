@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cdp_project.access.actors import Actor
 from cdp_project.core.forms import query_text
+from cdp_project.core.http import MarketerRequest
 from profiles import graph, selectors, services
 from profiles.forms import ConsentForm, NoteForm
 from profiles.models import Profile
@@ -35,7 +36,7 @@ def _rfm_filter(request: HttpRequest) -> dict[str, int]:
 
 @login_required
 @require_GET
-def profile_list(request: HttpRequest) -> HttpResponse:
+def profile_list(request: MarketerRequest) -> HttpResponse:
     search = _search(request)
     rfm = _rfm_filter(request)
     after = selectors.ProfileCursor.parse(request.GET.get("after"))
@@ -48,7 +49,9 @@ def profile_list(request: HttpRequest) -> HttpResponse:
         "profiles": profiles,
         "search": search,
         "after": after,
-        "next_cursor": selectors.ProfileCursor(last.last_seen, last.pk).token() if more else "",
+        "next_cursor": selectors.ProfileCursor(last.last_seen, last.pk).token()
+        if more and last
+        else "",
         "total": None if search or rfm else selectors.profile_count_estimate(),
         "rfm": rfm,
         "currency": selectors.site_currency(),
@@ -109,7 +112,7 @@ def _detail_context(request: HttpRequest, profile: Profile, *, note_form: NoteFo
 
 @login_required
 @require_GET
-def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_detail(request: MarketerRequest, pk: int) -> HttpResponse:
     profile = Profile.objects.filter(pk=pk).first()
     if profile is None:
         # A link to a profile that was merged since leads to the person it became.
@@ -132,7 +135,7 @@ def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def profile_note_add(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_note_add(request: MarketerRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     form = NoteForm(request.POST)
     if form.is_valid():
@@ -165,7 +168,7 @@ def profile_note_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def profile_consent_set(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_consent_set(request: MarketerRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     form = ConsentForm(request.POST)
     if not form.is_valid():

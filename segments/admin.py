@@ -23,7 +23,7 @@ class SegmentAdmin(admin.ModelAdmin):
     ]
     # The definition is checked against the catalog and turned into its sentence by the
     # builder (segments.services); an edit here would skip both.
-    readonly_fields = [f for f in fields if f not in ("name", "description")]
+    readonly_fields = [f for f in fields if isinstance(f, str) and f not in ("name", "description")]
     ordering = ["name", "id"]
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cdp_project.access.actors import Actor
 from cdp_project.access.roles import change_required, reads_only
 from cdp_project.core.db import query_canceled, statement_timeout_set
+from cdp_project.core.http import MarketerRequest
 from profiles.forms import ProfilePickForm
 from segments import builder, services
 from segments.compiler import segment_count, segment_profiles
@@ -70,7 +71,7 @@ def _page(
     return render(request, TEMPLATE, context, status=status)
 
 
-def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
+def _save(request: MarketerRequest, segment: Segment | None) -> HttpResponse:
     form = SegmentForm(request.POST)
     tree = builder.tree_from_form(request.POST)
     action = request.POST.get("action", "save")
@@ -110,7 +111,7 @@ def _save(request: HttpRequest, segment: Segment | None) -> HttpResponse:
 @login_required
 @change_required
 @require_http_methods(["GET", "POST"])
-def segment_new(request: HttpRequest) -> HttpResponse:
+def segment_new(request: MarketerRequest) -> HttpResponse:
     if request.method == "POST":
         return _save(request, None)
     return _page(request, segment=None, form=SegmentForm(), tree=empty_group())
@@ -119,7 +120,7 @@ def segment_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @change_required
 @require_http_methods(["GET", "POST"])
-def segment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def segment_edit(request: MarketerRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     if request.method == "POST":
         return _save(request, segment)
@@ -191,7 +192,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def segment_explain(request: HttpRequest) -> HttpResponse:
+def segment_explain(request: MarketerRequest) -> HttpResponse:
     """Why one profile (email, user id, name or #id) is in or out of the tree being edited."""
     # Prefixed: the conditions sent with the question have fields of their own.
     pick = ProfilePickForm(request.POST, prefix="explain").pick()
@@ -227,7 +228,7 @@ def segment_explain(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def segment_duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+def segment_duplicate(request: MarketerRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     try:
         copy_ = services.segment_duplicate(actor=Actor.from_request(request), segment=segment)

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -549,7 +549,7 @@ def _without_nul(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _one_of(value: Any, choices: Any) -> bool:
+def _one_of(value: Any, choices: Any) -> TypeGuard[str]:
     """Whether a value from the tree is one of a fixed set of names (a list or an object
     given instead is not, rather than an error)."""
     return isinstance(value, str) and value in choices

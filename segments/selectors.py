@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
@@ -22,6 +22,9 @@ from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
 from ingestion.models import Activity, Event
 from profiles.models import Identity, Profile
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
+
+if TYPE_CHECKING:
+    pass
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import BooleanField, ProtectedError
 from django.db.models.expressions import RawSQL
@@ -77,7 +77,7 @@ def segment_referenced_by(*, segment_id: int) -> list[Segment]:
 
 
 def _segment_add(
-    *, name: str, description: str, definition: Any, created_by: AbstractBaseUser | None
+    *, name: str, description: str, definition: Any, created_by: User | None
 ) -> Segment:
     _lock_definitions()
     clean = definition_clean(definition)

@@ -8,6 +8,7 @@ ever reaches Postgres as parameters: values, and JSON paths as `text[]` for `#>`
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import BooleanField, Expression, Field, JSONField
@@ -37,7 +38,7 @@ class SqlExpr(Expression):
     def get_source_expressions(self) -> list[Any]:
         return self.sources
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         self.sources = list(exprs)
 
     def resolve_expression(
@@ -51,7 +52,9 @@ class SqlExpr(Expression):
         ]
         return clone
 
-    def as_sql(self, compiler, connection) -> tuple[str, list[Any]]:
+    # The stubs allow only str and int parameters in a tuple; Django takes any SQL value, in a
+    # list or a tuple (a Decimal, a datetime, a list for ANY(%s) here).
+    def as_sql(self, compiler, connection) -> tuple[str, list[Any]]:  # type: ignore[override]
         compiled = [compiler.compile(source) for source in self.sources]
         params: list[Any] = []
         own = iter(self.params)
@@ -74,7 +77,7 @@ class Fixed(Expression):
         super().__init__(output_field=output_field or JSONField())
         self.sql = sql
 
-    def as_sql(self, compiler, connection) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler, connection) -> tuple[str, list[Any]]:  # type: ignore[override]
         return self.sql, []
 
 

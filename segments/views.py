@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
+from cdp_project.core.http import MarketerRequest
 from cdp_project.core.publish import task_publish
 from profiles import selectors as profile_selectors
 from profiles.models import Profile
@@ -149,7 +150,7 @@ def _watched(request: HttpRequest, segment: Segment, watch: RefreshWatch) -> Htt
 
 @login_required
 @require_GET
-def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def segment_detail(request: MarketerRequest, pk: int) -> HttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     if request.htmx and request.htmx.target == "members":
         # Paging through members redraws the member list only.
@@ -220,7 +221,7 @@ def segment_refresh(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def segment_export(request: HttpRequest, pk: int) -> HttpResponse:
+def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     segment = get_object_or_404(Segment, pk=pk)
     name = slugify(segment.name)[:80] or "segment"
     filename = f"{name}-{timezone.localdate():%Y-%m-%d}.csv"

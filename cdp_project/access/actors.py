@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from cdp_project.core.client import client_address
@@ -20,7 +20,7 @@ from cdp_project.core.client import client_address
 class Actor:
     """A user, or a system name (never both), and the address the change came from."""
 
-    user: AbstractBaseUser | None = None
+    user: User | None = None
     system_name: str = ""
     ip: str | None = None
 
@@ -29,7 +29,7 @@ class Actor:
             raise ValueError("An actor is a user or a system name, exactly one of them.")
 
     @classmethod
-    def for_user(cls, user: AbstractBaseUser, *, ip: str | None = None) -> Actor:
+    def for_user(cls, user: User, *, ip: str | None = None) -> Actor:
         return cls(user=user, ip=ip)
 
     @classmethod

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseForbidden
 from django.utils.functional import SimpleLazyObject
 
 READ_ONLY_GROUP = "Read-only marketer"
@@ -54,15 +54,18 @@ def user_can_change(user: User | AnonymousUser) -> bool:
     cached = getattr(user, "_cdp_read_only", None)
     if cached is None:
         cached = user.groups.filter(name=READ_ONLY_GROUP).exists()
-        user._cdp_read_only = cached  # type: ignore[union-attr]
+        # Not a field: a cache kept on the instance for the request.
+        user._cdp_read_only = cached  # type: ignore[attr-defined]
     return not cached
 
 
-def change_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def change_required(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Refuse the view to read-only users with 403, whatever the method."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.is_authenticated and not user_can_change(request.user):
             raise PermissionDenied(REFUSAL)
         return view(request, *args, **kwargs)

@@ -38,8 +38,8 @@ def dashboard_rows(dashboard: Dashboard) -> Iterator[Row]:
     yield ["orders, 30 days before", "", "", "", dashboard.orders_previous]
     yield ["net revenue, last 30 days", "", "", "", dashboard.revenue]
     yield ["net revenue, 30 days before", "", "", "", dashboard.revenue_previous]
-    for day, value in zip(dashboard.days, dashboard.revenue_daily, strict=True):
-        yield ["net revenue per day", day.isoformat(), "", "", f"{value:.2f}"]
+    for day, revenue in zip(dashboard.days, dashboard.revenue_daily, strict=True):
+        yield ["net revenue per day", day.isoformat(), "", "", f"{revenue:.2f}"]
 
 
 def funnel_rows(funnel: Funnel) -> Iterator[Row]:

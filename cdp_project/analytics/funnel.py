@@ -125,11 +125,11 @@ def funnel_sql(
     end: datetime,
     source_id: int | None = None,
     segment_id: int | None = None,
-) -> tuple[str, dict[str, object]]:
+) -> tuple[str, dict[str, list[str] | datetime | int]]:
     """The funnel's one query and its parameters, for the step names given (the benchmark
     prints its plan)."""
     every = sorted({name for step in names for name in step})
-    params: dict[str, object] = {"names": every, "start": start, "end": end}
+    params: dict[str, list[str] | datetime | int] = {"names": every, "start": start, "end": end}
     # Each name carries one role, so each event belongs to one step.
     cases = []
     for index, step in enumerate(names, start=1):

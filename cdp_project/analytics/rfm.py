@@ -59,6 +59,8 @@ def rfm_grid(*, monetary: int | None = None) -> RfmGrid:
     grid: dict[tuple[int, int], tuple[int, Decimal]] = {}
     by_monetary = dict.fromkeys(SCORES, 0)
     for cell in cells:
+        # A scored profile has all three scores: rfm_score is made of them.
+        assert cell.monetary is not None
         by_monetary[cell.monetary] = by_monetary.get(cell.monetary, 0) + cell.customers
         if monetary is not None and cell.monetary != monetary:
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -19,6 +20,7 @@ from cdp_project.analytics import exports
 from cdp_project.analytics.funnel import Funnel, funnel_compute
 from cdp_project.analytics.retention import retention_cohorts
 from cdp_project.analytics.rfm import SCORES, rfm_grid
+from cdp_project.core.http import MarketerRequest
 from ingestion.models import Source
 from segments.models import Segment
 from segments.selectors import csv_cell
@@ -70,7 +72,7 @@ def _funnel(request: HttpRequest) -> tuple[FunnelForm, Funnel, Source | None, Se
 
 @login_required
 @require_GET
-def funnel_page(request: HttpRequest) -> HttpResponse:
+def funnel_page(request: MarketerRequest) -> HttpResponse:
     form, funnel, source, segment = _funnel(request)
     context = {
         "form": form,
@@ -88,7 +90,7 @@ def funnel_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def funnel_csv(request: HttpRequest) -> HttpResponse:
+def funnel_csv(request: HttpRequest) -> StreamingHttpResponse:
     _, funnel, _, _ = _funnel(request)
     return csv_response("funnel", exports.funnel_rows(funnel))
 
@@ -120,7 +122,7 @@ def retention_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def retention_csv(request: HttpRequest) -> HttpResponse:
+def retention_csv(request: HttpRequest) -> StreamingHttpResponse:
     retention = retention_cohorts(weeks=_weeks(request))
     return csv_response("retention", exports.retention_rows(retention))
 
@@ -149,7 +151,7 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def rfm_csv(request: HttpRequest) -> HttpResponse:
+def rfm_csv(request: HttpRequest) -> StreamingHttpResponse:
     return csv_response("rfm", exports.rfm_rows(rfm_grid()))
 
 
@@ -158,7 +160,7 @@ class _Line:
         return value
 
 
-def csv_response(name: str, rows: Iterable[list]) -> HttpResponse:
+def csv_response(name: str, rows: Iterable[list[Any]]) -> StreamingHttpResponse:
     """Rows as a CSV download named after the page and the day; spreadsheet-safe cells
     (event-derived names that look like formulas are neutralised)."""
     writer = csv.writer(_Line())

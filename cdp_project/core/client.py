@@ -18,8 +18,8 @@ def client_address(request: HttpRequest, *, trusted_proxies: Iterable[str]) -> s
     """The peer's address; when the peer is a trusted proxy, the last `X-Forwarded-For`
     entry that is not one."""
     trusted = tuple(trusted_proxies)
-    remote = request.META.get("REMOTE_ADDR") or None
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    remote: str | None = request.META.get("REMOTE_ADDR") or None
+    forwarded: str = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if not remote or not forwarded or not is_trusted_proxy(remote, trusted):
         return remote
     for candidate in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):

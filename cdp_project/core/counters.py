@@ -94,4 +94,5 @@ def counters_expire(*, now: float) -> int:
     """Delete the Postgres counts that have expired (Redis expires its own)."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM shared_counter WHERE expires_at <= %s", [now])
-        return cursor.rowcount
+        deleted: int = cursor.rowcount
+        return deleted

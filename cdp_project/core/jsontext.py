@@ -31,5 +31,6 @@ def _decimal(value: Any) -> str:
 
 def _iso(value: Any) -> str:
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        text: str = value.isoformat()
+        return text
     return _decimal(value)

@@ -35,9 +35,14 @@ class _DebugCursor(CursorDebugWrapper):
     executed SQL from what a client-side cursor sent, which this cursor does not keep."""
 
     @contextmanager
-    def debug_sql(self, sql: Any = None, params: Any = None, **kwargs: Any) -> Iterator[None]:
-        kwargs["use_last_executed_query"] = False
-        with super().debug_sql(sql, params, **kwargs):
+    def debug_sql(
+        self,
+        sql: str | None = None,
+        params: Any = None,
+        use_last_executed_query: bool = False,
+        many: bool = False,
+    ) -> Iterator[None]:
+        with super().debug_sql(sql, params, use_last_executed_query=False, many=many):
             yield
 
 
@@ -50,4 +55,5 @@ def prepared_cursor() -> CursorWrapper:
         connection.validate_thread_sharing()
         if connection.queries_logged:
             return _DebugCursor(cursor, connection)
-        return connection.make_cursor(cursor)
+        # django-stubs types the argument as Django's wrapper; Django wraps a driver cursor.
+        return connection.make_cursor(cursor)  # type: ignore[arg-type]

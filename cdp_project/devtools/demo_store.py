@@ -400,7 +400,7 @@ class StoreSimulation:
         if buy and cart:
             if device not in shopper.logged_in:
                 log_in()
-            total = sum(Decimal(str(p.price)) * q for p, q in cart).quantize(
+            total = sum((Decimal(str(p.price)) * q for p, q in cart), Decimal(0)).quantize(
                 Decimal("0.01"), rounding=ROUND_HALF_UP
             )
             items = [p.item(q) for p, q in cart]
@@ -507,7 +507,7 @@ class StoreSender:
         return self.result
 
     def _post(self, batch: list[dict[str, Any]]) -> None:
-        body = {"batch": batch, "sentAt": datetime.now(UTC).isoformat()}
+        body: dict[str, Any] = {"batch": batch, "sentAt": datetime.now(UTC).isoformat()}
         for attempt in range(6):
             try:
                 response = self.session.post(self.url, json=body, timeout=30)

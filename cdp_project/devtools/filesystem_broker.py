@@ -111,7 +111,8 @@ class Channel(filesystem.Channel):
 
     # --- publishing -------------------------------------------------------------------
 
-    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:
+    # kombu's filesystem channel names the argument `payload`, its virtual base `message`.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         """Put `payload` onto `queue`: written whole, then renamed into the queue folder."""
         filename = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         target = os.path.join(self.data_folder_out, filename)
@@ -146,7 +147,7 @@ class Channel(filesystem.Channel):
 
     # --- consuming --------------------------------------------------------------------
 
-    def _get(self, queue: str) -> dict[str, Any]:
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         """Get the next readable message from `queue`; set unreadable ones aside."""
         queue_find = f"{queue}.msg"
         for filename in sorted(os.listdir(self.data_folder_in)):

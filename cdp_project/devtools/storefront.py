@@ -82,7 +82,8 @@ def _render(request: HttpRequest, template: str, context: dict[str, object]) -> 
             write_key=key.key,
             host=_base_url(request),
             consent_required=settings.STOREFRONT_CONSENT_REQUIRED,
-            nonce=str(request.csp_nonce),
+            # Set by django-csp's CSPMiddleware, which types no request attribute.
+            nonce=str(request.csp_nonce),  # type: ignore[attr-defined]
         ),
         "source": key.source,
         "consent_required": settings.STOREFRONT_CONSENT_REQUIRED,

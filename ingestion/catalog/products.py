@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 
 from cdp_project.access.actors import Actor
@@ -31,7 +32,14 @@ from cdp_project.core.prepared import prepared_cursor
 from ingestion.models import Event, Product
 
 TEXT_FIELDS = ("sku", "product_id", "name", "currency", "image_url", "url", "category", "brand")
-MAX_LENGTHS = {name: Product._meta.get_field(name).max_length for name in (*TEXT_FIELDS, "key")}
+
+
+def _max_length(name: str) -> int | None:
+    field = Product._meta.get_field(name)
+    return field.max_length if isinstance(field, models.Field) else None
+
+
+MAX_LENGTHS = {name: _max_length(name) for name in (*TEXT_FIELDS, "key")}
 MAX_PRICE = Decimal("9999999999")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 

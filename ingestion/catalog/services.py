@@ -18,7 +18,7 @@ from ingestion.models import Activity, ActivityProperty, DiscoveredField, Profil
 logger = logging.getLogger(__name__)
 
 
-def activities_count_blocked(blocked: Counter) -> None:
+def activities_count_blocked(blocked: Counter[tuple[str, str]]) -> None:
     """Add refused events to the blocked activities' counts: one short statement per
     activity, in key order, so that concurrent requests never wait on each other in a
     cycle. Never raises: the count is a statistic, the refusal already happened."""

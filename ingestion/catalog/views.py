@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from cdp_project.access.actors import Actor
 from cdp_project.access.roles import user_can_change
 from cdp_project.core.forms import query_text
+from cdp_project.core.http import MarketerRequest
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors, services
 from ingestion.catalog.forms import ActivityForm, FieldForm, ProductImportForm
@@ -28,7 +29,7 @@ def _search(request: HttpRequest, name: str = "q") -> str:
 
 @login_required
 @require_GET
-def activity_list(request: HttpRequest) -> HttpResponse:
+def activity_list(request: MarketerRequest) -> HttpResponse:
     filters = {
         "search": _search(request),
         "status": request.GET.get("status", ""),
@@ -46,7 +47,8 @@ def activity_list(request: HttpRequest) -> HttpResponse:
     )
     volumes = selectors.activity_daily_volumes(activity_ids=[a.pk for a in page])
     for activity in page:
-        activity.daily = volumes[activity.pk]
+        # Not a field: what the list draws beside the activity.
+        activity.daily = volumes[activity.pk]  # type: ignore[attr-defined]
     context = {
         "page": page,
         "filters": filters,
@@ -119,7 +121,7 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "catalog/activity_detail.html", context, status=status)
 
 
-def _field_edit(request: HttpRequest, field, *, denominator: int, back: str) -> HttpResponse:
+def _field_edit(request: MarketerRequest, field, *, denominator: int, back: str) -> HttpResponse:
     form = FieldForm(request.POST)
     if not form.is_valid():
         _field_rows([field], denominator)
@@ -135,7 +137,7 @@ def _field_edit(request: HttpRequest, field, *, denominator: int, back: str) -> 
 
 @login_required
 @require_POST
-def property_edit(request: HttpRequest, pk: int, property_pk: int) -> HttpResponse:
+def property_edit(request: MarketerRequest, pk: int, property_pk: int) -> HttpResponse:
     field = get_object_or_404(
         ActivityProperty.objects.select_related("activity"), pk=property_pk, activity_id=pk
     )
@@ -165,7 +167,7 @@ def attribute_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def attribute_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def attribute_edit(request: MarketerRequest, pk: int) -> HttpResponse:
     field = get_object_or_404(ProfileAttribute, pk=pk)
     return _field_edit(
         request, field, denominator=selectors.identify_count(), back="/activities/attributes/"
@@ -173,7 +175,7 @@ def attribute_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def product_list(request: HttpRequest) -> HttpResponse:
+def product_list(request: MarketerRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProductImportForm(request.POST, request.FILES)
         if form.is_valid():

@@ -188,7 +188,7 @@ def _order_messages(order: _Order, pipeline: Pipeline) -> Record:
         properties["currency"] = currency
     if products:
         properties["products"] = products
-    completed = {
+    completed: dict[str, Any] = {
         "type": "track",
         "event": "Order Completed",
         **ids,

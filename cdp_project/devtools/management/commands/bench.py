@@ -267,6 +267,7 @@ class Command(BaseCommand):
                 raise CommandError(f"processed {processed} of {len(ids)} events")
             rates.append(len(ids) / (time.perf_counter() - start))
         rate, copy = statistics.median(rates), ingest.reference_rate
+        assert copy is not None, "the ingest figure carries its COPY reference"
         return benchmarks.Figure(
             name="Processing throughput, batches of 100",
             value=round(rate),
