@@ -242,7 +242,7 @@ class _Replay:
                 return  # one enrollment per order id
             self.keys.add(key)
         elif campaign.reentry == Campaign.Reentry.WHILE_PENDING and engine._waiting_profiles(
-            campaign, {event.profile_id}
+            campaign, {engine.profile_of(event)}
         ):
             return
         profile = self._profile(engine.profile_of(event))

@@ -140,7 +140,9 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
         once = campaign.reentry == Campaign.Reentry.ONCE
         pending_only = campaign.reentry == Campaign.Reentry.WHILE_PENDING
         blocked = (
-            _waiting_profiles(campaign, {e.profile_id for e in triggers}) if pending_only else set()
+            _waiting_profiles(campaign, {profile_of(e) for e in triggers})
+            if pending_only
+            else set()
         )
         for event in triggers:
             properties = event.properties if isinstance(event.properties, dict) else {}
@@ -170,7 +172,7 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
                 )
             )
             if pending_only:
-                blocked.add(event.profile_id)
+                blocked.add(profile_of(event))
     if new:
         # The database keeps what must happen once: an order id seen before (sent twice, or
         # by two sources) enrolls once (`enrollment_key_unique`), and a person who entered a

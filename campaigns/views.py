@@ -38,7 +38,7 @@ from profiles.services import profile_consent_set
 
 logger = logging.getLogger(__name__)
 
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, str] = {
     Campaign.Status.ACTIVE: "active: people who trigger it from now on enter it.",
     Campaign.Status.PAUSED: "paused: nobody new enters, and those waiting wait for its return.",
     Campaign.Status.DRAFT: "back to a draft.",

@@ -407,7 +407,7 @@ def events_delete_of_person(
     before profiles existed and has none yet. Returns how many were deleted."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM ingestion_event WHERE profile_id = %s", [profile_id])
-        deleted = cursor.rowcount
+        deleted: int = cursor.rowcount
         if user_ids or anonymous_ids:
             cursor.execute(
                 "DELETE FROM ingestion_event WHERE profile_id IS NULL "

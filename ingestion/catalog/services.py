@@ -6,7 +6,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection
 
@@ -107,23 +107,33 @@ def examples_scrub(*, values: Collection[str], personal: Callable[[Any], bool]) 
     person's texts, lower-cased, to find the candidate fields in one query per table;
     `personal(example)` decides for each example. Returns how many examples were removed."""
     patterns = _like_patterns(values)
+    return _examples_scrub(ActivityProperty, patterns, personal) + _examples_scrub(
+        ProfileAttribute, patterns, personal
+    )
+
+
+_Discovered = TypeVar("_Discovered", ActivityProperty, ProfileAttribute)
+
+
+def _examples_scrub(
+    model: type[_Discovered], patterns: list[str], personal: Callable[[Any], bool]
+) -> int:
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE examples::text ILIKE ANY(%s)",  # noqa: S608
+            [patterns],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
     scrubbed = 0
-    for model in (ActivityProperty, ProfileAttribute):
-        table = model._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE examples::text ILIKE ANY(%s)",  # noqa: S608
-                [patterns],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
-        changed = []
-        for field in model.objects.filter(pk__in=ids).only("id", "examples"):
-            kept = [example for example in field.examples if not personal(example)]
-            if len(kept) != len(field.examples):
-                scrubbed += len(field.examples) - len(kept)
-                field.examples = kept
-                changed.append(field)
-        model.objects.bulk_update(changed, ["examples"])
+    changed = []
+    for field in model.objects.filter(pk__in=ids).only("id", "examples"):
+        kept = [example for example in field.examples if not personal(example)]
+        if len(kept) != len(field.examples):
+            scrubbed += len(field.examples) - len(kept)
+            field.examples = kept
+            changed.append(field)
+    model.objects.bulk_update(changed, ["examples"])
     return scrubbed
 
 

@@ -15,7 +15,7 @@ Role = CommerceRole
 
 
 # Engagement points per event when the activity sets none.
-DEFAULT_POINTS = {
+DEFAULT_POINTS: dict[str, float] = {
     Role.ORDER_COMPLETED: 10.0,
     Role.CHECKOUT_STARTED: 5.0,
     Role.PRODUCT_ADDED: 3.0,
@@ -39,10 +39,14 @@ class ActivityMeaning:
     points: float
 
 
-def activity_meanings(events: Iterable[Event]) -> dict[tuple[str, str], ActivityMeaning]:
+# Keyed by `activity_key(event)`; None, the key of an event of no activity, is never present,
+# so looking an event up returns None for it.
+ActivityMeanings = dict[tuple[str, str] | None, ActivityMeaning]
+
+
+def activity_meanings(events: Iterable[Event]) -> ActivityMeanings:
     """The role and engagement points of each activity in `events` (one query)."""
-    keys = {activity_key(event) for event in events}
-    keys.discard(None)
+    keys = {key for event in events if (key := activity_key(event)) is not None}
     if not keys:
         return {}
     condition = Q()
@@ -54,7 +58,7 @@ def activity_meanings(events: Iterable[Event]) -> dict[tuple[str, str], Activity
             "kind", "name", "role", "engagement_points"
         )
     }
-    meanings = {}
+    meanings: ActivityMeanings = {}
     for kind, name in keys:
         activity = found.get((kind, name))
         role = activity.role if activity else default_role(kind, name)

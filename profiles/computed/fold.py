@@ -13,7 +13,7 @@ from django.conf import settings
 
 from ingestion.catalog.products import products_in_event
 from ingestion.models import CommerceRole, Event, Product, Source
-from profiles.computed.activities import ActivityMeaning, activity_key
+from profiles.computed.activities import ActivityMeaning, ActivityMeanings, activity_key
 from profiles.computed.consent import CONSENT_TRAITS, consent_state
 from profiles.computed.engagement import ENGAGEMENT_WEEKS_KEPT, decay, week_of
 from profiles.computed.traits import profile_name
@@ -23,7 +23,7 @@ Role = CommerceRole
 
 
 # How much an item counts towards preferences.
-PREFERENCE_WEIGHTS = {
+PREFERENCE_WEIGHTS: dict[str, float] = {
     # A list shows many products the person did not choose: each counts half a view.
     Role.PRODUCT_LIST_VIEWED: 0.5,
     Role.PRODUCT_VIEWED: 1.0,
@@ -177,7 +177,7 @@ class _Item:
     brand: str
 
 
-def items_by_event(events: Sequence[Event], meanings: dict) -> dict[int, list[_Item]]:
+def items_by_event(events: Sequence[Event], meanings: ActivityMeanings) -> dict[int, list[_Item]]:
     """Each product event's items, with category and brand filled from the product catalog
     where the event left them out (one query)."""
     wanted = set(PREFERENCE_WEIGHTS)

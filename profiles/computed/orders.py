@@ -106,6 +106,7 @@ class OrderEvent:
 
 
 def order_event(event: Event, role: str) -> OrderEvent | None:
+    assert event.profile_id is not None, "the processor folds only events of a profile"
     properties = event.properties if isinstance(event.properties, dict) else {}
     order_id = _order_id(properties)
     if not order_id:

@@ -7,7 +7,9 @@ It locks the batch's profiles once, in id order, folds the batch into each of th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
+from django.db.models import Field
 from django.utils import timezone
 
 from cdp_project.core.jsontext import json_text
@@ -50,7 +52,7 @@ def profiles_update(events: Sequence[Event]) -> None:
     owners = orders_owners(
         sorted({o.order_id for o in orders if o.role != Role.ORDER_COMPLETED})
     ).values()
-    profile_ids = sorted({event.profile_id for event in events} | set(owners))
+    profile_ids = sorted({_profile_of(event) for event in events} | set(owners))
     # Locked in id order, so two workers folding overlapping batches cannot deadlock.
     profiles = {
         p.pk: p
@@ -65,7 +67,7 @@ def profiles_update(events: Sequence[Event]) -> None:
         pk: ProfileFold(profile, source_names=source_names) for pk, profile in profiles.items()
     }
     for event in events:
-        fold = folds.get(event.profile_id)
+        fold = folds.get(_profile_of(event))
         if fold is None:
             continue  # deleted since
         fold.fold(event, meanings.get(activity_key(event)), items.get(event.pk, []))
@@ -83,6 +85,12 @@ def profiles_update(events: Sequence[Event]) -> None:
         ConsentChange.objects.bulk_create(consent)
 
 
+def _profile_of(event: Event) -> int:
+    """The profile of an event `profiles_update` folds: it keeps only events of a profile."""
+    assert event.profile_id is not None
+    return event.profile_id
+
+
 def profiles_write(profiles: Sequence[Profile]) -> None:
     """Write the computed fields of many profiles in one statement.
 
@@ -98,7 +106,8 @@ def profiles_write(profiles: Sequence[Profile]) -> None:
         cursor.execute(_WRITE_PROFILES, [json_text(rows)])
 
 
-_WRITTEN = [Profile._meta.get_field(name) for name in COMPUTED_FIELDS]
+# The computed fields are the profile's own columns, never a relation.
+_WRITTEN = [cast(Field, Profile._meta.get_field(name)) for name in COMPUTED_FIELDS]
 
 
 # Column names and types come from the model, never from input.
