@@ -8,5 +8,6 @@ urlpatterns = [
     path("retention/", views.retention_page, name="analytics-retention"),
     path("retention.csv", views.retention_csv, name="analytics-retention-csv"),
     path("rfm/", views.rfm_page, name="analytics-rfm"),
+    path("rfm/segment/", views.rfm_segment_save, name="analytics-rfm-segment"),
     path("rfm.csv", views.rfm_csv, name="analytics-rfm-csv"),
 ]

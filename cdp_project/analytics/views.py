@@ -10,20 +10,23 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from cdp_project.access.actors import Actor
 from cdp_project.analytics import exports
 from cdp_project.analytics.funnel import Funnel, funnel_compute
 from cdp_project.analytics.retention import retention_cohorts
-from cdp_project.analytics.rfm import SCORES, rfm_grid
+from cdp_project.analytics.rfm import GROUPS_BY_SLUG, SCORES, rfm_definition, rfm_grid
 from cdp_project.core.http import MarketerRequest
 from ingestion.models import Source
 from segments.models import Segment
 from segments.selectors import csv_cell
+from segments.services import segment_create
 
 # The default first, so a form sent without a period shows the period it computes.
 PERIODS = [("30", "Last 30 days"), ("7", "Last 7 days"), ("90", "Last 90 days")]
@@ -128,8 +131,14 @@ def retention_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 def _monetary(request: HttpRequest) -> int | None:
-    value = request.GET.get("m", "")
+    value = request.GET.get("m", "") if request.method == "GET" else request.POST.get("m", "")
     return int(value) if value in {str(s) for s in SCORES} else None
+
+
+def _score(value: str) -> int:
+    if value not in {str(s) for s in SCORES}:
+        raise Http404("No such RFM score.")
+    return int(value)
 
 
 @login_required
@@ -147,6 +156,36 @@ def rfm_page(request: HttpRequest) -> HttpResponse:
             "tab": "rfm",
         },
     )
+
+
+@login_required
+@require_POST
+def rfm_segment_save(request: HttpRequest) -> HttpResponse:
+    """Save a named RFM group (`group`) or one cell (`r` and `f`) as a segment on the
+    computed RFM scores, with the monetary score `m` when given; then show the segment."""
+    monetary = _monetary(request)
+    also = f", M {monetary}" if monetary is not None else ""
+    slug = request.POST.get("group", "")
+    if slug:
+        group = GROUPS_BY_SLUG.get(slug)
+        if group is None:
+            raise Http404("No such RFM group.")
+        boxes = group.boxes
+        name = f"RFM: {group.name}{also}"
+        rule = f"{group.rule}{also}"
+    else:
+        r, f = _score(request.POST.get("r", "")), _score(request.POST.get("f", ""))
+        boxes = ((r, r, f, f),)
+        name = f"RFM cell R {r}, F {f}{also}"
+        rule = f"R {r}, F {f}{also}"
+    segment = segment_create(
+        actor=Actor.from_request(request),
+        name=name,
+        description=f"Saved from the RFM grid: {rule} (scores recomputed hourly).",
+        definition=rfm_definition(boxes, monetary=monetary),
+    )
+    messages.success(request, f"Segment “{segment.name}” saved; its members are being counted.")
+    return redirect("segment-detail", pk=segment.pk)
 
 
 @login_required

@@ -1,10 +1,12 @@
-"""A marketer in a real browser: the dashboard's charts on a demo store's traffic, and the
-funnel answering a change of period and of source in place."""
+"""A marketer in a real browser: the dashboard's charts on a demo store's traffic, the
+funnel answering a change of period and of source in place, and the RFM grid's named groups
+and a cell saved as a segment."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -17,6 +19,9 @@ from ingestion import services
 from ingestion.models import Event, Source
 from ingestion.rollups import event_hours_refresh
 from profiles.computed import profiles_rfm_refresh
+from profiles.models import Profile
+from segments.membership import segment_refresh
+from segments.models import Segment
 from tests.analytics.conftest import send
 from tests.e2e.test_sources import log_in
 
@@ -143,3 +148,45 @@ def test_funnel_follows_the_period_and_the_source(page: Page, live_server, marke
     # The CSV link carries the same choices.
     href = page.get_by_role("link", name="Download CSV").get_attribute("href")
     assert "days=7" in href and f"source={funnel_store['web'].pk}" in href
+
+
+@pytest.fixture
+def scored_shoppers(db) -> None:
+    """Ten customers scored: seven with one order, then 2, 3 and 4 orders, a day apart."""
+    now = datetime.now(UTC)
+    for i, count in enumerate([1, 1, 1, 1, 1, 1, 1, 2, 3, 4]):
+        Profile.objects.create(
+            user_id=f"user-{i}",
+            name=f"Shopper {i}",
+            orders_count=count,
+            revenue=Decimal(10 * (i + 1)),
+            last_order_at=now - timedelta(days=10 - i),
+        )
+    assert profiles_rfm_refresh() == 10
+
+
+def test_rfm_names_its_groups_and_saves_a_cell_as_a_segment(
+    page: Page, live_server, marketer, scored_shoppers
+):
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/analytics/rfm/")
+    grid = page.locator("#rfm-grid")
+    champions = grid.locator('td[data-cell="55"]')
+    expect(champions).to_contain_text("Champions")
+    expect(grid.locator('td[data-cell="11"]')).to_contain_text("Lost")
+    groups = page.locator("#rfm-groups")
+    expect(groups.locator('tr[data-group="cant-lose"]')).to_contain_text("R 1-2, F 5")
+    # Frequency ties on one order: the empty columns say why.
+    expect(page.locator('#rfm-empty li[data-empty="F2"]')).to_contain_text("70% of them")
+    in_cell = int(champions.get_by_role("link").inner_text())
+    assert in_cell > 0
+    champions.get_by_role("button", name="Save R 5, F 5 as a segment").click()
+    expect(page.get_by_role("heading", name="RFM cell R 5, F 5")).to_be_visible()
+    segment = Segment.objects.get()
+    assert page.url == f"{live_server.url}/segments/{segment.pk}/"
+    segment_refresh(segment)
+    assert segment.memberships.count() == in_cell
+    # A named group too.
+    page.goto(live_server.url + "/analytics/rfm/")
+    page.get_by_role("button", name="Save Lost as a segment").click()
+    expect(page.get_by_role("heading", name="RFM: Lost")).to_be_visible()
