@@ -142,6 +142,16 @@ class RfmGrid:
     def peak(self) -> int:
         return max((cell.customers for row in self.rows for cell in row), default=0)
 
+    @property
+    def empty_reasons(self) -> list[tuple[str, str]]:
+        """Each reason once (a run of empty scores shares one), with the first score it is
+        for ("R2", "F2")."""
+        seen: dict[str, str] = {}
+        for letter, reasons in (("R", self.empty_recency), ("F", self.empty_frequency)):
+            for score, reason in reasons.items():
+                seen.setdefault(reason, f"{letter}{score}")
+        return [(key, reason) for reason, key in seen.items()]
+
 
 def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
@@ -158,9 +168,14 @@ def _empty_scores(
             continue
         below = max((s for s in spread if s < score), default=None)
         above = min((s for s in spread if s > score), default=None)
+        # The run of empty scores this one is in, named together: "F 2 or F 3".
+        run = [
+            s for s in SCORES if (below or 0) < s < (above or len(SCORES) + 1) and s not in spread
+        ]
+        nobody = " or ".join(f"{letter} {s}" for s in run)
         if total < len(SCORES):
             reasons[score] = (
-                f"Nobody scores {letter} {score}: only {_plural(total, 'customer')} "
+                f"Nobody scores {nobody}: only {_plural(total, 'customer')} "
                 "have scores, too few to fill five bands."
             )
         elif below is not None:
@@ -168,12 +183,12 @@ def _empty_scores(
             share = round(100 * count / total)
             then = f"the next {measure} up scores {letter} {above}" if above else "nobody is above"
             reasons[score] = (
-                f"Nobody scores {letter} {score}: scores are fifths of the ranking and equal "
+                f"Nobody scores {nobody}: scores are fifths of the ranking and equal "
                 f"values share one score. {letter} {below} ({span}) holds "
                 f"{_plural(count, 'customer')}, {share}% of them, so {then}."
             )
         else:
-            reasons[score] = f"Nobody scores {letter} {score}."
+            reasons[score] = f"Nobody scores {nobody}."
     return reasons
 
 

@@ -66,7 +66,8 @@ def test_groups_count_their_cells_and_empty_columns_say_why(shoppers):
     assert set(grid.empty_frequency) == {2, 3}
     reason = grid.empty_frequency[2]
     assert "F 1 (1 order) holds 7 customers, 70% of them" in reason
-    assert "scores F 4" in reason
+    assert reason.startswith("Nobody scores F 2 or F 3:") and "scores F 4" in reason
+    assert grid.empty_frequency[3] == reason and grid.empty_reasons == [("F2", reason)]
     assert grid.empty_recency == {}
     # A cell whose column is empty says the column's reason; any other empty cell, its own.
     cells = {(cell.recency, cell.frequency): cell for row in grid.rows for cell in row}

@@ -178,6 +178,10 @@ def test_rfm_names_its_groups_and_saves_a_cell_as_a_segment(
     expect(groups.locator('tr[data-group="cant-lose"]')).to_contain_text("R 1-2, F 5")
     # Frequency ties on one order: the empty columns say why.
     expect(page.locator('#rfm-empty li[data-empty="F2"]')).to_contain_text("70% of them")
+    # On a phone the grid and the groups scroll inside themselves; the page keeps its width.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1440, "height": 900})
     in_cell = int(champions.get_by_role("link").inner_text())
     assert in_cell > 0
     champions.get_by_role("button", name="Save R 5, F 5 as a segment").click()
