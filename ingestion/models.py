@@ -118,6 +118,8 @@ class Event(models.Model):
             # One profile's timeline, newest first.
             models.Index(fields=["profile", "-timestamp", "-id"], name="event_profile_timeline"),
             models.Index(fields=["name", "timestamp"], name="event_name_time"),
+            # The debugger's search by message id (the de-duplication key is `MessageKey`).
+            models.Index(fields=["message_id"], name="event_message_id"),
             models.Index(fields=["user_id"], name="event_user_id", condition=~Q(user_id="")),
             models.Index(
                 fields=["anonymous_id"], name="event_anonymous_id", condition=~Q(anonymous_id="")
@@ -164,7 +166,13 @@ class Refusal(models.Model):
     excerpt = models.TextField(blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["source", "-id"], name="refusal_source_latest")]
+        indexes = [
+            models.Index(fields=["source", "-id"], name="refusal_source_latest"),
+            # The debugger's search by message id.
+            models.Index(
+                fields=["message_id"], name="refusal_message_id", condition=~Q(message_id="")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
@@ -60,20 +61,84 @@ def source_active_write_key(*, source: Source) -> WriteKey | None:
     return source.write_keys.filter(revoked_at__isnull=True).order_by("-created_at").first()
 
 
+@dataclass(frozen=True)
+class DebuggerSearch:
+    """What the debugger is asked to show: text matched exactly or as a prefix against the
+    user id, anonymous id, event name and message id, and one call type."""
+
+    text: str = ""
+    prefix: bool = False
+    type: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type and self.type not in Event.Type.values:
+            raise ValueError(f"unknown event type {self.type!r}")
+        if "\x00" in self.text:
+            raise ValueError("Postgres text cannot hold a NUL")
+
+
+def _text_match(field: str, search: DebuggerSearch) -> Q:
+    """`field` equal to the text, or starting with it, as an index range.
+
+    A btree serves `LIKE 'x%'` only under the "C" collation or a pattern operator class,
+    neither of which these indexes have; a range `x <= field < next(x)` it always serves.
+    The range is exact under a code-point collation (the database's C.UTF-8) and a superset
+    under others, so `startswith` is kept as a filter on what the range finds.
+    """
+    if not search.prefix:
+        return Q(**{field: search.text})
+    match = Q(**{f"{field}__gte": search.text, f"{field}__startswith": search.text})
+    last = ord(search.text[-1])
+    if last < 0x10FFFF:
+        # The next code point, skipping the surrogates, which UTF-8 cannot hold.
+        following = 0xE000 if 0xD7FF <= last < 0xE000 else last + 1
+        match &= Q(**{f"{field}__lt": search.text[:-1] + chr(following)})
+    return match
+
+
 def source_latest_events(
-    *, source: Source, after_id: int | None = None, limit: int = 50
+    *,
+    source: Source,
+    after_id: int | None = None,
+    limit: int = 50,
+    search: DebuggerSearch | None = None,
 ) -> QuerySet[Event]:
-    """The newest events first; served by the (source, id) index."""
+    """The newest events first; served by the (source, id) index.
+
+    A search is served by one index per field, or-ed in a bitmap (`event_user_id`,
+    `event_anonymous_id`, `event_name_time`, `event_message_id`), never by reading the
+    source's events one by one; a type alone rides on the (source, id) scan, as every
+    type is common.
+    """
     events = Event.objects.filter(source=source)
+    if search is not None:
+        if search.text:
+            events = events.filter(
+                _text_match("user_id", search)
+                | _text_match("anonymous_id", search)
+                | _text_match("name", search)
+                | _text_match("message_id", search)
+            )
+        if search.type:
+            events = events.filter(type=search.type)
     if after_id is not None:
         events = events.filter(pk__gt=after_id)
     return events.order_by("-pk")[:limit]
 
 
 def source_latest_refusals(
-    *, source: Source, after_id: int | None = None, limit: int = 50
+    *,
+    source: Source,
+    after_id: int | None = None,
+    limit: int = 50,
+    search: DebuggerSearch | None = None,
 ) -> QuerySet[Refusal]:
+    """The newest refusals first; served by the (source, id) index, and a search by the
+    message id index (`refusal_message_id`): a refusal has no user id or name of its own,
+    only the excerpt of what was sent, which no index serves."""
     refusals = Refusal.objects.filter(source=source)
+    if search is not None and search.text:
+        refusals = refusals.filter(_text_match("message_id", search))
     if after_id is not None:
         refusals = refusals.filter(pk__gt=after_id)
     return refusals.order_by("-pk")[:limit]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
@@ -68,8 +71,6 @@ def source_new(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, source: Source, form: SourceForm) -> dict:
-    events = list(selectors.source_latest_events(source=source, limit=DEBUGGER_ROWS))
-    refusals = list(selectors.source_latest_refusals(source=source, limit=DEBUGGER_ROWS))
     key = selectors.source_active_write_key(source=source)
     # A write key sends data: a read-only user sees which keys exist, not the keys.
     snippet_key = key.key if key and user_can_change(request.user) else "YOUR_WRITE_KEY"
@@ -82,11 +83,8 @@ def _detail_context(request: HttpRequest, source: Source, form: SourceForm) -> d
         "base_url": base_url,
         "tracker_snippet": tracker_snippet(write_key=snippet_key, host=base_url),
         "switch_lines": sdk_switch_lines(write_key=snippet_key, base_url=base_url),
-        "events": events,
-        "refusals": refusals,
-        "events_after": events[0].pk if events else 0,
-        "refusals_after": refusals[0].pk if refusals else 0,
         "nav": "sources",
+        **_debugger_rows(source, _debugger_filters(request)),
     }
 
 
@@ -146,32 +144,104 @@ def source_key_revoke(request: HttpRequest, pk: int, key_pk: int) -> HttpRespons
     return redirect("source-detail", pk=pk)
 
 
+DEBUGGER_STATUSES = ("all", "accepted", "refused")
+DEBUGGER_VIEWS = ("pretty", "raw")
+
+
+def _debugger_filters(request: HttpRequest) -> dict[str, Any]:
+    """The debugger's search, filters and display choices, read from the query string; an
+    unknown value is the default, as a hand-edited URL should still show the debugger."""
+    # No stored id or name holds a NUL (Postgres text cannot): searching for one finds what
+    # is around it.
+    text = request.GET.get("q", "").replace("\x00", "").strip()[:255]
+    kind = request.GET.get("type", "")
+    status = request.GET.get("status", "all")
+    view = request.GET.get("view", "pretty")
+    return {
+        "q": text,
+        "match": "exact" if request.GET.get("match") == "exact" else "prefix",
+        "type": kind if kind in Event.Type.values else "",
+        "status": status if status in DEBUGGER_STATUSES else "all",
+        "paused": request.GET.get("paused") == "1",
+        "view": view if view in DEBUGGER_VIEWS else "pretty",
+    }
+
+
+def _debugger_rows(
+    source: Source,
+    filters: dict[str, Any],
+    *,
+    events_after: int | None = None,
+    refusals_after: int | None = None,
+) -> dict[str, Any]:
+    search = selectors.DebuggerSearch(
+        text=filters["q"], prefix=filters["match"] == "prefix", type=filters["type"]
+    )
+    # Refusals have no type: a type filter shows events only.
+    show_events = filters["status"] != "refused"
+    show_refusals = filters["status"] != "accepted" and not filters["type"]
+    events = (
+        list(
+            selectors.source_latest_events(
+                source=source, after_id=events_after, limit=DEBUGGER_ROWS, search=search
+            )
+        )
+        if show_events
+        else []
+    )
+    refusals = (
+        list(
+            selectors.source_latest_refusals(
+                source=source, after_id=refusals_after, limit=DEBUGGER_ROWS, search=search
+            )
+        )
+        if show_refusals
+        else []
+    )
+    query = {
+        key: value
+        for key, value in (
+            ("q", filters["q"]),
+            ("match", "exact" if filters["match"] == "exact" else ""),
+            ("type", filters["type"]),
+            ("status", "" if filters["status"] == "all" else filters["status"]),
+        )
+        if value
+    }
+    return {
+        "events": events,
+        "refusals": refusals,
+        "show_events": show_events,
+        "show_refusals": show_refusals,
+        "filters": filters,
+        "filtered": bool(query),
+        "filter_query": urlencode(query),
+        "event_types": Event.Type.values,
+        "events_after": events[0].pk if events else (events_after or 0),
+        "refusals_after": refusals[0].pk if refusals else (refusals_after or 0),
+    }
+
+
 @login_required
 @require_GET
 def source_debugger(request: MarketerRequest, pk: int) -> HttpResponse:
-    """What arrived since the last poll: new events and refusals, newest first.
+    """What arrived since the last poll: new events and refusals, newest first, that match
+    the search and filters.
 
-    As a full page (no htmx) it is the debugger on its own; as an htmx poll it answers the
-    poller with new rows swapped in out of band, so rows a user opened stay open.
+    As a full page (no htmx) it is the debugger on its own, and the filtered page a browser
+    without JavaScript gets; as an htmx poll it answers the poller with new rows swapped in
+    out of band, so rows a user opened stay open.
     """
     source = get_object_or_404(Source, pk=pk)
-    events_after = _int_param(request, "events_after")
-    refusals_after = _int_param(request, "refusals_after")
-    events = list(
-        selectors.source_latest_events(source=source, after_id=events_after, limit=DEBUGGER_ROWS)
-    )
-    refusals = list(
-        selectors.source_latest_refusals(
-            source=source, after_id=refusals_after, limit=DEBUGGER_ROWS
-        )
-    )
     context = {
         "source": source,
-        "events": events,
-        "refusals": refusals,
-        "events_after": events[0].pk if events else (events_after or 0),
-        "refusals_after": refusals[0].pk if refusals else (refusals_after or 0),
         "nav": "sources",
+        **_debugger_rows(
+            source,
+            _debugger_filters(request),
+            events_after=_int_param(request, "events_after"),
+            refusals_after=_int_param(request, "refusals_after"),
+        ),
     }
     if request.htmx:
         return render(request, "ingestion/debugger.html#poll", context)

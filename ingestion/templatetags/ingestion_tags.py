@@ -4,7 +4,7 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
-from ingestion.models import TIE_ORDER, FieldType
+from ingestion.models import TIE_ORDER, Event, FieldType
 
 register = template.Library()
 
@@ -13,6 +13,51 @@ register = template.Library()
 def pretty_json(value: Any) -> str:
     """Indented JSON for the debugger; autoescaping still applies to the result."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.filter
+def raw_message(event: Event) -> str:
+    """The event as one message in the Segment spec's field order, compact: what the
+    debugger's raw view shows. Each object keeps the order its keys are stored in (Postgres'
+    jsonb keeps its own order, not the sender's: shorter keys first)."""
+    message: dict[str, Any] = {"type": event.type}
+    if event.name:
+        message["event" if event.type == "track" else "name"] = event.name
+    if event.user_id:
+        message["userId"] = event.user_id
+    if event.anonymous_id:
+        message["anonymousId"] = event.anonymous_id
+    message["messageId"] = event.message_id
+    message["timestamp"] = event.timestamp
+    if event.original_timestamp:
+        message["originalTimestamp"] = event.original_timestamp
+    if event.sent_at:
+        message["sentAt"] = event.sent_at
+    message["receivedAt"] = event.received_at
+    for key, value in (
+        ("properties", event.properties),
+        ("traits", event.traits),
+        ("context", event.context),
+    ):
+        if value:
+            message[key] = value
+    message.update(event.extra or {})
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=_json_time)
+
+
+def _json_time(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+@register.filter
+def pretty_excerpt(excerpt: str) -> str:
+    """A refused request's excerpt indented, its keys in the order they were sent; as sent
+    when it is not whole JSON (cut at its length limit, or not JSON at all)."""
+    try:
+        value = json.loads(excerpt)
+    except ValueError:
+        return excerpt
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 @register.simple_tag

@@ -36,14 +36,49 @@
     }
   });
 
-  // <div hx-trigger="every 2s" data-poll-while="#box">: polls only while the box is ticked
-  // (an htmx trigger filter would need eval, which the policy forbids).
+  // <div hx-trigger="every 2s" data-poll-while="#control">: polls only while the control is
+  // ticked (a checkbox) or not paused (a button with data-paused); an htmx trigger filter
+  // would need eval, which the policy forbids.
   document.addEventListener("htmx:confirm", function (event) {
     var selector = event.target.getAttribute && event.target.getAttribute("data-poll-while");
     if (!selector) return;
-    var box = document.querySelector(selector);
-    if (box && !box.checked) {
+    var control = document.querySelector(selector);
+    if (!control) return;
+    var live = control.type === "checkbox" ? control.checked : control.getAttribute("data-paused") !== "true";
+    if (!live) {
       event.preventDefault();
+    }
+  });
+
+  // The debugger's Pause and pretty/raw buttons. Without JavaScript they submit the filter
+  // form with the other state; with it they toggle in place, and keep the form's hidden field
+  // in step so a new search keeps the state. The poller is replaced on every poll, the
+  // buttons are not, so a pause survives the polls.
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest("button[data-debugger-toggle]");
+    if (!button) return;
+    event.preventDefault();
+    var form = button.form;
+    var section = button.closest(".debugger");
+    var which = button.getAttribute("data-debugger-toggle");
+    var field = form && form.querySelector('[data-debugger-field="' + which + '"]');
+    var next = button.value;
+    if (field) field.value = next;
+    if (which === "paused") {
+      var paused = next === "1";
+      button.setAttribute("data-paused", paused ? "true" : "false");
+      button.textContent = paused ? "Resume" : "Pause";
+      button.value = paused ? "0" : "1";
+      var state = document.getElementById("debugger-live-state");
+      if (state) {
+        state.textContent = paused
+          ? "Paused: new events wait until you resume."
+          : "Live: new events appear every 2 s.";
+      }
+    } else if (which === "view" && section) {
+      section.setAttribute("data-view", next);
+      button.textContent = next === "raw" ? "Show pretty" : "Show raw";
+      button.value = next === "raw" ? "pretty" : "raw";
     }
   });
 })();

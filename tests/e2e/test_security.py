@@ -189,12 +189,12 @@ def test_main_pages_raise_no_csp_violation_and_htmx_still_works(
     assert page.evaluate("window.__pwned") is None
     assert page.evaluate("window.__violations") == []
 
-    # The debugger polls while "Live" is ticked, and pauses when it is not (no eval needed).
+    # The debugger polls until paused, and again once resumed (no eval needed).
     source = hostile_store["source"]
     key = source.write_keys.get().key
     page.goto(live_server.url + f"/sources/{source.pk}/")
     rows = page.locator("#event-rows details")
-    page.get_by_role("checkbox", name="Live").uncheck()
+    page.get_by_role("button", name="Pause").click()
     page.wait_for_timeout(2_500)  # a poll already on its way may still land
     shown = rows.count()
     requests.post(
@@ -205,7 +205,7 @@ def test_main_pages_raise_no_csp_violation_and_htmx_still_works(
     )
     page.wait_for_timeout(4_500)
     expect(rows).to_have_count(shown)
-    page.get_by_role("checkbox", name="Live").check()
+    page.get_by_role("button", name="Resume").click()
     expect(rows).to_have_count(shown + 1, timeout=10_000)
     assert page.evaluate("window.__violations") == []
 

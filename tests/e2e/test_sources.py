@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -139,3 +140,74 @@ def test_a_web_source_shows_the_lines_a_segment_site_changes_each_with_a_copy_bu
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text="Copied.")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == cdn_line
+
+
+def test_debugger_search_filter_pause_and_raw_view(page: Page, live_server, marketer):
+    source = services.source_create(actor=Actor.system("test"), name="Demo store")
+    key = source.write_keys.get().key
+
+    def send(path: str, body: dict) -> None:
+        requests.post(f"{live_server.url}/v1/{path}", json=body, auth=(key, ""), timeout=10)
+
+    send("track", {"userId": "ada-1", "event": "Order Completed", "properties": {"z": 1, "a": 2}})
+    send("track", {"userId": "bob", "event": "Cart Viewed"})
+    send("page", {"userId": "ada-1", "name": "Shoes"})
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/sources/{source.pk}/debugger/")
+    rows = page.locator("#event-rows details")
+    expect(rows).to_have_count(3)
+
+    # Search by a user id's start, then keep only page calls.
+    page.get_by_role("searchbox", name="Search").fill("ada")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(2)
+    expect(page.locator("#event-rows")).not_to_contain_text("Cart Viewed")
+    page.get_by_label("Type").select_option("track")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(page.get_by_text("Refusals have no type")).to_be_visible()
+
+    # An opened row stays open while a new matching event arrives; others never show.
+    order = rows.filter(has_text="Order Completed")
+    order.locator("summary").click()
+    expect(order).to_have_attribute("open", "")
+    send("track", {"userId": "ada-2", "event": "Product Viewed"})
+    send("track", {"userId": "carl", "event": "Product Viewed"})
+    expect(rows).to_have_count(2, timeout=10_000)
+    expect(page.locator("#event-rows")).not_to_contain_text("carl")
+    expect(order).to_have_attribute("open", "")
+
+    # The person behind a row is one click away.
+    expect(order.get_by_role("link", name="Person")).to_have_attribute(
+        "href", re.compile(r"/profiles/\d+/$")
+    )
+
+    # Raw: the whole message on one wrapped line, keys as stored.
+    raw = order.locator("pre.raw")
+    expect(raw).to_be_hidden()
+    page.get_by_role("button", name="Show raw").click()
+    expect(raw).to_be_visible()
+    expect(raw).to_contain_text('"userId":"ada-1"')
+    expect(order.locator(".pretty")).to_be_hidden()
+    page.get_by_role("button", name="Show pretty").click()
+    expect(order.locator(".pretty")).to_be_visible()
+
+    # Paused by keyboard: new events wait, through the polls; resumed, they come.
+    pause = page.get_by_role("button", name="Pause")
+    pause.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="Paused")).to_be_visible()
+    page.wait_for_timeout(2_500)  # a poll already on its way may still land
+    shown = rows.count()
+    send("track", {"userId": "ada-3", "event": "While paused"})
+    page.wait_for_timeout(4_500)
+    expect(rows).to_have_count(shown)
+    page.get_by_role("button", name="Resume").click()
+    expect(rows.filter(has_text="While paused")).to_have_count(1, timeout=10_000)
+    expect(order).to_have_attribute("open", "")
+
+    # Accepted or refused: a refused event of another search shows once asked for.
+    send("track", {"anonymousId": "x", "messageId": "m-bad"})
+    page.goto(f"{live_server.url}/sources/{source.pk}/debugger/?q=m-bad&status=refused")
+    expect(page.locator("#refusal-rows details")).to_have_count(1)
+    expect(page.locator("#event-rows")).to_have_count(0)
