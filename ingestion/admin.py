@@ -1,15 +1,27 @@
-from django.contrib import admin
+from typing import Any
 
-from cdp_project.core.admin_tools import EstimatedCountPaginator
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from cdp_project.core.admin_tools import (
+    EstimatedCountPaginator,
+    LargeTableAdmin,
+    ReadOnlyAdmin,
+)
 from ingestion.models import (
     Activity,
+    ActivityDay,
     ActivityProperty,
+    CatalogCount,
     Event,
+    EventHour,
     FieldType,
     MessageKey,
     Product,
     ProfileAttribute,
     Refusal,
+    RollupMark,
     Source,
     WriteKey,
 )
@@ -48,39 +60,95 @@ class WriteKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(LargeTableAdmin):
     list_display = ["id", "type", "name", "source", "user_id", "anonymous_id", "timestamp"]
     list_filter = ["type", "source"]
     list_select_related = ["source"]
-    # Exact matches only: they use the indexes; a substring search would scan the table.
-    search_fields = ["=message_id", "=user_id", "=anonymous_id", "=name"]
-    raw_id_fields = ["source"]
+    # Exact, case-sensitive matches on indexed columns only (LargeTableAdmin). The message
+    # id has no index on this table (de-duplication lives in MessageKey): searching it
+    # scanned every event, so it is found through the source's debugger instead.
+    search_fields = ["user_id", "anonymous_id", "name"]
+    search_help_text = "An exact user id, anonymous id or activity name."
+    # Newest first by id, on the primary key; sorting by another column sorted the table.
+    sortable_by = ("id",)
+    raw_id_fields = ["source", "profile"]
     readonly_fields = ["received_at", "processed_at"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     ordering = ["-id"]
 
 
 @admin.register(MessageKey)
-class MessageKeyAdmin(admin.ModelAdmin):
+class MessageKeyAdmin(LargeTableAdmin):
     list_display = ["message_id", "source", "received_at"]
-    search_fields = ["=message_id"]
+    search_fields = ["message_id"]
+    sortable_by = ()
     raw_id_fields = ["source"]
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
     ordering = ["-id"]
+
+
+class RecentRefusalCodeFilter(admin.SimpleListFilter):
+    """The codes of the latest refusals: a filter on the field's distinct values would run
+    `SELECT DISTINCT code` over the whole table on every page of the list."""
+
+    title = "code"
+    parameter_name = "code"
+    recent = 10_000
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        latest = Refusal.objects.order_by("-id").values_list("code", flat=True)[: self.recent]
+        codes = set(latest)
+        if chosen := self.value():
+            codes.add(chosen)
+        return [(code, code) for code in sorted(codes)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        chosen = self.value()
+        return queryset.filter(code=chosen) if chosen else queryset
 
 
 @admin.register(Refusal)
-class RefusalAdmin(admin.ModelAdmin):
+class RefusalAdmin(LargeTableAdmin):
     list_display = ["received_at", "source", "code", "index", "message"]
-    list_filter = ["code", "source"]
+    list_filter = [RecentRefusalCodeFilter, "source"]
     list_select_related = ["source"]
-    search_fields = ["=message_id", "code"]
+    search_fields = ["message_id", "code"]
+    search_help_text = "An exact message id or refusal code."
+    # Newest first by id; sorting by a column sorted the whole table.
+    sortable_by = ()
     raw_id_fields = ["source"]
+    ordering = ["-id"]
+
+
+# --- rollups and counters the app keeps: shown, never edited ---------------------------------
+
+
+@admin.register(EventHour)
+class EventHourAdmin(ReadOnlyAdmin):
+    list_display = ["hour", "source", "type", "name", "count"]
+    list_filter = ["type", "source"]
+    list_select_related = ["source"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    ordering = ["-id"]
+    ordering = ["-hour"]
+
+
+@admin.register(RollupMark)
+class RollupMarkAdmin(ReadOnlyAdmin):
+    list_display = ["name", "last_id", "refreshed_at"]
+
+
+@admin.register(ActivityDay)
+class ActivityDayAdmin(ReadOnlyAdmin):
+    list_display = ["day", "activity", "count"]
+    list_select_related = ["activity"]
+    raw_id_fields = ["activity"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-day", "activity"]
+
+
+@admin.register(CatalogCount)
+class CatalogCountAdmin(ReadOnlyAdmin):
+    list_display = ["key", "count"]
 
 
 # --- the catalog ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from cdp_project.core.admin_tools import EstimatedCountPaginator
+from cdp_project.core.admin_tools import EstimatedCountPaginator, pretty_json
 from profiles.computed.fields import ATTRIBUTE_FIELDS
 from profiles.models import (
     ConsentChange,
@@ -84,7 +84,10 @@ class ProfileAdmin(admin.ModelAdmin):
     # Exact matches only: they use the partial indexes on user id and email.
     search_fields = ["=email", "=user_id"]
     fieldsets = [
-        (None, {"fields": ["user_id", "email", "name", "traits", "trait_times", "created_at"]}),
+        (
+            None,
+            {"fields": ["user_id", "email", "name", "traits_shown", "times_shown", "created_at"]},
+        ),
         (
             "Consent",
             {"fields": ["email_consent", "email_consent_at", "sms_consent", "sms_consent_at"]},
@@ -94,13 +97,24 @@ class ProfileAdmin(admin.ModelAdmin):
             {"fields": COMPUTED_SHOWN},
         ),
     ]
+    # Traits are what the person's events said, each with its time: shown, not edited, as
+    # an edit here would be overwritten by the next event and skip the audit trail.
     readonly_fields = [
         "created_at",
-        "trait_times",
+        "traits_shown",
+        "times_shown",
         "name",
         *COMPUTED_SHOWN,
     ]
     inlines = [IdentityInline, MergeInline, ConsentInline, OrderInline, NoteInline]
+
+    @admin.display(description="traits")
+    def traits_shown(self, profile: Profile) -> str:
+        return pretty_json(profile.traits)
+
+    @admin.display(description="trait times")
+    def times_shown(self, profile: Profile) -> str:
+        return pretty_json(profile.trait_times)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting a person is a data-rights action: the profile page's "Delete profile…"

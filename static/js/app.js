@@ -11,31 +11,6 @@
     }
   }, true);
 
-  // <button data-copy="id">: copies the text of the element with that id, and says so in
-  // the page's [data-copy-status] region (read out by screen readers).
-  document.addEventListener("click", function (event) {
-    var button = event.target instanceof Element && event.target.closest("button[data-copy]");
-    if (!button) return;
-    var source = document.getElementById(button.getAttribute("data-copy"));
-    var status = document.querySelector("[data-copy-status]");
-    if (!source) return;
-    var say = function (text) { if (status) status.textContent = text; };
-    var text = source.textContent;
-    var fallback = function () {
-      var range = document.createRange();
-      range.selectNodeContents(source);
-      var selection = window.getSelection();
-      selection.removeAllRanges();
-      selection.addRange(range);
-      say(document.execCommand("copy") ? "Copied." : "Selected: press Ctrl+C to copy.");
-    };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(function () { say("Copied."); }, fallback);
-    } else {
-      fallback();
-    }
-  });
-
   // <div hx-trigger="every 2s" data-poll-while="#control">: polls only while the control is
   // ticked (a checkbox) or not paused (a button with data-paused); an htmx trigger filter
   // would need eval, which the policy forbids.

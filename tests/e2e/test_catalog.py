@@ -78,3 +78,38 @@ def test_catalog_discovers_an_activity_and_blocking_refuses_its_next_event(
     expect(refusal).to_contain_text("Gift Card Redeemed")
     activity = Activity.objects.get(name="Gift Card Redeemed")
     assert activity.blocked_count == 1
+
+
+def test_an_activity_snippet_is_copied_with_placeholders_by_keyboard(
+    page: Page, live_server, marketer
+):
+    activity = Activity.objects.create(kind="track", name="Order Completed", volume=2)
+    counts = {"volume": 2}
+    activity.properties.create(path="order_id", string_count=2, examples=["O-77"], **counts)
+    activity.properties.create(path="total", number_count=2, examples=[139.8], **counts)
+    activity.properties.create(
+        path="email", string_count=2, examples=["ada@example.com"], personal=True, **counts
+    )
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/activities/{activity.pk}/")
+
+    copy = page.get_by_role("button", name="Copy the web snippet")
+    copy.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-copy-status]")).to_have_text("Copied.")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("#snippet-web").text_content()
+    assert copied.startswith('analytics.track("Order Completed", {')
+    assert '"order_id": "<order_id>",  // e.g. "O-77"' in copied
+    assert '"total": 0.0,  // e.g. 139.8' in copied
+    assert '"email": "<email>",\n' in copied and "ada@example.com" not in copied
+
+    # The curl snippet's button copies its own text, placeholders and all.
+    page.get_by_text("curl", exact=True).click()
+    page.locator("[data-copy-status]").evaluate("status => { status.textContent = ''; }")
+    page.get_by_role("button", name="Copy the curl snippet").click()
+    expect(page.locator("[data-copy-status]")).to_have_text("Copied.")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("# Replace the placeholders")
+    assert '"userId": "<user_id>"' in copied

@@ -138,8 +138,18 @@ def test_a_web_source_shows_the_lines_a_segment_site_changes_each_with_a_copy_bu
     copy = section.get_by_role("button", name="Copy").nth(1)
     copy.focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("status").filter(has_text="Copied.")).to_be_visible()
+    expect(page.locator("[data-copy-status]")).to_have_text("Copied.")
     assert page.evaluate("navigator.clipboard.readText()") == cdn_line
+
+    # The write key and the ingest URL have their own buttons.
+    page.locator("[data-copy-status]").evaluate("status => { status.textContent = ''; }")
+    page.locator(f'button[data-copy="key-{source.write_keys.get().pk}"]').click()
+    expect(page.locator("[data-copy-status]")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    page.locator("[data-copy-status]").evaluate("status => { status.textContent = ''; }")
+    page.get_by_role("button", name="Copy the ingest URL").click()
+    expect(page.locator("[data-copy-status]")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == live_server.url
 
 
 def test_debugger_search_filter_pause_and_raw_view(page: Page, live_server, marketer):
