@@ -209,9 +209,17 @@ class MessageCursor:
         return cls(*parsed) if parsed else None
 
 
+@dataclass(frozen=True)
+class MessageRow:
+    """A message and what is shown beside it: whether it was a test send."""
+
+    message: Message
+    is_test: bool
+
+
 @dataclass
 class OutboxPage:
-    messages: list[Message]
+    messages: list[MessageRow]
     next_cursor: MessageCursor | None
 
 
@@ -227,7 +235,7 @@ def outbox_page(
     limit: int = OUTBOX_PAGE_SIZE,
 ) -> OutboxPage:
     """Messages newest first, keyset-paged on (created_at, id) (`message_outbox`), without
-    their bodies; each has `is_test`."""
+    their bodies, each with whether it was a test send."""
     messages = Message.objects.select_related("campaign", "profile").defer(
         "html",
         "text",
@@ -251,11 +259,10 @@ def outbox_page(
     found = list(messages.order_by("-created_at", "-id")[: limit + 1])
     more = len(found) > limit
     found = found[:limit]
-    for message in found:
-        message.is_test = message_is_test(message)  # type: ignore[attr-defined]  # not a field
     last = found[-1] if found and more else None
     return OutboxPage(
-        messages=found, next_cursor=MessageCursor(last.created_at, last.pk) if last else None
+        messages=[MessageRow(message, message_is_test(message)) for message in found],
+        next_cursor=MessageCursor(last.created_at, last.pk) if last else None,
     )
 
 
@@ -263,14 +270,12 @@ def message_is_test(message: Message) -> bool:
     return isinstance(message.headers, dict) and TEST_HEADER in message.headers
 
 
-def message_get(*, pk: int) -> Message | None:
+def message_get(*, pk: int) -> MessageRow | None:
     """One message with its campaign, person and enrollment (the reason it was sent)."""
     message = (
         Message.objects.select_related("campaign", "profile", "enrollment").filter(pk=pk).first()
     )
-    if message is not None:
-        message.is_test = message_is_test(message)  # type: ignore[attr-defined]  # not a field
-    return message
+    return MessageRow(message, message_is_test(message)) if message is not None else None
 
 
 def email_suppression_reason(address: str, *, transactional: bool) -> str:

@@ -302,10 +302,16 @@ def outbox(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    message = selectors.message_get(pk=pk)
-    if message is None:
+    row = selectors.message_get(pk=pk)
+    if row is None:
         raise Http404("No such message.")
-    context = {"message": message, "headers": sorted(message.headers.items()), "nav": NAV}
+    message = row.message
+    context = {
+        "message": message,
+        "is_test": row.is_test,
+        "headers": sorted(message.headers.items()),
+        "nav": NAV,
+    }
     return render(request, "campaigns/message_detail.html", context)
 
 

@@ -45,12 +45,9 @@ def activity_list(request: MarketerRequest) -> HttpResponse:
     page = Paginator(selectors.activity_list(**filters), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    volumes = selectors.activity_daily_volumes(activity_ids=[a.pk for a in page])
-    for activity in page:
-        # Not a field: what the list draws beside the activity.
-        activity.daily = volumes[activity.pk]  # type: ignore[attr-defined]
     context = {
         "page": page,
+        "rows": selectors.activity_rows(list(page)),
         "filters": filters,
         "status_counts": selectors.activity_status_counts(),
         "statuses": Activity.Status.choices,

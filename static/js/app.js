@@ -56,4 +56,29 @@
       button.value = next === "raw" ? "pretty" : "raw";
     }
   });
+
+  // A box that scrolls sideways (a wide table or code on a phone) must be reachable from the
+  // keyboard to be scrolled (WCAG 2.1.1): one without a link or control in it is made
+  // focusable while it overflows, and only then.
+  var SCROLLERS = "pre, .table, .scroll, .graph, .row .payload";
+  var FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+  function scrollersFocusable(root) {
+    root.querySelectorAll(SCROLLERS).forEach(function (box) {
+      var overflows = box.scrollWidth > box.clientWidth || box.scrollHeight > box.clientHeight;
+      if (box.hasAttribute("data-scroll-focus")) {
+        if (!overflows) { box.removeAttribute("tabindex"); box.removeAttribute("data-scroll-focus"); }
+      } else if (overflows && !box.hasAttribute("tabindex") && !box.querySelector(FOCUSABLE)) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-scroll-focus", "");
+      }
+    });
+  }
+  var resizing;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(function () { scrollersFocusable(document); }, 150);
+  });
+  document.addEventListener("DOMContentLoaded", function () { scrollersFocusable(document); });
+  document.addEventListener("htmx:load", function (event) { scrollersFocusable(document); });
+  document.addEventListener("toggle", function () { scrollersFocusable(document); }, true);
 })();

@@ -581,11 +581,11 @@ def test_the_outbox_filters_by_campaign_and_status_and_pages(signed_in, cart, se
     from campaigns import selectors
 
     first = selectors.outbox_page(campaign_id=cart.pk, limit=2)
-    assert [m.subject for m in first.messages] == ["Cart 4", "Cart 3"]
+    assert [row.message.subject for row in first.messages] == ["Cart 4", "Cart 3"]
     second_page = signed_in.get(
         "/campaigns/outbox/", {"campaign": cart.pk, "before": first.next_cursor.token()}
     )
-    subjects = [m.subject for m in second_page.context["messages_page"]]
+    subjects = [row.message.subject for row in second_page.context["messages_page"]]
     assert subjects == ["Cart 2", "Cart 1", "Cart 0"]
     # Junk in the query string is ignored, not an error.
     response = signed_in.get("/campaigns/outbox/", {"campaign": "x", "before": "bad"})
