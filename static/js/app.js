@@ -46,4 +46,15 @@
       event.preventDefault();
     }
   });
+
+  // A link to a folded <details> (href="#identity-graph") unfolds it on arrival.
+  var unfold = function () {
+    var target = location.hash && document.getElementById(location.hash.slice(1));
+    if (target instanceof HTMLDetailsElement && !target.open) {
+      target.open = true;
+      target.scrollIntoView();
+    }
+  };
+  window.addEventListener("hashchange", unfold);
+  document.addEventListener("DOMContentLoaded", unfold);
 })();
