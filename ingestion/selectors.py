@@ -211,6 +211,46 @@ def profile_events(
     return list(events.order_by("-timestamp", "-pk")[:limit])
 
 
+# How many of a person's newest events the timeline's activity filter looks through.
+PROFILE_ACTIVITY_SCAN = 5000
+
+
+def profile_activity_kinds(
+    *, profile_id: int, scan: int = PROFILE_ACTIVITY_SCAN
+) -> list[tuple[str, str, str, str]]:
+    """The activities among one profile's newest `scan` events, the most recently seen
+    first, as (type, name, display name, catalog status): name is the event name of track
+    events and "" otherwise; display name and status are "" when the catalog has no entry
+    (identify, alias and group calls; an activity the catalog has not counted yet).
+    What the timeline's activity filter offers for this person.
+
+    One query, bounded whatever the person's history: the newest `scan` entries of
+    `event_profile_timeline` (profile, -timestamp, -id), grouped, joined to the catalog.
+    An activity done only before those events is not offered; the timeline unfiltered
+    still shows it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT seen.type, seen.activity, coalesce(a.display_name, ''), coalesce(a.status, '')
+            FROM (
+                SELECT type, activity, max(timestamp) AS last FROM (
+                    SELECT type, CASE WHEN type = 'track' THEN name ELSE '' END AS activity,
+                           timestamp
+                    FROM ingestion_event
+                    WHERE profile_id = %s ORDER BY timestamp DESC, id DESC LIMIT %s
+                ) AS newest
+                GROUP BY type, activity
+            ) AS seen
+            LEFT JOIN ingestion_activity AS a
+              ON a.kind = seen.type AND a.name = seen.activity
+            ORDER BY seen.last DESC, seen.type, seen.activity
+            """,
+            [profile_id, scan],
+        )
+        return [(kind, name, label, status) for kind, name, label, status in cursor.fetchall()]
+
+
 def profile_linking_events(
     *,
     profile_id: int,

@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 from cdp_project.core.cursors import from_micros, micros_of, time_id_parse, time_id_token
 from ingestion import selectors as ingestion_selectors
 from ingestion.catalog import selectors as catalog_selectors
-from ingestion.models import Event
+from ingestion.models import Activity, Event
 from profiles.computed.engagement import engagement_now
 from profiles.computed.orders import has_rate
 from profiles.models import (
@@ -478,23 +478,40 @@ def profile_timeline(
     return TimelinePage(_day_groups(entries, previous_day), next_cursor, len(entries))
 
 
-def timeline_activity_choices() -> list[tuple[str, str]]:
-    """The timeline's activity filter: the catalog's activities (hidden ones left out),
-    then the calls that are not activities."""
-    choices = []
-    for activity in catalog_selectors.activity_list():
-        value = f"track:{activity.name}" if activity.kind == "track" else activity.kind
-        choices.append((value, activity.label))
-    seen = {value for value, _ in choices}
-    for value, label in (
-        ("page", "Page viewed"),
-        ("screen", "Screen viewed"),
-        ("identify", "Identify calls"),
-        ("alias", "Alias calls"),
-        ("group", "Group calls"),
+# The calls that are not activities, as the timeline's filter names them.
+_CALL_LABELS = {
+    "page": "Page viewed",
+    "screen": "Screen viewed",
+    "identify": "Identify calls",
+    "alias": "Alias calls",
+    "group": "Group calls",
+}
+
+
+def timeline_activity_choices(*, profile: Profile, selected: str = "") -> list[tuple[str, str]]:
+    """The timeline's activity filter: what this person did (among their newest events,
+    see `ingestion.selectors.profile_activity_kinds`), named as the catalog names it,
+    hidden activities left out; then the calls that are not activities. The activity
+    asked for (`selected`) stays offered even when the person never did it.
+    One query (see `ingestion.selectors.profile_activity_kinds`).
+    """
+    activities: list[tuple[str, str]] = []
+    calls: list[tuple[str, str]] = []
+    for kind, name, display_name, status in ingestion_selectors.profile_activity_kinds(
+        profile_id=profile.pk
     ):
-        if value not in seen:
-            choices.append((value, label))
+        if status == Activity.Status.HIDDEN:
+            continue
+        if kind == "track":
+            activities.append((f"track:{name}", display_name or name))
+        elif kind in ("page", "screen"):
+            activities.append((kind, display_name or _CALL_LABELS[kind]))
+        elif kind in _CALL_LABELS:
+            calls.append((kind, _CALL_LABELS[kind]))
+    choices = sorted(activities, key=lambda choice: choice[1].casefold()) + calls
+    if selected and selected not in {value for value, _ in choices}:
+        kind, _, name = selected.partition(":")
+        choices.append((selected, name if kind == "track" else _CALL_LABELS.get(kind, selected)))
     return choices
 
 

@@ -99,11 +99,16 @@ def _detail_context(request: HttpRequest, profile: Profile, *, note_form: NoteFo
     return {
         **_timeline_context(request, profile),
         "view": view,
+        # One id has nothing to draw: no graph, and none of its queries.
         "graph": graph.identity_graph(
             profile_id=profile.pk, identities=view.identities, merges=view.merges
-        ),
+        )
+        if len(view.identities) > 1
+        else None,
         "note_form": note_form,
-        "activity_choices": selectors.timeline_activity_choices(),
+        "activity_choices": selectors.timeline_activity_choices(
+            profile=profile, selected=_timeline_filters(request)["activity"]
+        ),
         "source_choices": selectors.timeline_source_choices(),
         "half_life_days": settings.ENGAGEMENT_HALF_LIFE_DAYS,
         "nav": "profiles",
@@ -158,7 +163,7 @@ def profile_note_add(request: MarketerRequest, pk: int) -> HttpResponse:
             "note_form": NoteForm(),
             "note_added": True,
             "oob": True,
-            "activity_choices": selectors.timeline_activity_choices(),
+            "activity_choices": selectors.timeline_activity_choices(profile=profile),
             "source_choices": selectors.timeline_source_choices(),
         }
         return render(request, "profiles/profile_detail.html#note-added", context)

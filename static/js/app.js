@@ -81,4 +81,15 @@
   document.addEventListener("DOMContentLoaded", function () { scrollersFocusable(document); });
   document.addEventListener("htmx:load", function (event) { scrollersFocusable(document); });
   document.addEventListener("toggle", function () { scrollersFocusable(document); }, true);
+
+  // A link to a folded <details> (href="#identity-graph") unfolds it on arrival.
+  var unfold = function () {
+    var target = location.hash && document.getElementById(location.hash.slice(1));
+    if (target instanceof HTMLDetailsElement && !target.open) {
+      target.open = true;
+      target.scrollIntoView();
+    }
+  };
+  window.addEventListener("hashchange", unfold);
+  document.addEventListener("DOMContentLoaded", unfold);
 })();

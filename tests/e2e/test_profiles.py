@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -141,6 +142,67 @@ def test_profile_page_reads_on_a_phone(page: Page, live_server, marketer, shop):
     # Nothing wider than the screen: tables scroll inside their own box.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
+
+
+SHOTS = Path("/work/wt/profilepage-shots")
+
+
+def _screenshot(page: Page, name: str) -> None:
+    if SHOTS.is_dir():
+        page.screenshot(path=str(SHOTS / name), full_page=False)
+
+
+def test_first_timeline_entry_shows_without_scrolling_on_a_laptop(
+    page: Page, live_server, marketer, shop
+):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/profiles/{_ada_pk()}/")
+    first = page.locator("#timeline-entries .entries > li").first
+    expect(first).to_contain_text("Order Completed")
+    assert page.evaluate("window.scrollY") == 0
+    box = first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+    # Identity, key figures and consent sit beside the timeline, not above it.
+    side = page.get_by_role("complementary", name="About this person", exact=True).bounding_box()
+    assert side is not None and side["x"] + side["width"] <= box["x"], (side, box)
+    # The identity graph waits, folded, until asked for: from the identity card too.
+    graph = page.locator("svg.identity-graph")
+    expect(graph).to_be_hidden()
+    page.get_by_role("link", name="How these ids were linked").click()
+    expect(graph).to_be_visible()
+    page.locator("details#identity-graph > summary").click()
+    expect(graph).to_be_hidden()
+    page.evaluate("window.scrollTo(0, 0)")
+    _screenshot(page, "profile-1440.png")
+
+
+def test_profile_sections_open_and_close_by_keyboard_on_a_phone(
+    page: Page, live_server, marketer, shop
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/profiles/{_ada_pk()}/")
+    _screenshot(page, "profile-390.png")
+    orders = page.locator("details#orders")
+    summary = orders.locator("summary")
+    expect(orders.locator("table.orders")).to_be_hidden()
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(orders.locator("table.orders")).to_be_visible()
+    expect(orders).to_contain_text("O-77")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    page.keyboard.press("Space")
+    expect(orders.locator("table.orders")).to_be_hidden()
+    # The side column stacks: identity above the timeline, preferences below it.
+    identity = page.locator("#identities").bounding_box()
+    timeline = page.locator("#timeline").bounding_box()
+    more = page.get_by_role("complementary", name="More about this person").bounding_box()
+    assert identity and timeline and more
+    assert identity["y"] < timeline["y"] < more["y"]
+    page.evaluate("window.scrollTo(0, document.querySelector('#timeline').offsetTop)")
+    _screenshot(page, "profile-390-timeline.png")
 
 
 def _ada_pk() -> int:

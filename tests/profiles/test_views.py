@@ -222,6 +222,7 @@ def test_profile_page_renders_sensibly_before_anything_is_computed(signed_in, in
     assert "Scored once the person has orders" in html
     assert "No product viewed yet" in html and "No orders yet" in html
     assert "Home" in html  # the timeline
+    assert "identity-graph" not in html  # one id: nothing to draw
 
 
 def test_unknown_profile_is_404(signed_in):
@@ -255,7 +256,8 @@ def test_identity_graph_folds_many_anonymous_ids_into_more(signed_in, ingest):
     )
     profile = Profile.objects.get(user_id="u-many")
     html = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
-    svg = html[html.index('<svg class="identity-graph"') : html.index("</svg>")]
+    start = html.index('<svg class="identity-graph"')
+    svg = html[start : html.index("</svg>", start)]
     assert "+25 more" in svg
     assert svg.count('<g class="node ') == 17  # the user id, 15 devices, "+25 more"
     listed = html[html.index('<table class="table identities">') :]
@@ -371,6 +373,53 @@ def test_timeline_activity_filter_lists_the_catalogs_activities(signed_in, ada):
     assert '<option value="identify"' in html
 
 
+def _activity_options(html: str) -> list[str]:
+    select = html[html.index('<select name="activity"') :]
+    select = select[: select.index("</select>")]
+    return re.findall(r'<option value="([^"]*)"', select)
+
+
+def test_timeline_activity_filter_lists_only_this_persons_activities(signed_in, ada, ingest):
+    # Another person's activity, in the catalog: not offered on Ada's page.
+    ingest("track", {"userId": "u-bob", "event": "Wishlist Added"})
+    Activity.objects.create(kind="track", name="Wishlist Added")
+    Activity.objects.create(kind="track", name="Order Completed", display_name="Order placed")
+    Activity.objects.create(kind="track", name="Product Viewed", status="hidden")
+    html = signed_in.get(f"/profiles/{ada.pk}/").content.decode()
+    # Ada's activities by their catalog name (the hidden one left out), then her calls.
+    assert _activity_options(html) == ["", "track:Order Completed", "page", "identify"]
+    assert ">Order placed</option>" in html
+    bob = Profile.objects.get(user_id="u-bob")
+    html = signed_in.get(f"/profiles/{bob.pk}/").content.decode()
+    assert _activity_options(html) == ["", "track:Wishlist Added"]
+    # An activity asked for in the address stays selected, even one the person never did.
+    html = signed_in.get(f"/profiles/{bob.pk}/", {"activity": "track:Order Completed"}).content
+    assert _activity_options(html.decode()) == ["", "track:Wishlist Added", "track:Order Completed"]
+
+
+def test_timeline_activity_filter_reads_a_bounded_stretch_of_the_persons_events(
+    signed_in, ingest, django_assert_max_num_queries
+):
+    from ingestion.selectors import profile_activity_kinds
+
+    ingest("track", {"userId": "u-long", "event": "Old Habit", "timestamp": at(0)})
+    ingest(
+        "batch",
+        {
+            "batch": [
+                {"type": "track", "userId": "u-long", "event": f"Step {n % 3}", "timestamp": at(n)}
+                for n in range(1, 31)
+            ]
+        },
+    )
+    profile = Profile.objects.get(user_id="u-long")
+    with django_assert_max_num_queries(1):
+        kinds = profile_activity_kinds(profile_id=profile.pk, scan=20)
+    # The newest 20 events only: "Old Habit" is further back; the latest activity first.
+    assert [name for _, name, _, _ in kinds] == ["Step 0", "Step 2", "Step 1"]
+    assert "Old Habit" in [name for _, name, _, _ in profile_activity_kinds(profile_id=profile.pk)]
+
+
 def _paged_ids(signed_in, profile: Profile, query: str = "") -> list[int]:
     """Every event id the timeline shows, following "load more" as htmx does."""
     ids: list[int] = []
@@ -454,7 +503,7 @@ def test_a_note_is_added_and_shows_on_the_timeline(signed_in, ada):
     html = signed_in.get(response["Location"]).content.decode()
     assert "Note added." in html
     # Newest first: the note (now) is above the events (in March).
-    assert html.index("Prefers email.") < html.index("Order Completed")
+    assert html.index("Prefers email.") < html.index('<span class="name">Order Completed')
     assert "by marketer" in html
 
 
@@ -633,7 +682,7 @@ def test_the_engagement_shown_is_decayed_to_now(signed_in, ingest):
     profile = Profile.objects.get(user_id="u-eng")
     assert profile.engagement_score == pytest.approx(5)
     page = signed_in.get(f"/profiles/{profile.pk}/").content.decode()
-    assert re.search(r"<h3>Engagement</h3><div class=\"figure\">1[.,][23]</div>", page)
+    assert re.search(r"<dt>Engagement</dt><dd class=\"figure\">1[.,][23]</dd>", page)
 
 
 def test_an_expanded_event_names_a_device_clock_only_when_it_was_off(signed_in, ingest):

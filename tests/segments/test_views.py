@@ -383,13 +383,13 @@ def test_the_profile_page_lists_the_segments_a_person_is_in_and_left(signed_in, 
     segment_refresh(other)
 
     html = signed_in.get(f"/profiles/{ada.pk}/").content.decode()
-    section = html[html.index('id="segments"') : html.index('id="identities"')]
+    section = _segments_section(html)
     assert "Repeat buyers" in section and "Everyone" in section
     assert section.count(">In</span> since") == 2
     assert f'href="/segments/{buyers.pk}/why/{ada.pk}/"' in section
 
     html = signed_in.get(f"/profiles/{cyd.pk}/").content.decode()
-    section = html[html.index('id="segments"') : html.index('id="identities"')]
+    section = _segments_section(html)
     assert "Left</span>" in section and "Repeat buyers" in section
     assert f'href="/segments/{buyers.pk}/why/{cyd.pk}/"' in section
     assert section.count(">In</span> since") == 1  # Everyone
@@ -407,7 +407,7 @@ def test_a_person_who_left_and_came_back_shows_once_as_in(signed_in, buyers):
     segment_refresh(buyers)
     assert MembershipChange.objects.filter(profile=cyd).count() == 3
     html = signed_in.get(f"/profiles/{cyd.pk}/").content.decode()
-    section = html[html.index('id="segments"') : html.index('id="identities"')]
+    section = _segments_section(html)
     assert section.count("Repeat buyers") == 1 and ">In</span> since" in section
 
 
@@ -581,3 +581,9 @@ def test_export_lists_the_newest_members_first_with_an_anonymous_id(
         "anon-1-0",
         "",
     ]
+
+
+def _segments_section(html: str) -> str:
+    """The profile page's list of segments, from its opening to its end."""
+    start = html.index('id="segments"')
+    return html[start : html.index("</section>", start)]
