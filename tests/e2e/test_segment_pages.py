@@ -87,6 +87,8 @@ def test_marketer_refreshes_a_segment_and_sees_its_members(
     # A member's profile says which segments they are in, and why.
     row.get_by_role("link", name="Repeat buyers").click()
     page.locator("#members").get_by_role("link", name="Ada").click()
+    # The profile page folds its segments below the timeline: unfold them.
+    page.locator("summary", has_text="Segments").click()
     section = page.locator("#segments")
     expect(section).to_contain_text("Repeat buyers")
     expect(section).to_contain_text("since")
