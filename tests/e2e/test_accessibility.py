@@ -7,9 +7,6 @@ these tests skip with the reason, unless CDP_REQUIRE_NODE=1 (set by .ci/run)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -31,6 +28,7 @@ from ingestion.rollups import event_hours_refresh
 from profiles.computed import profiles_rfm_refresh
 from profiles.models import Profile
 from segments.models import Segment
+from tests.npm import npm_installed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,19 +41,9 @@ SYSTEM = Actor.system("test")
 
 @pytest.fixture(scope="session")
 def axe_script() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        message = "Node.js and npm are needed to install axe-core for the accessibility tests"
-        if os.environ.get("CDP_REQUIRE_NODE", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CDP_REQUIRE_NODE is set: {message}")
-        pytest.skip(message)
-    if not AXE_SCRIPT.exists():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=AXE_DIR,
-            check=True,
-            timeout=300,
-        )
+    npm_installed(
+        AXE_DIR, installed=AXE_SCRIPT, needed_for="installing axe-core for the accessibility tests"
+    )
     return AXE_SCRIPT
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -29,6 +27,7 @@ from ingestion.models import Event, Source, WriteKey
 from ingestion.sdk_settings import BUILD_FOLDER, sdk_switch_lines
 from profiles.models import Identity, Profile
 from tests.conftest import process_stored
+from tests.npm import npm_installed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,19 +41,11 @@ RUDDERSTACK_ESM = "/npm/@rudderstack/analytics-js/dist/npm/modern/bundled/esm/in
 
 @pytest.fixture(scope="session")
 def browser_sdks() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        message = "Node.js and npm are needed for the browser SDK tests"
-        if os.environ.get("CDP_REQUIRE_NODE", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CDP_REQUIRE_NODE is set: {message}")
-        pytest.skip(message)
-    if not (MODULES / "@rudderstack" / "analytics-js").exists():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=SDK_DIR,
-            check=True,
-            timeout=300,
-        )
+    npm_installed(
+        SDK_DIR,
+        installed=MODULES / "@rudderstack" / "analytics-js",
+        needed_for="the browser SDK tests",
+    )
     return MODULES
 
 

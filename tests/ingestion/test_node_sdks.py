@@ -4,14 +4,13 @@ tests skip with the reason, unless CDP_REQUIRE_NODE=1 (set by .ci/run)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from ingestion.models import Event
+from tests.npm import npm_installed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,19 +19,11 @@ NODE_DIR = Path(__file__).resolve().parents[1] / "sdks" / "node"
 
 @pytest.fixture(scope="session")
 def node_sdks() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        message = "Node.js and npm are needed for the Node SDK tests"
-        if os.environ.get("CDP_REQUIRE_NODE", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CDP_REQUIRE_NODE is set: {message}")
-        pytest.skip(message)
-    if not (NODE_DIR / "node_modules" / "@segment" / "analytics-node").exists():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_DIR,
-            check=True,
-            timeout=300,
-        )
+    npm_installed(
+        NODE_DIR,
+        installed=NODE_DIR / "node_modules" / "@segment" / "analytics-node",
+        needed_for="the Node SDK tests",
+    )
     return NODE_DIR
 
 
