@@ -11,7 +11,9 @@ The rules (docs/profiles.md says them for marketers):
   two known people are never merged through a shared anonymous id, a shared device or a
   shared email. The event then goes to the profile of its own user id (created if need
   be), and the shared id stays where it was.
-- `alias` links `previousId` to `userId` explicitly, and merges even two known profiles.
+- `alias` links `previousId` to `userId` explicitly, and merges even two known profiles. A
+  previous id nobody has sent yet joins the alias's profile as a user id, so an alias that
+  overtakes its identify on the wire still ends in one person.
 - A profile collects at most `PROFILE_MAX_ANONYMOUS_IDS` anonymous ids; past that, a new
   anonymous id starts a profile of its own instead of growing the person without bound.
 
@@ -297,6 +299,12 @@ def _plan(claims: Sequence[IdentityClaim], known: _Known) -> _Plan:
 
         if claim.previous_id:
             previous = [find(owner[k]) for k in claim.previous_keys() if k in owner]
+            if not previous and claim.user_id and claim.previous_id != claim.anonymous_id:
+                # A previous user id seen before any event of its own (the SDK's calls
+                # crossed on the wire: the alias came in before the identify that sets it)
+                # is remembered for this person, so its events arrive here, not in a new
+                # profile the guard would then keep apart.
+                attach((USER, claim.previous_id), find(target), claim)
             for other in previous:
                 # Found again: an earlier merge of this loop may have folded it in already
                 # (its previous id is both a user id and an anonymous id).

@@ -95,6 +95,26 @@ def test_alias_links_the_previous_id_and_merges(ingest):
     assert ProfileMerge.objects.get().reason == "alias"
 
 
+def test_an_alias_that_overtakes_its_identify_still_ends_in_one_profile(ingest):
+    # An SDK sends identify('user-5') then alias('customer-5') as two requests; the alias
+    # can be stored first.
+    ingest("page", {"anonymousId": "anon-5"})
+    ingest("alias", {"anonymousId": "anon-5", "userId": "customer-5", "previousId": "user-5"})
+    ingest("identify", {"anonymousId": "anon-5", "userId": "user-5"})
+    ingest("track", {"event": "Product Viewed", "userId": "user-5"})
+
+    person = profile_of(user_id="user-5")
+    assert person == profile_of(user_id="customer-5") == profile_of(anonymous_id="anon-5")
+    assert Profile.objects.count() == 1
+    assert person.events.count() == 4
+
+
+def test_an_alias_from_an_anonymous_id_adds_no_user_id(ingest):
+    ingest("alias", {"anonymousId": "anon-6", "userId": "customer-6", "previousId": "anon-6"})
+    person = Profile.objects.get()
+    assert ids_of(person) == {("user_id", "customer-6"), ("anonymous_id", "anon-6")}
+
+
 def test_a_shared_device_never_merges_two_known_users(ingest):
     ingest("identify", {"anonymousId": "family-tablet", "userId": "alice"})
     ingest("identify", {"anonymousId": "family-tablet", "userId": "bob"})
