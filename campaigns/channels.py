@@ -35,9 +35,10 @@ class ChannelError(Exception):
     """The channel did not accept the message."""
 
 
-def sender_of(campaign: Campaign) -> str:
-    address = campaign.sender_email or settings.DEFAULT_FROM_EMAIL
-    return formataddr((campaign.sender_name, address)) if campaign.sender_name else address
+def sender_of(name: str, email: str) -> str:
+    """The From of a message: the step's sender, else the site's address."""
+    address = email or settings.DEFAULT_FROM_EMAIL
+    return formataddr((name, address)) if name else address
 
 
 def email_send(message: Message) -> None:

@@ -270,11 +270,14 @@ def message_context(
     campaign: Any,
     profile: Profile,
     trigger: dict[str, Any],
+    items: str = "",
     cart_id: str = "",
     unsubscribe_url: str = "",
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Everything a campaign's templates can use, for one person and trigger."""
+    """Everything a message's templates can use, for one person and trigger; `items` says
+    which products `items` lists: the ones viewed since the trigger, the cart as it stands
+    now, or the order's lines."""
     now = now or timezone.now()
     found = trigger.get("properties")
     properties = found if isinstance(found, dict) else {}
@@ -294,12 +297,12 @@ def message_context(
         "cart": {"id": "", "lines": [], "count": 0, "total": 0.0, "total_display": ""},
         "order": {},
     }
-    if campaign.kind == "abandoned_browse":
+    if items == "viewed":
         context["items"] = viewed_items(profile, since=trigger_at, until=now)
-    elif campaign.kind == "abandoned_cart":
+    elif items == "cart":
         context["cart"] = cart_of(profile, cart_id=cart_id, until=now)
         context["items"] = context["cart"]["lines"]
-    elif campaign.kind == "order_confirmation":
+    elif items == "order":
         context["order"] = order_of(properties, trigger_at)
         context["items"] = context["order"]["lines"]
     return context

@@ -5,7 +5,7 @@ The replay runs the engine's own code, so its answer follows the same rules in t
 order as the real thing (docs/campaigns.md, "The rules"): the engine's exits
 (`engine._exits`), its re-entry rule (`engine._waiting_profiles`, and the database's
 once-per-person constraint) and, for each enrollment at its due time, its whole decision
-(`engine._decide_and_claim`: exits, consent, audience, quiet hours, caps, control group,
+(`engine.enrollment_advance`: exits, consent, audience, quiet hours, caps, control group,
 rendering). Those write enrollments and messages, so the replay works on a throwaway active
 copy of the campaign inside one transaction that is always
 rolled back: nothing is recorded and, since the channels are never called, nothing is sent.
@@ -206,7 +206,7 @@ class _Replay:
                 break
             role = role_of.get(event.name, "")
             if role in self.exit_roles and self.undecided.get(engine.profile_of(event)):
-                engine._exits([self.campaign], [(event, role)])
+                engine._exits(self.campaign, [(event, engine.Reason.exited(role))])
             if role == self.trigger_role:
                 if result.entered >= self.max_enrollments:
                     self._stop(f"it stopped after {self.max_enrollments:,} entries", event)
@@ -287,7 +287,7 @@ class _Replay:
             self.profiles[profile_id] = found
         return self.profiles[profile_id]
 
-    # --- deciding (the engine's `_decide_and_claim`, at each due time) ----------------------
+    # --- deciding (the engine's `enrollment_advance`, at each due time) ----------------------
 
     def _decide_due(self, *, until: datetime) -> None:
         while self.due and self.due[0][0] <= until:
@@ -298,9 +298,10 @@ class _Replay:
             if enrollment.state != State.PENDING:
                 self._decided(enrollment)
                 continue
-            outcome = engine._decide_and_claim(enrollment, due)
-            if outcome == "held":
-                self.result.held += 1
+            outcome = engine.enrollment_advance(enrollment, due)
+            if outcome in ("held", "waiting"):
+                if outcome == "held":
+                    self.result.held += 1
                 heapq.heappush(self.due, (enrollment.due_at, next(self.order), enrollment))
                 continue
             self._decided(enrollment)

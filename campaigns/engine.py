@@ -1,15 +1,21 @@
-"""The campaign engine: enrollments from events, and the due work beat runs.
+"""The journey engine: enrollments from events, and the due work beat runs.
+
+Every campaign is a journey (campaigns/journeys/definition.py): the three built-ins read
+theirs from their settings (`builtin_journey`), a journey a marketer built from its live
+version. docs/journeys.md tells the rules in the marketer's words.
 
 `campaigns_enroll` is an ingest processor (last in INGEST_EVENT_PROCESSORS): per batch it
-exits waiting enrollments whose exit events arrived, and creates enrollments for trigger
-events, due at the event's time plus the campaign's wait. Nothing is scheduled on the broker.
+exits waiting enrollments whose exit activities arrived, creates enrollments for trigger
+events (at the journey's first step, due when its first wait ends), and wakes the people
+waiting for an activity the batch holds. Nothing is scheduled on the broker.
 
 `campaigns_run_due`, run by Celery beat every CAMPAIGNS_TICK_SECONDS, claims due enrollments
 in small batches (profiles, then enrollments, locked with SKIP LOCKED, so several workers
-share the work and never wait for each other), checks every rule again, renders the message
-and records it as claimed in the same transaction. Only after commit is the channel called;
-a success marks it sent, a failure is retried with backoff and ends failed with the error
-kept. docs/campaigns.md tells the rules in the marketer's words.
+share the work and never wait for each other) and runs each one's steps until it has to
+wait or ends. Every step done is recorded (`StepRun`, one per enrollment and step) in the
+same transaction as what it did; a send records its message as claimed there too. Only
+after commit is the channel called; a success marks it sent, a failure is retried with
+backoff and ends failed with the error kept.
 """
 
 from __future__ import annotations
@@ -20,31 +26,59 @@ import uuid
 import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, cast
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from campaigns import channels, content, rendering
-from campaigns.models import Campaign, Enrollment, Message
+from campaigns.journeys.builtin import builtin_journey
+from campaigns.journeys.definition import (
+    ActivityTrigger,
+    Exit,
+    Journey,
+    JourneyError,
+    RandomSplit,
+    Send,
+    Split,
+    Step,
+    Update,
+    Wait,
+    WaitFor,
+    journey_parse,
+)
+from campaigns.models import Campaign, Enrollment, JourneyVersion, Message, StepRun
 from campaigns.selectors import email_suppression_reason
+from cdp_project.access.actors import Actor
+from cdp_project.access.audit import audit_write
 from cdp_project.core.publish import task_publish_on_commit
 from ingestion.models import CommerceRole, Event
-from profiles.computed.activities import activity_meanings
+from profiles.computed.activities import ActivityMeanings, activity_key, activity_meanings
 from profiles.identity import profiles_lock
-from profiles.models import Consent, Profile
-from segments.compiler import segment_q
+from profiles.models import Consent, Profile, ProfileNote
+from segments.compiler import Compiler, segment_q
+from segments.tree import (
+    ActivityName,
+    ActivityRole,
+    ActivitySelector,
+    Behaviour,
+    EventCount,
+    EverWindow,
+    PropertyFilter,
+)
 
 logger = logging.getLogger(__name__)
 
 State = Enrollment.State
+Outcome = StepRun.Outcome
 UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
 CLAIM_BATCH = 50
+EVENT_TYPES = ("track", "page", "screen")
 
 
 # --- Reasons a marketer reads ----------------------------------------------------------------
@@ -62,11 +96,78 @@ class Reason:
     CART_EMPTY = "the cart is empty: everything added was removed"
     PROFILE_GONE = "the person was deleted"
     MERGED = "already waiting on the merged profile"
+    EXIT_STEP = "reached an exit step"
+    CONDITION_BROKEN = "the condition could not be checked"
 
     @staticmethod
     def exited(role: str) -> str:
         label = CommerceRole(role).label.lower() if role in CommerceRole.values else role
         return f"converted: {label}"
+
+    @staticmethod
+    def broken(error: JourneyError) -> str:
+        return f"the journey cannot run: {error}"
+
+
+# --- Which journey an enrollment runs -------------------------------------------------------
+
+_parsed: dict[int, Journey] = {}
+
+
+def journey_of(campaign: Campaign, version: JourneyVersion | None = None) -> Journey:
+    """The journey a campaign runs: a built-in's from its settings, a journey's from the
+    given version (its live one by default). Raises JourneyError for one that cannot run."""
+    if not campaign.is_journey:
+        return builtin_journey(campaign)
+    version = version or campaign.version
+    if version is None:
+        raise JourneyError(["This journey has no published version."])
+    # Versions never change once written: parse each once per process.
+    journey = _parsed.get(version.pk)
+    if journey is None:
+        journey = journey_parse(version.definition)
+        if len(_parsed) > 512:
+            _parsed.clear()
+        _parsed[version.pk] = journey
+    return journey
+
+
+def selector_matches(selector: ActivitySelector, event: Event, meanings: ActivityMeanings) -> bool:
+    """Whether an event is the activity a trigger, exit rule or wait names (its property
+    filters aside)."""
+    match selector:
+        case ActivityRole(role=role):
+            key = activity_key(event)
+            meaning = meanings.get(key) if key else None
+            return meaning is not None and meaning.role == role
+        case ActivityName(kind=kind, name=name):
+            return event.type == kind and (kind != "track" or event.name == name)
+
+
+def selector_label(selector: ActivitySelector) -> str:
+    match selector:
+        case ActivityRole(role=role):
+            return CommerceRole(role).label if role in CommerceRole.values else role
+        case ActivityName(kind=kind, name=name):
+            return name if kind == "track" else f"{kind} viewed"
+
+
+def selector_events(
+    events: QuerySet[Event],
+    selector: ActivitySelector,
+    where: tuple[PropertyFilter, ...] = (),
+    sources: tuple[int, ...] = (),
+) -> QuerySet[Event]:
+    """Events of an activity with the segment builder's property filters, compiled as a
+    segment's behaviour condition compiles them (array items included)."""
+    node = Behaviour(
+        activity=selector,
+        count=EventCount("at_least", 1),
+        window=EverWindow(),
+        where=where,
+        sources=sources,
+    )
+    return Compiler().event_filter(events, node)
 
 
 # --- Enrollment ------------------------------------------------------------------------------
@@ -82,97 +183,172 @@ def profile_of(event: Event) -> int:
     return cast(int, event.profile_id)
 
 
+@dataclass
+class _Active:
+    campaign: Campaign
+    journey: Journey
+    triggers: list[Event] = field(default_factory=list)
+    exits: list[tuple[Event, str]] = field(default_factory=list)
+
+
 def campaigns_enroll(events: Sequence[Event]) -> None:
-    """The ingest processor: exits, then new enrollments, for a batch of stored events."""
-    events = [e for e in events if e.profile_id is not None and e.type == "track"]
+    """The ingest processor: exits, new enrollments and wake-ups for a batch of events."""
+    events = [e for e in events if e.profile_id is not None and e.type in EVENT_TYPES]
     if not events:
         return
-    campaigns = list(Campaign.objects.filter(status=Campaign.Status.ACTIVE))
+    campaigns = list(
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE).select_related("version")
+    )
     if not campaigns:
         return
     meanings = activity_meanings(events)
-    roled = []
-    for event in sorted(events, key=lambda e: (e.timestamp, e.pk)):
-        meaning = meanings.get(("track", event.name))
-        if meaning and meaning.role:
-            roled.append((event, meaning.role))
-    if not roled:
+    ordered = sorted(events, key=lambda e: (e.timestamp, e.pk))
+    active: list[_Active] = []
+    for campaign in campaigns:
+        try:
+            journey = journey_of(campaign)
+        except JourneyError:
+            logger.warning("journey cannot run campaign_id=%s", campaign.pk)
+            continue
+        found = _Active(campaign, journey)
+        if isinstance(journey.trigger, ActivityTrigger):
+            found.triggers = _trigger_events(journey.trigger, ordered, meanings)
+        for event in ordered:
+            for selector in journey.exit_on:
+                if selector_matches(selector, event, meanings):
+                    label = (
+                        Reason.exited(selector.role)
+                        if isinstance(selector, ActivityRole)
+                        else f"converted: {selector_label(selector).lower()}"
+                    )
+                    found.exits.append((event, label))
+                    break
+        active.append(found)
+    waits = any(c.is_journey for c in campaigns)
+    if not waits and not any(a.triggers or a.exits for a in active):
         return
     # The batch's people, in the order every writer of profiles locks them, so that a merge
     # cannot move enrollments while they are decided.
-    profiles_lock(profile_ids={profile_of(event) for event, _ in roled})
-    _exits(campaigns, roled)
-    created = _enrollments(campaigns, roled)
+    profiles_lock(profile_ids={profile_of(event) for event in events})
+    for found in active:
+        _exits(found.campaign, found.exits)
+    created = sum(_enrollments(found) for found in active)
     # Exits again: a purchase later in the same batch exits what this batch created.
-    _exits(campaigns, roled)
-    if created and any(c.wait_seconds == 0 for c in campaigns):
+    for found in active:
+        _exits(found.campaign, found.exits)
+    woken = _wake_waiting(ordered, meanings) if waits else 0
+    if woken or (created and any(_due_at_once(found) for found in active if found.triggers)):
         # Run due work now (an order confirmation is due at once); beat runs it anyway
         # within CAMPAIGNS_TICK_SECONDS should publishing fail.
         task_publish_on_commit("campaigns.run_due")
 
 
-def _exits(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> None:
-    for campaign in campaigns:
-        if not campaign.exit_roles:
-            continue
-        latest: dict[int, tuple[datetime, str]] = {}
-        for event, role in roled:
-            if role in campaign.exit_roles:
-                latest[profile_of(event)] = (event.timestamp, role)
-        for profile_id, (at, role) in latest.items():
-            Enrollment.objects.filter(
-                campaign=campaign, profile_id=profile_id, state=State.PENDING, trigger_at__lte=at
-            ).update(state=State.EXITED, reason=Reason.exited(role), updated_at=timezone.now())
+def _trigger_events(
+    trigger: ActivityTrigger, ordered: list[Event], meanings: ActivityMeanings
+) -> list[Event]:
+    found = [e for e in ordered if selector_matches(trigger.activity, e, meanings)]
+    if found and (trigger.where or trigger.sources):
+        kept = set(
+            selector_events(
+                Event.objects.filter(pk__in=[e.pk for e in found]),
+                trigger.activity,
+                trigger.where,
+                trigger.sources,
+            ).values_list("pk", flat=True)
+        )
+        found = [e for e in found if e.pk in kept]
+    return found
 
 
-def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> int:
+def _due_at_once(found: _Active) -> bool:
+    first = found.journey.step(found.journey.start)
+    return not isinstance(first, Wait | WaitFor)
+
+
+def _exits(campaign: Campaign, exits: list[tuple[Event, str]]) -> None:
+    latest: dict[int, tuple[datetime, str]] = {}
+    for event, label in exits:
+        latest[profile_of(event)] = (event.timestamp, label)
+    for profile_id, (at, label) in latest.items():
+        Enrollment.objects.filter(
+            campaign=campaign, profile_id=profile_id, state=State.PENDING, trigger_at__lte=at
+        ).update(state=State.EXITED, reason=label, updated_at=timezone.now())
+
+
+def entry_key(trigger: ActivityTrigger, event: Event) -> str:
+    """The value that keys an entry (one per value and journey), or empty: the order id
+    as profiles read it for `order_id`, else the named property; the message id when the
+    event lacks it, so that such events still enter once each."""
+    if not trigger.entry_key:
+        return ""
+    properties = event.properties if isinstance(event.properties, dict) else {}
+    if trigger.entry_key == "order_id":
+        value = content.order_id_of(properties)
+    else:
+        found = properties.get(trigger.entry_key)
+        value = str(found).strip() if isinstance(found, str | int | float) else ""
+    return (value or f"message:{event.message_id}")[:255]
+
+
+def first_due(journey: Journey, trigger_at: datetime, now: datetime) -> datetime:
+    """When a new enrollment is first due: when its leading plain wait ends (counted from the
+    trigger event), else now."""
+    first = journey.step(journey.start)
+    if isinstance(first, Wait) and first.seconds and first.until is None and not first.weekdays:
+        return trigger_at + timedelta(seconds=first.seconds)
+    return now
+
+
+def _enrollments(found: _Active) -> int:
+    campaign, journey = found.campaign, found.journey
+    trigger = journey.trigger
+    if not found.triggers or not isinstance(trigger, ActivityTrigger):
+        return 0
     now = timezone.now()
     oldest = now - _max_age()
+    triggers = [event for event in found.triggers if event.timestamp >= oldest]
+    if not triggers:
+        return 0
+    people = {profile_of(e) for e in triggers}
+    if campaign.is_journey and campaign.audience_id is not None:
+        people &= _in_audience(campaign, people)
+    once = campaign.reentry == Campaign.Reentry.ONCE
+    pending_only = campaign.reentry == Campaign.Reentry.WHILE_PENDING
+    blocked = _waiting_profiles(campaign, people) if pending_only else set()
+    if campaign.reentry == Campaign.Reentry.PER_DAYS:
+        blocked = _recently_entered(campaign, people, now)
     new: list[Enrollment] = []
-    for campaign in campaigns:
-        triggers = [
-            event
-            for event, role in roled
-            if role == campaign.trigger_role and event.timestamp >= oldest
-        ]
-        if not triggers:
+    for event in triggers:
+        if profile_of(event) not in people:
             continue
-        once = campaign.reentry == Campaign.Reentry.ONCE
-        pending_only = campaign.reentry == Campaign.Reentry.WHILE_PENDING
-        blocked = (
-            _waiting_profiles(campaign, {profile_of(e) for e in triggers})
-            if pending_only
-            else set()
-        )
-        for event in triggers:
-            properties = event.properties if isinstance(event.properties, dict) else {}
-            key = ""
-            if campaign.trigger_role == CommerceRole.ORDER_COMPLETED:
-                key = content.order_id_of(properties) or f"message:{event.message_id}"
-            elif event.profile_id in blocked:
-                continue
-            due = event.timestamp + timedelta(seconds=campaign.wait_seconds)
-            new.append(
-                Enrollment(
-                    campaign=campaign,
-                    profile_id=profile_of(event),
-                    event=event,
-                    trigger={
-                        "name": event.name,
-                        "at": event.timestamp.isoformat(),
-                        "properties": properties,
-                    },
-                    trigger_at=event.timestamp,
-                    key=key[:255],
-                    cart_id=content.cart_id_of(properties),
-                    once=once and not key,
-                    due_at=max(due, now) if campaign.wait_seconds == 0 else due,
-                    created_at=now,
-                    updated_at=now,
-                )
+        properties = event.properties if isinstance(event.properties, dict) else {}
+        key = entry_key(trigger, event)
+        if not key and event.profile_id in blocked:
+            continue
+        new.append(
+            Enrollment(
+                campaign=campaign,
+                version=campaign.version if campaign.is_journey else None,
+                profile_id=profile_of(event),
+                event=event,
+                trigger={
+                    "name": event.name,
+                    "at": event.timestamp.isoformat(),
+                    "properties": properties,
+                },
+                trigger_at=event.timestamp,
+                key=key,
+                cart_id=content.cart_id_of(properties),
+                once=once and not key,
+                node=journey.start,
+                step_at=event.timestamp,
+                due_at=first_due(journey, event.timestamp, now),
+                created_at=now,
+                updated_at=now,
             )
-            if pending_only:
-                blocked.add(profile_of(event))
+        )
+        if pending_only or campaign.reentry == Campaign.Reentry.PER_DAYS:
+            blocked.add(profile_of(event))
     if new:
         # The database keeps what must happen once: an order id seen before (sent twice, or
         # by two sources) enrolls once (`enrollment_key_unique`), and a person who entered a
@@ -182,12 +358,70 @@ def _enrollments(campaigns: list[Campaign], roled: list[tuple[Event, str]]) -> i
     return len(new)
 
 
+def _in_audience(campaign: Campaign, people: set[int]) -> set[int]:
+    """The people of a batch in a journey's audience, checked at entry."""
+    audience = campaign.audience
+    if audience is None:
+        return people
+    try:
+        with transaction.atomic():
+            return set(
+                Profile.objects.filter(pk__in=people)
+                .filter(segment_q(audience.definition))
+                .values_list("pk", flat=True)
+            )
+    except Exception:
+        logger.exception("journey audience check failed campaign_id=%s", campaign.pk)
+        return set()
+
+
 def _waiting_profiles(campaign: Campaign, profile_ids: set[int]) -> set[int]:
     """The people waiting in this campaign now, whom "not while one is waiting" keeps out."""
     enrollments = Enrollment.objects.filter(
         campaign=campaign, profile_id__in=profile_ids, state=State.PENDING
     )
     return set(enrollments.values_list("profile_id", flat=True))
+
+
+def _recently_entered(campaign: Campaign, profile_ids: set[int], now: datetime) -> set[int]:
+    """The people who entered within the journey's re-entry period."""
+    since = now - timedelta(days=campaign.reentry_days)
+    enrollments = Enrollment.objects.filter(
+        campaign=campaign, profile_id__in=profile_ids, created_at__gt=since
+    )
+    return set(enrollments.values_list("profile_id", flat=True))
+
+
+def _wake_waiting(ordered: list[Event], meanings: ActivityMeanings) -> int:
+    """People waiting for an activity this batch holds are due now: the runner checks the
+    match (keys, filters) and takes the "yes" branch at once."""
+    by_profile: dict[int, list[Event]] = {}
+    for event in ordered:
+        by_profile.setdefault(profile_of(event), []).append(event)
+    waiting = (
+        Enrollment.objects.filter(
+            profile_id__in=list(by_profile),
+            state=State.PENDING,
+            campaign__kind=Campaign.Kind.JOURNEY,
+            campaign__status=Campaign.Status.ACTIVE,
+        )
+        .select_related("campaign", "version")
+        .only("pk", "node", "profile_id", "campaign", "version")
+    )
+    woken = []
+    for enrollment in waiting:
+        try:
+            step = journey_of(enrollment.campaign, enrollment.version).step(enrollment.node)
+        except JourneyError:
+            continue
+        if isinstance(step, WaitFor) and any(
+            selector_matches(step.activity, event, meanings)
+            for event in by_profile[enrollment.profile_id]
+        ):
+            woken.append(enrollment.pk)
+    if woken:
+        Enrollment.objects.filter(pk__in=woken, state=State.PENDING).update(due_at=timezone.now())
+    return len(woken)
 
 
 def enrollments_mark_once(*, campaign: Campaign) -> None:
@@ -238,6 +472,9 @@ def enrollments_merge(sender: Any, *, loser_id: int, survivor_id: int, **kwargs:
 # --- Due work ----------------------------------------------------------------------------------
 
 
+# --- Due work ----------------------------------------------------------------------------------
+
+
 @dataclass
 class RunResult:
     decided: dict[str, int] = field(default_factory=dict)
@@ -247,7 +484,7 @@ class RunResult:
 
 
 def campaigns_run_due(*, batch_size: int = CLAIM_BATCH, max_batches: int = 20) -> RunResult:
-    """Decide and send what is due: what beat runs every CAMPAIGNS_TICK_SECONDS."""
+    """Run what is due and send it: what beat runs every CAMPAIGNS_TICK_SECONDS."""
     result = RunResult()
     for _ in range(max_batches):
         claimed = _claim_batch(batch_size, result)
@@ -280,7 +517,7 @@ def _claim_batch(batch_size: int, result: RunResult) -> int:
         )
         enrollments = list(
             Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("campaign", "profile", "campaign__audience")
+            .select_related("campaign", "profile", "campaign__audience", "version")
             .filter(
                 pk__in=[pk for pk, _ in candidates],
                 profile_id__in=locked_profiles,
@@ -290,14 +527,290 @@ def _claim_batch(batch_size: int, result: RunResult) -> int:
             .order_by("due_at", "id")
         )
         for enrollment in enrollments:
-            outcome = _decide_and_claim(enrollment, now)
+            outcome = enrollment_advance(enrollment, now)
             result.decided[outcome] = result.decided.get(outcome, 0) + 1
     return len(candidates)
 
 
 @dataclass(frozen=True)
+class _Hold:
+    """Wait at this step until `until`."""
+
+    until: datetime
+    outcome: str = "waiting"
+
+
+@dataclass(frozen=True)
+class _Next:
+    """The step is done (`outcome`, with the branch or the reason in `detail`): go on to
+    `next`, or end when it is empty."""
+
+    outcome: str
+    detail: str
+    next: str
+
+
+@dataclass(frozen=True)
+class _End:
+    """The journey ends at this step, in `state`."""
+
+    state: str
+    reason: str
+    outcome: str
+
+
+# How an enrollment ends after its last step, by that step's outcome: a send's message
+# decides (sending until the channel took it), anything else completes it.
+_ENDING: dict[str, str] = {
+    Outcome.SENT: State.SENDING,
+    Outcome.SUPPRESSED: State.SUPPRESSED,
+    Outcome.FAILED: State.FAILED,
+}
+
+
+def enrollment_advance(enrollment: Enrollment, now: datetime) -> str:
+    """Run a due enrollment's steps until one has to wait or the journey ends; return what
+    became of it ("claimed" when a message was recorded, "waiting", "held", or the state it
+    ended in). Runs in the caller's transaction, with the enrollment and its profile locked."""
+    campaign = enrollment.campaign
+    if campaign.status != Campaign.Status.ACTIVE:
+        return "paused"  # paused since it was picked: it waits for the campaign's return
+    try:
+        journey = journey_of(campaign, enrollment.version)
+    except JourneyError as error:
+        return _close(enrollment, State.FAILED, Reason.broken(error), now)
+    if exit_reason := _exit_reason(enrollment, journey, now):
+        return _close(enrollment, State.EXITED, exit_reason, now)
+    if not enrollment.node:
+        # At the start (a row from before steps were recorded): the first wait counts
+        # from the trigger event.
+        enrollment.node = journey.start
+        enrollment.step_at = enrollment.step_at or enrollment.trigger_at
+    step_id = enrollment.node
+    claimed = False
+    for _ in range(len(journey.steps) + 1):
+        step = journey.step(step_id)
+        if step is None:
+            return _close(enrollment, State.COMPLETED, "", now)
+        if enrollment.node != step_id:
+            enrollment.node, enrollment.step_at = step_id, now
+        done = _run_step(enrollment, journey, step, now)
+        if isinstance(done, _Hold):
+            enrollment.due_at = done.until
+            enrollment.updated_at = now
+            enrollment.save(update_fields=["node", "step_at", "due_at", "updated_at"])
+            return "claimed" if claimed else done.outcome
+        _record(
+            enrollment,
+            step,
+            done.outcome,
+            done.reason if isinstance(done, _End) else done.detail,
+            now,
+        )
+        if isinstance(done, _End):
+            return _close(enrollment, done.state, done.reason, now)
+        claimed = claimed or done.outcome == Outcome.SENT
+        if not done.next:
+            state = (
+                _ENDING.get(done.outcome, State.COMPLETED)
+                if isinstance(step, Send)
+                else State.COMPLETED
+            )
+            reason = done.detail if state in (State.SUPPRESSED, State.FAILED) else ""
+            _close(enrollment, state, reason, now)
+            return "claimed" if claimed else state
+        step_id = done.next
+    return _close(enrollment, State.FAILED, "the journey has more steps than it can run", now)
+
+
+def _record(enrollment: Enrollment, step: Step, outcome: str, detail: str, now: datetime) -> None:
+    StepRun.objects.create(
+        campaign_id=enrollment.campaign_id,
+        enrollment=enrollment,
+        node=step.id,
+        outcome=outcome,
+        detail=detail[:500],
+        at=now,
+    )
+
+
+def _close(enrollment: Enrollment, state: str, reason: str, now: datetime) -> str:
+    enrollment.state = state
+    enrollment.reason = reason[:500]
+    enrollment.updated_at = now
+    enrollment.save(update_fields=["state", "reason", "node", "step_at", "updated_at"])
+    return state
+
+
+def _run_step(
+    enrollment: Enrollment, journey: Journey, step: Step, now: datetime
+) -> _Hold | _Next | _End:
+    since = enrollment.step_at or enrollment.trigger_at
+    match step:
+        case Wait():
+            target = wait_end(step, since, person_zone(enrollment.profile))
+            if now < target:
+                return _Hold(target)
+            return _Next(Outcome.WAITED, "", step.next)
+        case WaitFor():
+            deadline = since + timedelta(seconds=step.timeout_seconds)
+            if _waited_event(enrollment, step, since, min(now, deadline)):
+                return _Next(Outcome.MATCHED, "", step.yes)
+            if now < deadline:
+                return _Hold(deadline)
+            return _Next(Outcome.TIMED_OUT, "", step.timed_out)
+        case Split():
+            holds = _split_holds(enrollment, step, now)
+            if holds is None:
+                return _Next(Outcome.NO, Reason.CONDITION_BROKEN, step.no)
+            return _Next(Outcome.YES, "", step.yes) if holds else _Next(Outcome.NO, "", step.no)
+        case RandomSplit():
+            branch = random_branch(enrollment.pk, step)
+            return _Next(Outcome.BRANCH, branch.label or f"{branch.percent} %", branch.next)
+        case Send():
+            return _send(enrollment, step, now)
+        case Update():
+            _update_profile(enrollment, step, now)
+            return _Next(Outcome.UPDATED, "", step.next)
+        case Exit():
+            return _End(State.EXITED, Reason.EXIT_STEP, Outcome.EXITED)
+
+
+def person_zone(profile: Profile) -> zoneinfo.ZoneInfo:
+    """A person's time zone (their `timezone` trait), else the site's TIME_ZONE."""
+    if isinstance(profile.traits, dict):
+        for name in ("timezone", "time_zone", "timeZone"):
+            value = profile.traits.get(name)
+            if isinstance(value, str) and value:
+                try:
+                    return zoneinfo.ZoneInfo(value)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    break
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def wait_end(step: Wait, since: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
+    """When a wait that began at `since` ends: after its duration, then at the next time of
+    day it names, on one of its weekdays, in the person's zone."""
+    end = since + timedelta(seconds=step.seconds)
+    if step.until is None and not step.weekdays:
+        return end
+    local = end.astimezone(zone)
+    if step.until is not None:
+        candidate = datetime.combine(local.date(), step.until, tzinfo=zone)
+        if candidate < local:
+            candidate += timedelta(days=1)
+    else:
+        candidate = local
+    for _ in range(7):
+        if not step.weekdays or candidate.weekday() in step.weekdays:
+            break
+        candidate = datetime.combine(
+            candidate.date() + timedelta(days=1), step.until or time(0, 0), tzinfo=zone
+        )
+    return candidate.astimezone(zoneinfo.ZoneInfo("UTC"))
+
+
+def _waited_event(enrollment: Enrollment, step: WaitFor, since: datetime, until: datetime) -> bool:
+    """Whether the person did the awaited activity between `since` and `until`, with the
+    trigger's values of the match keys (a key the trigger lacked is not compared)."""
+    events = Event.objects.filter(
+        profile_id=enrollment.profile_id, timestamp__gte=since, timestamp__lte=until
+    )
+    if enrollment.event_id is not None:
+        events = events.exclude(pk=enrollment.event_id)
+    trigger_properties = enrollment.trigger.get("properties") if enrollment.trigger else {}
+    if not isinstance(trigger_properties, dict):
+        trigger_properties = {}
+    for key in step.match_keys:
+        value = trigger_properties.get(key)
+        if value not in (None, ""):
+            events = events.filter(properties__contains={key: value})
+    return selector_events(events, step.activity, step.where).exists()
+
+
+def _split_holds(enrollment: Enrollment, step: Split, now: datetime) -> bool | None:
+    """Whether a condition split's conditions hold for the person now; None when they could
+    not be checked (a segment it names is broken)."""
+    try:
+        with transaction.atomic():
+            if step.condition.conditions:
+                inside = (
+                    Profile.objects.filter(pk=enrollment.profile_id)
+                    .filter(segment_q(step.condition, now=now))
+                    .exists()
+                )
+                if not inside:
+                    return False
+            if step.did is not None:
+                events = Event.objects.filter(
+                    profile_id=enrollment.profile_id,
+                    timestamp__gte=enrollment.trigger_at,
+                    timestamp__lte=now,
+                )
+                if enrollment.event_id is not None:
+                    events = events.exclude(pk=enrollment.event_id)
+                return selector_events(events, step.did.activity, step.did.where).exists()
+    except Exception:
+        logger.exception("journey condition failed enrollment_id=%s", enrollment.pk)
+        return None
+    return True
+
+
+def random_branch(enrollment_id: int, step: RandomSplit) -> Any:
+    """Deterministic: the same enrollment always takes the same branch of a split."""
+    digest = hashlib.sha256(f"journey-split:{step.id}:{enrollment_id}".encode()).digest()
+    point = int.from_bytes(digest[:4], "big") % 100
+    total = 0
+    for branch in step.branches:
+        total += branch.percent
+        if point < total:
+            return branch
+    return step.branches[-1]
+
+
+def _update_profile(enrollment: Enrollment, step: Update, now: datetime) -> None:
+    profile = enrollment.profile
+    actor = Actor.system(f"journey “{enrollment.campaign.name}”")
+    if step.traits:
+        traits = profile.traits if isinstance(profile.traits, dict) else {}
+        times = profile.trait_times if isinstance(profile.trait_times, dict) else {}
+        for name, value in step.traits:
+            traits[name] = value
+            times[name] = now.isoformat()
+        profile.traits, profile.trait_times = traits, times
+        profile.save(update_fields=["traits", "trait_times"])
+    if step.note.strip():
+        ProfileNote.objects.create(profile=profile, body=step.note.strip()[:5000], created_at=now)
+    audit_write(
+        actor=actor,
+        action="journey.profile_update",
+        obj=profile,
+        summary=f"Step “{step.id}” of journey #{enrollment.campaign_id} on profile #{profile.pk}",
+    )
+
+
+def _send(enrollment: Enrollment, step: Send, now: datetime) -> _Hold | _Next | _End:
+    campaign, profile = enrollment.campaign, enrollment.profile
+    blocker = next(_blockers(enrollment, step, now, exits=False), None)
+    if blocker is not None and blocker.hold_until is not None:
+        return _Hold(blocker.hold_until, "held")
+    if blocker is not None:
+        if blocker.state == State.EXITED:
+            return _End(State.EXITED, blocker.reason, Outcome.EXITED)
+        return _Next(Outcome.SUPPRESSED, blocker.reason, step.next)
+    if in_control_group(enrollment.pk, campaign.control_percent):
+        return _End(State.CONTROL, Reason.CONTROL, Outcome.CONTROL)
+    message = message_build(campaign, profile, send=step, enrollment=enrollment, now=now)
+    message.save()
+    if message.status == Message.Status.FAILED:
+        return _Next(Outcome.FAILED, message.error, step.next)
+    return _Next(Outcome.SENT, "", step.next)
+
+
+@dataclass(frozen=True)
 class Blocker:
-    """Why a due enrollment is not sent now: it ends in `state` with `reason`, or, for quiet
+    """Why a due send is not sent now: it ends in `state` with `reason`, or, for quiet
     hours, waits until `hold_until`."""
 
     state: str
@@ -305,25 +818,29 @@ class Blocker:
     hold_until: datetime | None = None
 
 
-def _blockers(enrollment: Enrollment, now: datetime) -> Iterator[Blocker]:
-    """The rules a due enrollment is checked against, in the engine's order. Lazy: sending
-    stops at the first, the preview lists them all."""
+def _blockers(
+    enrollment: Enrollment, send: Send, now: datetime, *, exits: bool = True
+) -> Iterator[Blocker]:
+    """The rules a due send is checked against, in the engine's order. Lazy: sending stops
+    at the first, the preview lists them all."""
     campaign = enrollment.campaign
     profile = enrollment.profile
-    if exit_reason := _exit_reason(enrollment, now):
+    if exits and (exit_reason := _exit_reason(enrollment, journey_of(campaign), now)):
         yield Blocker(State.EXITED, exit_reason)
-    if campaign.channel == Campaign.Channel.EMAIL:
+    if campaign.is_journey and send.items == "cart":
+        cart = content.cart_of(profile, cart_id=enrollment.cart_id, until=now)
+        if not cart["lines"]:
+            yield Blocker(State.SUPPRESSED, Reason.CART_EMPTY)
+    if send.channel == "email":
         if not profile.email:
             yield Blocker(State.SUPPRESSED, Reason.NO_EMAIL)
-        elif bounced := email_suppression_reason(
-            profile.email, transactional=campaign.transactional
-        ):
+        elif bounced := email_suppression_reason(profile.email, transactional=send.transactional):
             yield Blocker(State.SUPPRESSED, bounced)
-    if campaign.is_marketing and profile.email_consent != Consent.GRANTED:
+    if not send.transactional and profile.email_consent != Consent.GRANTED:
         yield Blocker(State.SUPPRESSED, Reason.NO_CONSENT)
     if audience_reason := _audience_reason(campaign, profile):
         yield Blocker(State.SUPPRESSED, audience_reason)
-    if campaign.is_marketing:
+    if not send.transactional:
         if (quiet_until := quiet_hours_end(campaign, profile, now)) is not None:
             local = timezone.localtime(quiet_until, zone_of(campaign, profile))
             yield Blocker("held", f"quiet hours: it would be held until {local:%H:%M}", quiet_until)
@@ -331,57 +848,20 @@ def _blockers(enrollment: Enrollment, now: datetime) -> Iterator[Blocker]:
             yield Blocker(State.SUPPRESSED, cap_reason)
 
 
-def _decide_and_claim(enrollment: Enrollment, now: datetime) -> str:
-    """Check the rules for one due enrollment; record its message or why there is none."""
+def _exit_reason(enrollment: Enrollment, journey: Journey, now: datetime) -> str:
     campaign = enrollment.campaign
-    profile = enrollment.profile
-    if campaign.status != Campaign.Status.ACTIVE:
-        return "paused"  # paused since it was picked: it waits for the campaign's return
-    blocker = next(_blockers(enrollment, now), None)
-    if blocker is not None and blocker.hold_until is not None:
-        enrollment.due_at = blocker.hold_until
-        enrollment.updated_at = now
-        enrollment.save(update_fields=["due_at", "updated_at"])
-        return "held"
-    if blocker is not None:
-        return _close(enrollment, blocker.state, blocker.reason, now)
-    if in_control_group(enrollment.pk, campaign.control_percent):
-        return _close(enrollment, State.CONTROL, Reason.CONTROL, now)
-    message = message_build(campaign, profile, enrollment=enrollment, now=now)
-    if message.status == Message.Status.FAILED:
-        message.save()
-        return _close(enrollment, State.FAILED, message.error, now)
-    message.save()
-    enrollment.state = State.SENDING
-    enrollment.updated_at = now
-    enrollment.save(update_fields=["state", "updated_at"])
-    return "claimed"
-
-
-def _close(enrollment: Enrollment, state: str, reason: str, now: datetime) -> str:
-    enrollment.state = state
-    enrollment.reason = reason[:500]
-    enrollment.updated_at = now
-    enrollment.save(update_fields=["state", "reason", "updated_at"])
-    return state
-
-
-def _exit_reason(enrollment: Enrollment, now: datetime) -> str:
-    campaign = enrollment.campaign
-    if campaign.exit_roles:
-        for role in campaign.exit_roles:
-            names = content.role_names([role])
-            if (
-                names
-                and Event.objects.filter(
-                    profile_id=enrollment.profile_id,
-                    type="track",
-                    name__in=names,
-                    timestamp__gte=enrollment.trigger_at,
-                    timestamp__lte=now,
-                ).exists()
-            ):
-                return Reason.exited(role)
+    for selector in journey.exit_on:
+        events = Event.objects.filter(
+            profile_id=enrollment.profile_id,
+            timestamp__gte=enrollment.trigger_at,
+            timestamp__lte=now,
+        )
+        if isinstance(selector, ActivityRole):
+            names = content.role_names([selector.role])
+            if names and events.filter(type="track", name__in=names).exists():
+                return Reason.exited(selector.role)
+        elif selector_events(events, selector).exists():
+            return f"converted: {selector_label(selector).lower()}"
     if campaign.kind == Campaign.Kind.ABANDONED_CART:
         cart = content.cart_of(enrollment.profile, cart_id=enrollment.cart_id, until=now)
         if not cart["lines"]:
@@ -435,14 +915,8 @@ def _cap_reason(campaign: Campaign, profile: Profile, now: datetime) -> str:
 def zone_of(campaign: Campaign, profile: Profile) -> zoneinfo.ZoneInfo:
     """The time zone quiet hours are read in: the person's `timezone` trait, else the
     site's TIME_ZONE."""
-    if campaign.quiet_in_profile_zone and isinstance(profile.traits, dict):
-        for name in ("timezone", "time_zone", "timeZone"):
-            value = profile.traits.get(name)
-            if isinstance(value, str) and value:
-                try:
-                    return zoneinfo.ZoneInfo(value)
-                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                    break
+    if campaign.quiet_in_profile_zone:
+        return person_zone(profile)
     return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
@@ -474,6 +948,7 @@ def in_control_group(enrollment_id: int, percent: int) -> bool:
 
 
 # --- Messages ----------------------------------------------------------------------------------
+# --- Messages ----------------------------------------------------------------------------------
 
 
 def unsubscribe_token(message_key: str) -> str:
@@ -494,31 +969,44 @@ def unsubscribe_url(message_key: str) -> str:
     return settings.CAMPAIGNS_SITE_URL.rstrip("/") + path
 
 
+def first_send(campaign: Campaign) -> Send:
+    """The send step a campaign's preview and test send render: a built-in's one, a
+    journey's first."""
+    try:
+        sends = journey_of(campaign).sends()
+    except JourneyError:
+        sends = []
+    return sends[0] if sends else Send("send")
+
+
 def message_build(
     campaign: Campaign,
     profile: Profile,
     *,
+    send: Send | None = None,
     enrollment: Enrollment | None = None,
     trigger: dict[str, Any] | None = None,
     recipient: str = "",
     now: datetime | None = None,
 ) -> Message:
-    """Render a campaign's message for a person (unsaved). A template that fails gives a
+    """Render a send step's message for a person (unsaved). A template that fails gives a
     message with status failed and the error; nothing is raised."""
     now = now or timezone.now()
+    send = send or first_send(campaign)
     key = uuid.uuid4().hex
-    marketing = campaign.is_marketing
+    marketing = not send.transactional
     unsubscribe = unsubscribe_url(key) if marketing else ""
-    if campaign.channel == Campaign.Channel.WEBHOOK:
-        recipient = campaign.webhook_url
+    if send.channel == "webhook":
+        recipient = send.webhook_url
     message = Message(
         enrollment=enrollment,
+        node=send.id if enrollment is not None else "",
         campaign=campaign,
         profile=profile,
-        channel=campaign.channel,
+        channel=send.channel,
         recipient=recipient or profile.email,
-        sender=channels.sender_of(campaign),
-        transactional=campaign.transactional,
+        sender=channels.sender_of(send.sender_name, send.sender_email),
+        transactional=send.transactional,
         idempotency_key=key,
         next_attempt_at=now,
         created_at=now,
@@ -534,13 +1022,14 @@ def message_build(
             campaign=campaign,
             profile=profile,
             trigger=trigger if trigger is not None else (enrollment.trigger if enrollment else {}),
+            items=send.items,
             cart_id=enrollment.cart_id if enrollment else "",
             unsubscribe_url=unsubscribe,
             now=now,
         )
-        message.subject = " ".join(rendering.render(campaign.subject_template, context).split())
-        message.html = rendering.render(campaign.html_template, context, html=True)
-        message.text = rendering.render(campaign.text_template, context)
+        message.subject = " ".join(rendering.render(send.subject, context).split())
+        message.html = rendering.render(send.html, context, html=True)
+        message.text = rendering.render(send.text, context)
     except rendering.TemplateError as exc:
         message.status = Message.Status.FAILED
         message.error = f"template error: {exc}"
@@ -591,7 +1080,9 @@ def _deliver_one(message: Message, result: RunResult) -> None:
                     status=Message.Status.FAILED, error=error, next_attempt_at=None
                 )
                 if message.enrollment_id:
-                    Enrollment.objects.filter(pk=message.enrollment_id).update(
+                    # An enrollment that ended at this send ends failed; one that went on
+                    # keeps going (the step's message shows the failure).
+                    Enrollment.objects.filter(pk=message.enrollment_id, state=State.SENDING).update(
                         state=State.FAILED, reason=error[:500], updated_at=timezone.now()
                     )
             else:
@@ -614,24 +1105,34 @@ def _deliver_one(message: Message, result: RunResult) -> None:
             status=Message.Status.SENT, sent_at=sent_at, error="", next_attempt_at=None
         )
         if message.enrollment_id:
-            Enrollment.objects.filter(pk=message.enrollment_id).update(
+            Enrollment.objects.filter(pk=message.enrollment_id, state=State.SENDING).update(
                 state=State.SENT, reason="", updated_at=sent_at
             )
     result.sent += 1
 
 
+def _latest_trigger(campaign: Campaign, profile: Profile) -> Event | None:
+    """The person's latest event of the journey's trigger activity, if it has one."""
+    try:
+        trigger = journey_of(campaign).trigger
+    except JourneyError:
+        return None
+    if not isinstance(trigger, ActivityTrigger):
+        return None
+    events = Event.objects.filter(profile=profile)
+    if isinstance(trigger.activity, ActivityRole):
+        events = events.filter(type="track", name__in=content.role_names([trigger.activity.role]))
+    else:
+        events = selector_events(events, trigger.activity)
+    return events.order_by("-timestamp").first()
+
+
 def campaign_preview_blockers(campaign: Campaign, profile: Profile) -> list[str]:
-    """What would keep this person from getting the campaign's message now, in the engine's
-    words and with its own checks, as if their latest trigger event were due now: for the
-    preview, which renders the message whatever they say."""
+    """What would keep this person from getting the campaign's (first) message now, in the
+    engine's words and with its own checks, as if their latest trigger event were due now:
+    for the preview, which renders the message whatever they say."""
     now = timezone.now()
-    names = content.role_names([campaign.trigger_role])
-    latest = (
-        Event.objects.filter(profile=profile, type="track", name__in=names)
-        .order_by("-timestamp")
-        .only("properties", "timestamp")
-        .first()
-    )
+    latest = _latest_trigger(campaign, profile)
     due = Enrollment(
         campaign=campaign,
         profile=profile,
@@ -639,26 +1140,25 @@ def campaign_preview_blockers(campaign: Campaign, profile: Profile) -> list[str]
         cart_id=content.cart_id_of(latest.properties) if latest is not None else "",
         due_at=now,
     )
-    return [blocker.reason for blocker in _blockers(due, now)]
+    return [blocker.reason for blocker in _blockers(due, first_send(campaign), now)]
 
 
 def campaign_preview(
-    campaign: Campaign, profile: Profile, *, trigger: dict[str, Any] | None = None
+    campaign: Campaign,
+    profile: Profile,
+    *,
+    trigger: dict[str, Any] | None = None,
+    send: Send | None = None,
 ) -> Message:
     """The message a person would get now, rendered and not saved: for the editor. Without a
-    trigger, the person's latest event of the campaign's trigger role is used."""
+    trigger, the person's latest event of the journey's trigger activity is used."""
     if trigger is None:
         trigger = {}
-        names = content.role_names([campaign.trigger_role])
-        event = (
-            Event.objects.filter(profile=profile, type="track", name__in=names)
-            .order_by("-timestamp")
-            .first()
-        )
+        event = _latest_trigger(campaign, profile)
         if event is not None:
             trigger = {
                 "name": event.name,
                 "at": event.timestamp.isoformat(),
                 "properties": event.properties,
             }
-    return message_build(campaign, profile, trigger=trigger)
+    return message_build(campaign, profile, send=send, trigger=trigger)

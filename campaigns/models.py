@@ -28,6 +28,8 @@ class Campaign(models.Model):
         ABANDONED_BROWSE = "abandoned_browse", "Abandoned browse"
         ABANDONED_CART = "abandoned_cart", "Abandoned cart"
         ORDER_CONFIRMATION = "order_confirmation", "Order confirmation"
+        # A journey a marketer built: its trigger and steps are in its live version.
+        JOURNEY = "journey", "Journey"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -44,11 +46,16 @@ class Campaign(models.Model):
         ONCE = "once", "Only once per person"
         # Every trigger enrolls (order confirmations: one per order id all the same).
         ALWAYS = "always", "Every time"
+        # Again once `reentry_days` have passed since the person last entered.
+        PER_DAYS = "per_days", "Once per a number of days"
 
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    trigger_role = models.CharField(max_length=32, choices=CommerceRole.choices)
+    # The built-ins' trigger, wait and exit rules; a journey's are in its version.
+    trigger_role = models.CharField(
+        max_length=32, choices=CommerceRole.choices, blank=True, default=""
+    )
     wait_seconds = models.PositiveIntegerField(default=3600)
     # Commerce roles that take a waiting person out of the campaign.
     exit_roles = models.JSONField(default=list, blank=True)
@@ -74,6 +81,16 @@ class Campaign(models.Model):
     reentry = models.CharField(
         max_length=16, choices=Reentry.choices, default=Reentry.WHILE_PENDING
     )
+    reentry_days = models.PositiveSmallIntegerField(default=30)
+    # A journey's live version (new entries take it) and the draft the editor changes.
+    version = models.ForeignKey(
+        "JourneyVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    draft = models.JSONField(default=dict, blank=True)
     # No marketing message between these local times (both empty: no quiet hours).
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
@@ -97,6 +114,31 @@ class Campaign(models.Model):
     def is_marketing(self) -> bool:
         return not self.transactional
 
+    @property
+    def is_journey(self) -> bool:
+        return self.kind == self.Kind.JOURNEY
+
+
+class JourneyVersion(models.Model):
+    """One published version of a journey: its definition (campaigns/journeys/definition.py)
+    never changes once written. Editing a live journey publishes the next version; people in
+    flight stay on the version they entered unless moved."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["campaign", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "number"], name="journey_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} v{self.number}"
+
 
 class Enrollment(models.Model):
     """One person entering a campaign on one trigger event, and what became of it."""
@@ -110,8 +152,23 @@ class Enrollment(models.Model):
         SUPPRESSED = "suppressed", "Not sent"
         FAILED = "failed", "Failed"
         CONTROL = "control", "Control group"
+        # Went through every step of its path.
+        COMPLETED = "completed", "Completed"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="enrollments")
+    # The journey version it entered (and runs); empty for the built-ins.
+    version = models.ForeignKey(
+        JourneyVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="enrollments",
+        db_index=False,
+    )
+    # The step it is at: waiting there until `due_at`, or where it ended. Empty: at the start.
+    node = models.CharField(max_length=40, blank=True, default="")
+    # When it reached that step (a wait counts from here).
+    step_at = models.DateTimeField(null=True, blank=True)
     profile = models.ForeignKey(
         "profiles.Profile", on_delete=models.CASCADE, related_name="campaign_enrollments"
     )
@@ -160,6 +217,12 @@ class Enrollment(models.Model):
             models.Index(fields=["due_at"], name="enrollment_due", condition=Q(state="pending")),
             models.Index(fields=["profile", "campaign"], name="enrollment_profile"),
             models.Index(fields=["campaign", "-created_at"], name="enrollment_campaign_log"),
+            # Who waits at which step (the journey page's counts).
+            models.Index(
+                fields=["campaign", "node"],
+                name="enrollment_waiting_at",
+                condition=Q(state="pending"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -177,9 +240,16 @@ class Message(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
-    enrollment = models.OneToOneField(
-        Enrollment, on_delete=models.CASCADE, null=True, blank=True, related_name="message"
+    enrollment = models.ForeignKey(
+        Enrollment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,
     )
+    # The send step of the journey it came from: one message per enrollment and step.
+    node = models.CharField(max_length=40, blank=True, default="")
     campaign = models.ForeignKey(
         Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
     )
@@ -224,6 +294,13 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "node"],
+                condition=Q(enrollment__isnull=False),
+                name="message_once_per_step",
+            )
+        ]
         indexes = [
             # A profile's messages, newest first (the timeline; caps).
             models.Index(fields=["profile", "-created_at"], name="message_profile_latest"),
@@ -244,6 +321,42 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject or self.channel} → {self.recipient}"
+
+
+class StepRun(models.Model):
+    """A step done for an enrollment, and how it went: the journey page's counts and the
+    person's path. One per enrollment and step (a journey has no cycles), so a step a
+    worker finished is never run again."""
+
+    class Outcome(models.TextChoices):
+        WAITED = "waited", "Waited"
+        MATCHED = "matched", "The activity came"
+        TIMED_OUT = "timed_out", "Timed out"
+        YES = "yes", "Yes"
+        NO = "no", "No"
+        BRANCH = "branch", "Took a branch"
+        SENT = "sent", "Message handed to the channel"
+        SUPPRESSED = "suppressed", "Not sent"
+        FAILED = "failed", "Failed"
+        CONTROL = "control", "Control group"
+        UPDATED = "updated", "Profile updated"
+        EXITED = "exited", "Exited"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="steps")
+    node = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    # The branch taken (its label), or why it was not sent.
+    detail = models.CharField(max_length=500, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [models.UniqueConstraint(fields=["enrollment", "node"], name="step_run_once")]
+        indexes = [models.Index(fields=["campaign", "node", "outcome"], name="step_run_counts")]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_id} · {self.node} · {self.outcome}"
 
 
 class EmailSuppression(models.Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, EmailSuppression, Enrollment, Message
@@ -170,7 +170,13 @@ def recent_enrollments(*, campaign: Campaign, limit: int = RECENT_ENROLLMENTS) -
     campaign's log; `enrollment_campaign_log`)."""
     return list(
         Enrollment.objects.filter(campaign=campaign)
-        .select_related("profile", "message")
+        .select_related("profile")
+        .prefetch_related(
+            Prefetch(
+                "messages",
+                queryset=Message.objects.only("id", "status", "enrollment_id").order_by("-id"),
+            )
+        )
         .only(
             "campaign_id",
             "state",
@@ -183,8 +189,6 @@ def recent_enrollments(*, campaign: Campaign, limit: int = RECENT_ENROLLMENTS) -
             "profile__name",
             "profile__email",
             "profile__user_id",
-            "message__id",
-            "message__status",
         )
         .order_by("-created_at", "-id")[:limit]
     )

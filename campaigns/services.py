@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns import channels, engine
+from campaigns.journeys.services import journey_problems
 from campaigns.models import Campaign, Message
 from campaigns.selectors import TEST_HEADER
 from cdp_project.access.actors import Actor
@@ -84,6 +85,12 @@ def campaign_update(
 
 def campaign_problems(campaign: Campaign) -> list[str]:
     """What keeps a campaign from being activated, in the marketer's words."""
+    if campaign.is_journey:
+        if campaign.version is None:
+            return ["Publish the journey first: it has no version to run."]
+        # Checked when published; what the database holds may have changed since (a
+        # segment deleted).
+        return journey_problems(campaign.version.definition)
     problems = []
     if campaign.channel == Campaign.Channel.EMAIL:
         if not campaign.subject_template.strip():
@@ -160,7 +167,8 @@ def campaign_test_send(
     message.enrollment = None
     message.channel = Campaign.Channel.EMAIL
     message.recipient = address
-    message.sender = channels.sender_of(campaign)
+    send = engine.first_send(campaign)
+    message.sender = channels.sender_of(send.sender_name, send.sender_email)
     message.headers = {**message.headers, TEST_HEADER: "true"}
     message.created_at = now
     _inert_unsubscribe(message)

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
+import campaigns.journeys.services
 import campaigns.services
 import ingestion.catalog.products
 import ingestion.catalog.services
@@ -48,6 +49,22 @@ _CUSTOMERS = b"user_id,email,plan\ngrace,grace@example.com,gold\n"
 def _spare_segment(store: Store) -> Segment:
     """A segment nothing uses, so that deleting it is allowed."""
     return Segment.objects.create(name="Spare", definition=empty_group())
+
+
+@pytest.fixture(autouse=True)
+def _journeys(store: Store) -> None:
+    """Two journeys made without an action (so the action under test writes the only
+    entry), their draft the review-request template: one in draft, one published."""
+    definition = campaigns.journeys.services.template_definition("review")
+    for name in ("Reviews draft", "Reviews live"):
+        Campaign.objects.create(name=name, kind=Campaign.Kind.JOURNEY, draft=definition)
+    live = Campaign.objects.get(name="Reviews live")
+    live.version = live.versions.create(number=1, definition=definition)
+    live.save(update_fields=["version"])
+
+
+def _journey(*, published: bool = False) -> Campaign:
+    return Campaign.objects.get(name="Reviews live" if published else "Reviews draft")
 
 
 # One call per action, by the name `@action` lists it under.
@@ -99,6 +116,26 @@ CALLS: dict[str, Call] = {
     ),
     "campaigns.services.campaign_test_send": lambda s, a: campaigns.services.campaign_test_send(
         actor=a, campaign=s.campaign, profile=s.profile, address="me@example.com"
+    ),
+    "campaigns.journeys.services.journey_create": (
+        lambda s, a: campaigns.journeys.services.journey_create(
+            actor=a, name="Welcome", template="welcome"
+        )
+    ),
+    "campaigns.journeys.services.journey_draft_save": (
+        lambda s, a: campaigns.journeys.services.journey_draft_save(
+            actor=a,
+            campaign=_journey(),
+            definition=campaigns.journeys.services.template_definition("blank"),
+        )
+    ),
+    "campaigns.journeys.services.journey_publish": (
+        lambda s, a: campaigns.journeys.services.journey_publish(actor=a, campaign=_journey())
+    ),
+    "campaigns.journeys.services.journey_move_to_latest": (
+        lambda s, a: campaigns.journeys.services.journey_move_to_latest(
+            actor=a, campaign=_journey(published=True)
+        )
     ),
     "profiles.services.profile_note_add": lambda s, a: profiles.services.profile_note_add(
         actor=a, profile=s.profile, body="Called about her order"
