@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -62,6 +62,7 @@ from profiles.computed.activities import ActivityMeanings, activity_key, activit
 from profiles.identity import profiles_lock
 from profiles.models import Consent, Profile, ProfileNote
 from segments.compiler import Compiler, segment_q
+from segments.definition import DefinitionError
 from segments.tree import (
     ActivityName,
     ActivityRole,
@@ -248,14 +249,21 @@ def _trigger_events(
 ) -> list[Event]:
     found = [e for e in ordered if selector_matches(trigger.activity, e, meanings)]
     if found and (trigger.where or trigger.sources):
-        kept = set(
-            selector_events(
-                Event.objects.filter(pk__in=[e.pk for e in found]),
-                trigger.activity,
-                trigger.where,
-                trigger.sources,
-            ).values_list("pk", flat=True)
-        )
+        try:
+            with transaction.atomic():
+                kept = set(
+                    selector_events(
+                        Event.objects.filter(pk__in=[e.pk for e in found]),
+                        trigger.activity,
+                        trigger.where,
+                        trigger.sources,
+                    ).values_list("pk", flat=True)
+                )
+        except (DefinitionError, DatabaseError):
+            # A filter the catalog no longer agrees with (a property's type changed since
+            # the journey was published): nobody enters, and the batch goes on.
+            logger.exception("journey trigger filter failed")
+            kept = set()
         found = [e for e in found if e.pk in kept]
     return found
 
@@ -726,7 +734,12 @@ def _waited_event(enrollment: Enrollment, step: WaitFor, since: datetime, until:
         value = trigger_properties.get(key)
         if value not in (None, ""):
             events = events.filter(properties__contains={key: value})
-    return selector_events(events, step.activity, step.where).exists()
+    try:
+        with transaction.atomic():
+            return selector_events(events, step.activity, step.where).exists()
+    except (DefinitionError, DatabaseError):
+        logger.exception("journey wait filter failed enrollment_id=%s", enrollment.pk)
+        return False
 
 
 def _split_holds(enrollment: Enrollment, step: Split, now: datetime) -> bool | None:

@@ -19,20 +19,30 @@ from django.utils import timezone
 from campaigns import channels, rendering
 from campaigns.journeys.builtin import JOURNEY_TEMPLATES, builtin_journey
 from campaigns.journeys.definition import (
+    ActivityTrigger,
     BroadcastTrigger,
     Journey,
     JourneyError,
     SegmentTrigger,
     Send,
     Split,
+    WaitFor,
     journey_parse,
     journey_to_json,
 )
 from campaigns.models import Campaign, Enrollment, JourneyVersion
 from cdp_project.access.actors import Actor
 from cdp_project.access.audit import action, audit_write
+from segments.definition import DefinitionError, definition_parse
 from segments.models import Segment
-from segments.tree import tree_segments
+from segments.tree import (
+    ActivitySelector,
+    PropertyFilter,
+    activity_to_json,
+    comparison_to_json,
+    tree_segments,
+    tree_to_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +95,46 @@ def _database_problems(journey: Journey) -> list[str]:
         problems.append(f"Segment #{missing} does not exist (any more).")
     for send in journey.sends():
         problems.extend(_send_problems(send))
+    problems.extend(_condition_problems(journey))
+    return problems
+
+
+def _condition_problems(journey: Journey) -> list[str]:
+    """Property filters and conditions checked against the catalog, as the segment builder
+    checks them: an operator the property's type has, a value of that type."""
+    problems: list[str] = []
+    filtered: list[tuple[str, ActivitySelector, tuple[PropertyFilter, ...], tuple[int, ...]]] = []
+    if isinstance(journey.trigger, ActivityTrigger) and journey.trigger.where:
+        trigger = journey.trigger
+        filtered.append(("Trigger", trigger.activity, trigger.where, trigger.sources))
+    for step in journey.steps:
+        name = f"Step “{step.id}”"
+        if isinstance(step, WaitFor) and step.where:
+            filtered.append((name, step.activity, step.where, ()))
+        if isinstance(step, Split):
+            if step.did is not None and step.did.where:
+                filtered.append((name, step.did.activity, step.did.where, ()))
+            if step.condition.conditions:
+                try:
+                    definition_parse(tree_to_json(step.condition))
+                except DefinitionError as error:
+                    problems.extend(f"{name}: {text}" for text in error.errors)
+    for label, activity, where, sources in filtered:
+        behaviour = {
+            "kind": "behaviour",
+            "negate": False,
+            "activity": activity_to_json(activity),
+            "where": [{"path": f.path, **comparison_to_json(f.comparison)} for f in where],
+            "sources": list(sources),
+            "count": {"operator": "at_least", "value": 1},
+            "window": {"type": "ever"},
+        }
+        try:
+            definition_parse({"kind": "group", "match": "all", "conditions": [behaviour]})
+        except DefinitionError as error:
+            problems.extend(
+                f"{label}: {text.removeprefix('Condition 0: ')}" for text in error.errors
+            )
     return problems
 
 
