@@ -25,17 +25,28 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns import content, engine
-from campaigns.models import Campaign, Enrollment, Message
+from campaigns.journeys.definition import (
+    STEP_TYPES,
+    ActivityTrigger,
+    JourneyError,
+    journey_parse,
+    journey_walk,
+    step_type,
+)
+from campaigns.models import Campaign, Enrollment, JourneyVersion, Message, StepRun
 from cdp_project.core.db import statement_timeout_set
-from ingestion.models import CommerceRole, Event
+from ingestion.models import Event
+from profiles.computed.activities import ActivityMeanings, activity_meanings
 from profiles.models import Profile
+from segments.tree import ActivityName, ActivityRole
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 30
@@ -44,6 +55,7 @@ MAX_ENROLLMENTS = 2_000
 MAX_SECONDS = 20.0
 STATEMENT_TIMEOUT_MS = 10_000
 SAMPLE_SIZE = 10
+NOT_SENT_SHOWN = 200
 
 State = Enrollment.State
 
@@ -65,6 +77,28 @@ class SampleMessage:
     at: datetime
     subject: str
     text: str
+
+
+@dataclass
+class StepCount:
+    """What the replay did at one step: how each person left it, and who still waits."""
+
+    step: str
+    label: str
+    depth: int
+    branch: str
+    outcomes: list[tuple[str, int]]
+    waiting: int
+
+
+@dataclass
+class NotSent:
+    """A person the replay would not have sent a message, and why."""
+
+    profile_id: int
+    person: str
+    state: str
+    reason: str
 
 
 @dataclass
@@ -90,10 +124,26 @@ class DryRun:
     suppressed_reasons: list[tuple[str, int]] = field(default_factory=list)
     failed_reasons: list[tuple[str, int]] = field(default_factory=list)
     samples: list[SampleMessage] = field(default_factory=list)
+    # Step by step, in the order the journey is drawn.
+    steps: list[StepCount] = field(default_factory=list)
+    # Everyone who got no message, with the reason (the first NOT_SENT_SHOWN).
+    not_sent: list[NotSent] = field(default_factory=list)
     # Set when a bound stopped the replay: the events up to `stopped_at` were replayed.
     stopped: str = ""
     stopped_at: datetime | None = None
     error: str = ""
+
+
+def _replayed_definition(campaign: Campaign) -> dict[str, Any]:
+    """What a journey's dry run replays: its draft when the draft can run, else its live
+    version. Raises JourneyError when neither can."""
+    try:
+        journey_parse(campaign.draft)
+        return dict(campaign.draft)
+    except JourneyError:
+        if campaign.version is None:
+            raise
+        return dict(campaign.version.definition)
 
 
 def days_clean(value: object) -> int:
@@ -129,6 +179,13 @@ def campaign_dry_run(
             raise _Rollback(result)
     except _Rollback as rollback:
         return rollback.result
+    except JourneyError as error:
+        return DryRun(
+            days=days,
+            since=result.since,
+            until=now,
+            error=f"The journey cannot run yet: {error}",
+        )
     except DatabaseError:
         return DryRun(
             days=days,
@@ -152,14 +209,21 @@ class _Replay:
         self.max_enrollments = max_enrollments
         self.deadline = time.monotonic() + max_seconds
         # The throwaway copy: active, with none of the real campaign's enrollments and
-        # messages, so the re-entry rule, order ids and the campaign's cap start clean.
-        copy = Campaign.objects.select_related("audience").get(pk=campaign.pk)
+        # messages, so the re-entry rule, order ids and the campaign's cap start clean. A
+        # journey replays its draft when the draft can run, else its live version.
+        copy = Campaign.objects.select_related("audience", "version").get(pk=campaign.pk)
         copy.pk = None
         copy.status = Campaign.Status.ACTIVE
+        copy.version = None
         copy.save()
+        if campaign.is_journey:
+            definition = _replayed_definition(campaign)
+            copy.version = JourneyVersion.objects.create(
+                campaign=copy, number=1, definition=definition
+            )
+            copy.save(update_fields=["version"])
         self.campaign = copy
-        self.trigger_role = copy.trigger_role
-        self.exit_roles = set(copy.exit_roles or [])
+        self.journey = engine.journey_of(copy)
         self.max_age = timedelta(hours=float(settings.CAMPAIGNS_MAX_EVENT_AGE_HOURS))
         self.due: list[tuple[datetime, int, Enrollment]] = []
         self.order = itertools.count()
@@ -172,25 +236,52 @@ class _Replay:
 
     def run(self) -> None:
         result = self.result
-        roles = {self.trigger_role, *self.exit_roles}
-        role_of: dict[str, str] = {}
-        for role in roles:
-            for name in content.role_names([role]):
-                # A name that both triggers and exits is read as the trigger.
-                if role == self.trigger_role or name not in role_of:
-                    role_of[name] = role
-        if not role_of:
-            return
-        events = (
-            Event.objects.filter(
-                type="track",
-                name__in=sorted(role_of),
-                profile_id__isnull=False,
-                timestamp__gte=result.since,
-                timestamp__lte=result.until,
+        trigger = self.journey.trigger
+        if not isinstance(trigger, ActivityTrigger):
+            result.error = (
+                "A dry run replays past events, so it runs journeys that start on an activity; "
+                "this one starts on a segment, a date or a broadcast."
             )
+            return
+        waits = [step.activity for step in self.journey.waits_for()]
+        selectors = [trigger.activity, *self.journey.exit_on, *waits]
+        names: set[str] = set()
+        kinds: set[str] = set()
+        for selector in selectors:
+            match selector:
+                case ActivityRole(role=role):
+                    names |= content.role_names([role])
+                case ActivityName(kind="track", name=name):
+                    names.add(name)
+                case ActivityName(kind=kind):
+                    kinds.add(kind)
+        if not names and not kinds:
+            return
+        meanings = activity_meanings(
+            [Event(type="track", name=name) for name in names]
+            + [Event(type=kind, name="") for kind in kinds]
+        )
+        window = Event.objects.filter(
+            profile_id__isnull=False, timestamp__gte=result.since, timestamp__lte=result.until
+        )
+        passing: set[int] | None = None
+        if trigger.where or trigger.sources:
+            passing = set(
+                engine.selector_events(
+                    window, trigger.activity, trigger.where, trigger.sources
+                ).values_list("pk", flat=True)[: self.max_events + 1]
+            )
+        events = (
+            window.filter(Q(type="track", name__in=sorted(names)) | Q(type__in=sorted(kinds)))
             .only(
-                "id", "profile_id", "name", "timestamp", "received_at", "properties", "message_id"
+                "id",
+                "profile_id",
+                "type",
+                "name",
+                "timestamp",
+                "received_at",
+                "properties",
+                "message_id",
             )
             .order_by("timestamp", "id")
         )
@@ -204,17 +295,40 @@ class _Replay:
             self._decide_due(until=event.timestamp)
             if result.stopped:
                 break
-            role = role_of.get(event.name, "")
-            if role in self.exit_roles and self.undecided.get(engine.profile_of(event)):
-                engine._exits(self.campaign, [(event, engine.Reason.exited(role))])
-            if role == self.trigger_role:
+            profile_id = engine.profile_of(event)
+            if self.undecided.get(profile_id):
+                self._exit_and_wake(event, meanings)
+            if engine.selector_matches(trigger.activity, event, meanings) and (
+                passing is None or event.pk in passing
+            ):
                 if result.entered >= self.max_enrollments:
                     self._stop(f"it stopped after {self.max_enrollments:,} entries", event)
                     break
-                self._enroll(event)
+                self._enroll(event, trigger)
         if not result.stopped:
             self._decide_due(until=result.until)
         self._count()
+
+    def _exit_and_wake(self, event: Event, meanings: ActivityMeanings) -> None:
+        """The engine's exits and wake-ups for one event of a person with an enrollment
+        not decided yet, at the event's time."""
+        for selector in self.journey.exit_on:
+            if engine.selector_matches(selector, event, meanings):
+                label = (
+                    engine.Reason.exited(selector.role)
+                    if isinstance(selector, ActivityRole)
+                    else f"converted: {engine.selector_label(selector).lower()}"
+                )
+                engine._exits(self.campaign, [(event, label)])
+                break
+        if self.journey.waits_for():
+            woken = engine._wake_waiting(
+                [event], meanings, now=event.timestamp, campaign=self.campaign
+            )
+            for enrollment in Enrollment.objects.filter(pk__in=woken).select_related(
+                "campaign", "profile", "version"
+            ):
+                heapq.heappush(self.due, (event.timestamp, next(self.order), enrollment))
 
     def _stop(self, why: str, event: Event | None = None) -> None:
         self.result.stopped = why
@@ -229,31 +343,31 @@ class _Replay:
 
     # --- entering (the engine's `_enrollments`, one event at a time) ------------------------
 
-    def _enroll(self, event: Event) -> None:
+    def _enroll(self, event: Event, trigger: ActivityTrigger) -> None:
         campaign = self.campaign
         # Stored more than the maximum age after it happened: it would never have triggered.
         if event.timestamp < event.received_at - self.max_age:
             return
-        properties = event.properties if isinstance(event.properties, dict) else {}
-        key = ""
-        if campaign.trigger_role == CommerceRole.ORDER_COMPLETED:
-            key = (content.order_id_of(properties) or f"message:{event.message_id}")[:255]
+        profile_id = engine.profile_of(event)
+        key = engine.entry_key(trigger, event)
+        if key:
             if key in self.keys:
-                return  # one enrollment per order id
+                return  # one enrollment per key
             self.keys.add(key)
-        elif campaign.reentry == Campaign.Reentry.WHILE_PENDING and engine._waiting_profiles(
-            campaign, {engine.profile_of(event)}
-        ):
+        elif self._kept_out(profile_id, event.timestamp):
             return
-        profile = self._profile(engine.profile_of(event))
+        if campaign.is_journey and not engine._in_audience(campaign, {profile_id}):
+            return
+        profile = self._profile(profile_id)
         if profile is None:
             return
-        due = event.timestamp + timedelta(seconds=campaign.wait_seconds)
-        if campaign.wait_seconds == 0:
-            due = max(due, event.received_at)
-        cart_id = properties.get("cart_id")
+        properties = event.properties if isinstance(event.properties, dict) else {}
+        due = engine.first_due(
+            self.journey, event.timestamp, max(event.timestamp, event.received_at)
+        )
         enrollment = Enrollment(
             campaign=campaign,
+            version=campaign.version,
             profile=profile,
             event_id=event.pk,
             trigger={
@@ -263,7 +377,9 @@ class _Replay:
             },
             trigger_at=event.timestamp,
             key=key,
-            cart_id=str(cart_id)[:255] if isinstance(cart_id, str | int) else "",
+            cart_id=content.cart_id_of(properties),
+            node=self.journey.start,
+            step_at=event.timestamp,
             due_at=due,
             created_at=event.timestamp,
             updated_at=event.timestamp,
@@ -275,9 +391,17 @@ class _Replay:
         except IntegrityError:  # entered before, and the campaign takes a person once
             return
         self.result.entered += 1
-        profile_id = engine.profile_of(event)
         self.undecided[profile_id] = self.undecided.get(profile_id, 0) + 1
         heapq.heappush(self.due, (due, next(self.order), enrollment))
+
+    def _kept_out(self, profile_id: int, at: datetime) -> bool:
+        """The journey's re-entry rule, as the engine applies it."""
+        campaign = self.campaign
+        if campaign.reentry == Campaign.Reentry.WHILE_PENDING:
+            return bool(engine._waiting_profiles(campaign, {profile_id}))
+        if campaign.reentry == Campaign.Reentry.PER_DAYS:
+            return bool(engine._recently_entered(campaign, {profile_id}, at))
+        return False
 
     def _profile(self, profile_id: int) -> Profile | None:
         if profile_id not in self.profiles:
@@ -294,7 +418,7 @@ class _Replay:
             if self._out_of_time(self.due[0][0]):
                 return
             due, _, enrollment = heapq.heappop(self.due)
-            enrollment.refresh_from_db(fields=["state", "reason", "due_at"])
+            enrollment.refresh_from_db(fields=["state", "reason", "due_at", "node", "step_at"])
             if enrollment.state != State.PENDING:
                 self._decided(enrollment)
                 continue
@@ -316,7 +440,7 @@ class _Replay:
             self.undecided.pop(enrollment.profile_id, None)
 
     def _sample(self, enrollment: Enrollment, at: datetime) -> None:
-        message = Message.objects.filter(enrollment=enrollment).first()
+        message = Message.objects.filter(enrollment=enrollment).order_by("-id").first()
         if message is None:
             return
         self.result.samples.append(
@@ -364,6 +488,72 @@ class _Replay:
         def ranked(found: dict[str, int]) -> list[tuple[str, int]]:
             return sorted(found.items(), key=lambda item: (-item[1], item[0]))
 
+        self._count_steps()
+        self._count_not_sent()
         result.exited_reasons = ranked(reasons[State.EXITED])
         result.suppressed_reasons = ranked(reasons[State.SUPPRESSED])
         result.failed_reasons = ranked(reasons[State.FAILED])
+
+    def _count_steps(self) -> None:
+        runs: dict[str, dict[str, int]] = {}
+        rows = (
+            StepRun.objects.filter(campaign=self.campaign)
+            .values("node", "outcome", "detail")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        labels = dict(StepRun.Outcome.choices)
+        for row in rows:
+            outcome = labels.get(row["outcome"], row["outcome"])
+            if row["outcome"] == StepRun.Outcome.BRANCH and row["detail"]:
+                outcome = f"branch {row['detail']}"
+            found = runs.setdefault(row["node"], {})
+            found[outcome] = found.get(outcome, 0) + row["n"]
+        waiting = dict(
+            Enrollment.objects.filter(campaign=self.campaign, state=State.PENDING)
+            .values_list("node")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        self.result.steps = [
+            StepCount(
+                step=step.id,
+                label=STEP_TYPES[step_type(step)],
+                depth=depth,
+                branch=branch,
+                outcomes=sorted(runs.get(step.id, {}).items(), key=lambda item: -item[1]),
+                waiting=waiting.get(step.id, 0),
+            )
+            for depth, branch, step in journey_walk(self.journey)
+        ]
+
+    def _count_not_sent(self) -> None:
+        """Everyone the replay would not have sent anything, with the reason: the
+        enrollment's own, else the last step's that stopped a message."""
+        sent = Message.objects.filter(enrollment__campaign=self.campaign).values("enrollment_id")
+        enrollments = (
+            Enrollment.objects.filter(campaign=self.campaign)
+            .exclude(pk__in=sent)
+            .exclude(state=State.PENDING)
+            .select_related("profile")
+            .order_by("trigger_at", "id")[:NOT_SENT_SHOWN]
+        )
+        for enrollment in enrollments:
+            reason = enrollment.reason
+            if not reason:
+                last = (
+                    StepRun.objects.filter(enrollment=enrollment)
+                    .exclude(detail="")
+                    .order_by("-id")
+                    .values_list("detail", flat=True)
+                    .first()
+                )
+                reason = last or "the path it took has no message"
+            self.result.not_sent.append(
+                NotSent(
+                    profile_id=enrollment.profile_id,
+                    person=enrollment.profile.label,
+                    state=enrollment.get_state_display(),
+                    reason=reason,
+                )
+            )

@@ -237,7 +237,7 @@ def campaigns_enroll(events: Sequence[Event]) -> None:
     # Exits again: a purchase later in the same batch exits what this batch created.
     for found in active:
         _exits(found.campaign, found.exits)
-    woken = _wake_waiting(ordered, meanings) if waits else 0
+    woken = _wake_waiting(ordered, meanings) if waits else []
     if woken or (created and any(_due_at_once(found) for found in active if found.triggers)):
         # Run due work now (an order confirmation is due at once); beat runs it anyway
         # within CAMPAIGNS_TICK_SECONDS should publishing fail.
@@ -400,21 +400,28 @@ def _recently_entered(campaign: Campaign, profile_ids: set[int], now: datetime) 
     return set(enrollments.values_list("profile_id", flat=True))
 
 
-def _wake_waiting(ordered: list[Event], meanings: ActivityMeanings) -> int:
+def _wake_waiting(
+    ordered: list[Event],
+    meanings: ActivityMeanings,
+    *,
+    now: datetime | None = None,
+    campaign: Campaign | None = None,
+) -> list[int]:
     """People waiting for an activity this batch holds are due now: the runner checks the
-    match (keys, filters) and takes the "yes" branch at once."""
+    match (keys, filters) and takes the "yes" branch at once. Returns their enrollments."""
     by_profile: dict[int, list[Event]] = {}
     for event in ordered:
         by_profile.setdefault(profile_of(event), []).append(event)
-    waiting = (
-        Enrollment.objects.filter(
-            profile_id__in=list(by_profile),
-            state=State.PENDING,
-            campaign__kind=Campaign.Kind.JOURNEY,
-            campaign__status=Campaign.Status.ACTIVE,
-        )
-        .select_related("campaign", "version")
-        .only("pk", "node", "profile_id", "campaign", "version")
+    waiting = Enrollment.objects.filter(
+        profile_id__in=list(by_profile),
+        state=State.PENDING,
+        campaign__kind=Campaign.Kind.JOURNEY,
+        campaign__status=Campaign.Status.ACTIVE,
+    )
+    if campaign is not None:
+        waiting = waiting.filter(campaign=campaign)
+    waiting = waiting.select_related("campaign", "version").only(
+        "pk", "node", "profile_id", "campaign", "version"
     )
     woken = []
     for enrollment in waiting:
@@ -428,8 +435,10 @@ def _wake_waiting(ordered: list[Event], meanings: ActivityMeanings) -> int:
         ):
             woken.append(enrollment.pk)
     if woken:
-        Enrollment.objects.filter(pk__in=woken, state=State.PENDING).update(due_at=timezone.now())
-    return len(woken)
+        Enrollment.objects.filter(pk__in=woken, state=State.PENDING).update(
+            due_at=now or timezone.now()
+        )
+    return woken
 
 
 def enrollments_mark_once(*, campaign: Campaign) -> None:

@@ -133,3 +133,51 @@ def test_days_are_between_one_and_thirty(value, expected):
 def test_days_must_be_a_number():
     with pytest.raises(ValueError, match="whole number"):
         days_clean("a week")
+
+
+# --- journeys ------------------------------------------------------------------------------
+
+
+def test_a_journey_draft_is_replayed_step_by_step_with_why_each_other_person_got_nothing(
+    shoppers,
+):
+    from campaigns.journeys.services import journey_create, journey_draft_save
+    from cdp_project.access.actors import Actor
+
+    actor = Actor.system("test")
+    journey = journey_create(actor=actor, name="Carts", template="browse_cart_order")
+    # Never published: the draft is what is replayed.
+    tree = journey.draft
+    assert journey_draft_save(actor=actor, campaign=journey, definition=tree) == []
+
+    result = campaign_dry_run(campaign=journey, days=7)
+
+    assert result.error == ""
+    assert (result.entered, result.sent) == (4, 1)
+    steps = {step.step: step for step in result.steps}
+    assert [step.step for step in result.steps] == ["wait_order", "opted_in", "cart", "done"]
+    # Bob ordered his cart within the hour (no cart id: the person alone is matched).
+    assert dict(steps["wait_order"].outcomes) == {"The activity came": 1, "Timed out": 3}
+    assert dict(steps["opted_in"].outcomes) == {"Yes": 1, "No": 2}
+    assert dict(steps["cart"].outcomes) == {"Message handed to the channel": 1}
+    assert steps["opted_in"].depth == 1 and steps["cart"].branch == "yes"
+    why = {row.person: row.reason for row in result.not_sent}
+    # Cat and the anonymous visitor have no consent: the split's "no" branch exits.
+    assert why.pop("Cat") == why.pop(next(p for p in why if p.startswith("Anonymous")))
+    assert why == {"Bob": "the path it took has no message"}
+    assert [row.reason for row in result.not_sent].count("reached an exit step") == 2
+    assert Enrollment.objects.filter(campaign=journey).count() == 0
+    assert Message.objects.count() == 0 and mail.outbox == []
+
+
+def test_a_journey_on_a_segment_cannot_be_replayed_and_says_why(db):
+    from campaigns.journeys.services import journey_create
+    from cdp_project.access.actors import Actor
+    from segments.models import Segment
+
+    lapsed = Segment.objects.create(name="Lapsed", definition={"kind": "group", "match": "all"})
+    journey = journey_create(actor=Actor.system("test"), name="Back", template="win_back")
+    journey.draft["trigger"]["segment"] = lapsed.pk
+    journey.save()
+    result = campaign_dry_run(campaign=journey, days=7)
+    assert "starts on a segment" in result.error
