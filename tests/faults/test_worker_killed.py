@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.test import override_settings
 
 from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign, Enrollment, Message
@@ -94,6 +95,68 @@ def test_a_worker_killed_mid_send_leaves_the_message_to_the_next_one_with_the_sa
         assert message.attempts == 2
         assert Enrollment.objects.get().state == "sent"
         assert receiver.keys == [message.idempotency_key] * 2
+    finally:
+        receiver.close()
+        _use_broker("memory://", {})
+
+
+def test_a_worker_killed_mid_journey_neither_loses_nor_repeats_a_step(
+    worker_process, throwaway_redis, ingest
+):
+    from campaigns.journeys.services import journey_create, journey_draft_save, journey_publish
+    from campaigns.models import StepRun
+    from campaigns.services import campaign_status_set
+    from cdp_project.access.actors import Actor
+
+    receiver = Receiver()
+    try:
+        actor = Actor.system("test")
+        journey = journey_create(actor=actor, name="Two hooks", template="blank")
+
+        def hook(step_id: str, nxt: str = "") -> dict:
+            return {"id": step_id, "type": "send", "channel": "webhook",
+                    "transactional": True, "webhook_url": receiver.url, "next": nxt}  # fmt: skip
+
+        tree = {
+            "trigger": {"kind": "activity", "activity": {"kind": "track", "name": "Signed Up"}},
+            "start": "first",
+            "steps": [hook("first", "second"), hook("second")],
+        }
+        # The receiver is on this machine: publishing checks the address as sending does.
+        with override_settings(WEBHOOK_ALLOW_PRIVATE=True):
+            assert journey_draft_save(actor=actor, campaign=journey, definition=tree) == []
+            journey_publish(actor=actor, campaign=journey)
+            campaign_status_set(actor=actor, campaign=journey, status=Campaign.Status.ACTIVE)
+        signup = {"type": "track", "event": "Signed Up", "userId": "ann"}
+        assert ingest("track", signup).status_code == 200
+        process_stored()
+
+        _use_broker(throwaway_redis.url, {"socket_connect_timeout": 2})
+        env = {"WEBHOOK_ALLOW_PRIVATE": "true", "CAMPAIGNS_RETRY_SECONDS": "1"}
+        first = worker_process(throwaway_redis.url, **env)
+        first.start()
+        celery_app.send_task("campaigns.run_due")
+        wait_for(lambda: len(receiver.keys) == 1, timeout=30, what="the first step's delivery")
+        first.kill()
+
+        second = worker_process(throwaway_redis.url, **env)
+        second.start()
+        time.sleep(1.2)
+        celery_app.send_task("campaigns.run_due")
+        wait_for(
+            lambda: Message.objects.filter(status="sent").count() == 2,
+            timeout=30,
+            what="both steps' messages to be sent",
+        )
+        first_message = Message.objects.get(node="first")
+        second_message = Message.objects.get(node="second")
+        assert sorted(StepRun.objects.values_list("node", flat=True)) == ["first", "second"]
+        # The first step's message went twice with one key (the receiver had it when the
+        # worker died); the second went once.
+        assert sorted(receiver.keys) == sorted(
+            [first_message.idempotency_key] * 2 + [second_message.idempotency_key]
+        )
+        assert Enrollment.objects.get().state == "sent"
     finally:
         receiver.close()
         _use_broker("memory://", {})
