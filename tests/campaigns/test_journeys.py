@@ -537,3 +537,18 @@ def test_every_template_publishes_once_its_segment_is_chosen(db):
         if tree["trigger"]["kind"] == "segment":
             tree["trigger"]["segment"] = lapsed.pk
         assert journey_problems(tree) == [], name
+
+
+def test_a_segment_a_live_journey_runs_on_cannot_be_deleted(db):
+    from segments.services import SegmentInUse, segment_delete
+
+    lapsed = Segment.objects.create(name="Lapsed", definition={"kind": "group", "match": "all"})
+    tree = template_definition("win_back")
+    tree["trigger"]["segment"] = lapsed.pk
+    journey = journey_create(actor=ACTOR, name="Win back", template="blank")
+    journey_draft_save(actor=ACTOR, campaign=journey, definition=tree)
+    journey_publish(actor=ACTOR, campaign=journey)
+    with pytest.raises(SegmentInUse) as refused:
+        segment_delete(actor=ACTOR, segment=lapsed)
+    assert "Win back" in str(refused.value.others)
+    assert Segment.objects.filter(pk=lapsed.pk).exists()
