@@ -225,7 +225,9 @@ def campaigns_enroll(events: Sequence[Event]) -> None:
                     found.exits.append((event, label))
                     break
         active.append(found)
-    waits = any(c.is_journey for c in campaigns)
+    # Wake-ups for the live versions that wait for an activity (a person on an older version
+    # is still found at their timeout, when the runner checks the events again).
+    waits = any(found.journey.waits_for() for found in active)
     if not waits and not any(a.triggers or a.exits for a in active):
         return
     # The batch's people, in the order every writer of profiles locks them, so that a merge
