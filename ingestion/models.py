@@ -357,6 +357,11 @@ class DiscoveredField(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     # The newest distinct values, masked where they look like an email or a phone number.
     examples = models.JSONField(default=list, blank=True)
+    # Where each example came from, position by position: the id of the profile whose event
+    # carried it (null when the event had none, or for examples kept before origins were),
+    # so that a person's deletion removes the examples they sent, whatever the field's
+    # marking (docs/profiles.md, "Data rights").
+    example_origins = models.JSONField(default=list, blank=True)
 
     class Meta:
         abstract = True
@@ -448,6 +453,10 @@ class Product(models.Model):
     category = models.CharField(max_length=255, blank=True, default="")
     brand = models.CharField(max_length=255, blank=True, default="")
     values_at = models.DateTimeField(null=True, blank=True)
+    # The one profile whose events alone described the product; null once a second person's
+    # event (or an import) did, or when the event had no profile. A person's deletion
+    # deletes the products only their events described.
+    only_profile = models.BigIntegerField(null=True, blank=True)
     # When each field's value was seen (microseconds since the epoch): newest wins per field.
     field_times = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
@@ -460,6 +469,11 @@ class Product(models.Model):
                 fields=["product_id"], name="product_product_id", condition=~Q(product_id="")
             ),
             models.Index(fields=["sku"], name="product_sku", condition=~Q(sku="")),
+            models.Index(
+                fields=["only_profile"],
+                name="product_only_profile",
+                condition=Q(only_profile__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
