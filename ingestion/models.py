@@ -342,6 +342,12 @@ class DiscoveredField(models.Model):
     description = models.TextField(blank=True, default="")
     # Personal fields keep no example values.
     personal = models.BooleanField(default=False)
+    # What the catalog found its values to look like, suggesting it be marked personal (a
+    # key of ingestion.catalog.paths.PERSONAL_KINDS: "email", "iban", …); empty when nothing
+    # looked personal, once it is personal, or once a marketer said it is not.
+    personal_suggested = models.CharField(max_length=20, blank=True, default="")
+    # A marketer said the field is not personal: the catalog suggests it no more.
+    personal_dismissed = models.BooleanField(default=False)
     # The type segments use when values disagree; empty means the most frequent one.
     pinned_type = models.CharField(max_length=10, choices=FieldType.choices, blank=True)
     # Events in which the path held a value of each type (an event counts once per type).

@@ -28,6 +28,7 @@ from ingestion.catalog.paths import (
     WalkLimits,
     example_value,
     is_personal_path,
+    personal_kind,
     same_value,
     walk,
 )
@@ -56,6 +57,10 @@ class FieldStats:
     # Newest first, distinct; with, position by position, the profile each came from.
     examples: list[Any] = field(default_factory=list)
     origins: list[int | None] = field(default_factory=list)
+    # What its values look like, when one looked personal (a key of PERSONAL_KINDS), and
+    # how many values were looked at for it in this batch.
+    suggestion: str = ""
+    looked_at: int = 0
 
     def add(self, types: Iterable[str], at: datetime) -> None:
         self.volume += 1
@@ -95,6 +100,11 @@ def _limits() -> WalkLimits:
     )
 
 
+# Values of one path looked at for personal data per batch: enough to notice a field of
+# emails or addresses, bounded so that a batch of thousands costs no more.
+_LOOKS_PER_BATCH = 20
+
+
 def _record(
     target: dict[str, FieldStats], payload: dict[str, Any], at: datetime, origin: int | None
 ) -> None:
@@ -105,6 +115,13 @@ def _record(
     for path, sighting in walk(payload, _limits()).items():
         stats = target[path]
         stats.add(sighting.types, at)
+        if not stats.suggestion and stats.looked_at < _LOOKS_PER_BATCH:
+            for value in sighting.examples:
+                stats.looked_at += 1
+                kind = personal_kind(value, path)
+                if kind:
+                    stats.suggestion = kind
+                    break
         if len(stats.examples) < keep:
             stats.offer(sighting.examples, path, keep=keep, mask=mask, origin=origin)
 
@@ -245,36 +262,43 @@ def _upsert_fields_sql(table: str, owner: str | None) -> str:
         WITH batch AS (
             SELECT * FROM unnest({owner_array}%s::text[], %s::boolean[], {_TYPE_ARRAYS},
                                  %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-                                 %s::text[])
+                                 %s::text[], %s::text[])
                  WITH ORDINALITY AS t({owner_insert}path, personal, {_TYPE_NAMES},
                                       volume, first_seen, last_seen, examples, origins,
-                                      ord)
+                                      suggestion, ord)
         )
         INSERT INTO {table} AS f (
             {owner_insert}path, display_name, description, personal, pinned_type,
-            {_TYPE_NAMES}, volume, first_seen, last_seen, examples, example_origins
+            {_TYPE_NAMES}, volume, first_seen, last_seen, examples, example_origins,
+            personal_suggested, personal_dismissed
         )
         SELECT {owner_insert}path, '', '', personal, '',
                {_TYPE_NAMES}, volume, first_seen, last_seen,
                CASE WHEN personal THEN '[]'::jsonb ELSE examples::jsonb END,
-               CASE WHEN personal THEN '[]'::jsonb ELSE origins::jsonb END
+               CASE WHEN personal THEN '[]'::jsonb ELSE origins::jsonb END,
+               CASE WHEN personal THEN '' ELSE suggestion END, false
         FROM batch
         ORDER BY ord
         ON CONFLICT {conflict} DO UPDATE SET
             {_FIELD_UPDATES},
-            {merge}
+            {merge},
+            personal_suggested = CASE
+                WHEN f.personal OR f.personal_dismissed OR f.personal_suggested <> ''
+                THEN f.personal_suggested
+                ELSE coalesce((SELECT b.suggestion {batch}), '')
+            END
         RETURNING {owner + ", " if owner else ""}path, (xmax = 0) AS inserted
     """  # noqa: S608
 
 
 def _field_columns(rows: list[tuple[str, FieldStats]]) -> list[list[Any]]:
     """The per-column arrays for `_upsert_fields_sql`, in its order after the owner."""
-    columns: list[list[Any]] = [[], []] + [[] for _ in TYPE_COLUMNS] + [[], [], [], [], []]
+    columns: list[list[Any]] = [[], []] + [[] for _ in TYPE_COLUMNS] + [[], [], [], [], [], []]
     for path, stats in rows:
         values = [path, is_personal_path(path)]
         values += [stats.types.get(kind, 0) for kind in FieldType.values]
         values += [stats.volume, stats.first, stats.last, json.dumps(stats.examples)]
-        values += [json.dumps(stats.origins)]
+        values += [json.dumps(stats.origins), stats.suggestion]
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     return columns

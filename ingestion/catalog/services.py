@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 
 from cdp_project.access.actors import Actor
 from cdp_project.access.audit import action, audit_write
+from ingestion.catalog.paths import personal_kind_text
 from ingestion.catalog.signals import activity_points_changed
 from ingestion.models import Activity, ActivityProperty, DiscoveredField, ProfileAttribute
 
@@ -83,21 +84,70 @@ def field_update(
 ) -> DiscoveredField:
     """Save what a marketer set on a property or a profile attribute. Marking a field
     personal drops the example values it kept, and keeps none from then on."""
+    unmarked = field.personal and not personal
     field.display_name = display_name.strip()
     field.description = description.strip()
     field.personal = personal
     field.pinned_type = pinned_type
     update = ["display_name", "description", "personal", "pinned_type"]
-    if personal and (field.examples or field.example_origins):
-        field.examples = []
-        field.example_origins = []
-        update += ["examples", "example_origins"]
+    if personal:
+        _personal_clear(field, update)
+    elif unmarked:
+        # A marketer's "not personal": the catalog does not suggest it again.
+        field.personal_dismissed = True
+        update.append("personal_dismissed")
     field.save(update_fields=update)
     audit_write(
         actor=actor,
         action="field.update",
         obj=field,
         summary=f"Saved field “{field.label}”" + (" (personal)" if field.personal else ""),
+    )
+    return field
+
+
+def _personal_clear(field: DiscoveredField, update: list[str]) -> None:
+    """A field now personal keeps no examples, and needs no suggestion."""
+    field.examples = []
+    field.example_origins = []
+    field.personal_suggested = ""
+    update += ["examples", "example_origins", "personal_suggested"]
+
+
+@action
+def field_personal_confirm(*, actor: Actor, field: DiscoveredField) -> DiscoveredField:
+    """A marketer agrees with the catalog's suggestion: the field is marked personal, its
+    examples are dropped and none is kept from then on."""
+    kind = personal_kind_text(field.personal_suggested)
+    field.personal = True
+    update = ["personal"]
+    _personal_clear(field, update)
+    field.save(update_fields=update)
+    audit_write(
+        actor=actor,
+        action="field.personal_confirm",
+        obj=field,
+        summary=f"Marked field “{field.label}” personal"
+        + (f" (its values looked like {kind})" if kind else ""),
+    )
+    return field
+
+
+@action
+def field_personal_dismiss(*, actor: Actor, field: DiscoveredField) -> DiscoveredField:
+    """A marketer says the field is not personal: the suggestion goes and does not come
+    back. Values that look like addresses, IBANs or card numbers are still kept only as a
+    hint."""
+    kind = personal_kind_text(field.personal_suggested)
+    field.personal_suggested = ""
+    field.personal_dismissed = True
+    field.save(update_fields=["personal_suggested", "personal_dismissed"])
+    audit_write(
+        actor=actor,
+        action="field.personal_dismiss",
+        obj=field,
+        summary=f"Kept field “{field.label}” not personal"
+        + (f" (its values looked like {kind})" if kind else ""),
     )
     return field
 

@@ -228,14 +228,18 @@ def test_a_deleted_person_leaves_no_value_in_any_table(
         assert table in before, (table, before)
     assert any(MARK in m.body for m in mail.outbox)
     assert Message.objects.filter(profile=profile).exists()
-    for activity, path in (
-        ("Order Completed", "shipping_address"),
-        ("Order Completed", "order_id"),
-        ("Product Viewed", "note"),
-    ):
+    for activity, path in (("Order Completed", "order_id"), ("Product Viewed", "note")):
         field = ActivityProperty.objects.get(activity__name=activity, path=path)
         assert not field.personal
         assert any(MARK in str(example) for example in field.examples), field.examples
+    # The address is kept only as a hint, and the field is suggested personal.
+    address = ActivityProperty.objects.get(
+        activity__name="Order Completed", path="shipping_address"
+    )
+    assert (address.examples, address.personal_suggested) == (
+        ["••• (street address)"],
+        "street_address",
+    )
 
     response = client.post(f"/profiles/{profile.pk}/delete/", {"suppress": "on"})
     assert response.status_code == 302
