@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -23,12 +24,25 @@ class Source(models.Model):
     # Empty means any origin.
     allowed_origins = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Days its events are kept (older ones are deleted every night); null: the site's
+    # EVENT_RETENTION_DAYS; 0: for ever.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # The time of its oldest event kept, as the last retention run found it, and when.
+    oldest_event_at = models.DateTimeField(null=True, blank=True)
+    retention_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def retention_days_applied(self) -> int:
+        """Days its events are kept: its own setting, or the site's (0: for ever)."""
+        if self.retention_days is not None:
+            return self.retention_days
+        return int(settings.EVENT_RETENTION_DAYS)
 
     def accepts_origin(self, origin: str | None) -> bool:
         if not origin or not self.allowed_origins:
