@@ -102,7 +102,7 @@ def _limits() -> WalkLimits:
 
 # Values of one path looked at for personal data per batch: enough to notice a field of
 # emails or addresses, bounded so that a batch of thousands costs no more.
-_LOOKS_PER_BATCH = 20
+_LOOKS_PER_BATCH = 10
 
 
 def _record(

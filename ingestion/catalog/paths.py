@@ -389,7 +389,8 @@ def personal_kind(value: Any, path: str = "") -> str | None:
         return "card_number"
     if _is_phone(text, path):
         return "phone"
-    if _STREET_ADDRESS.search(text):
+    # An address has words: a value without a space (an id, a URL) is none.
+    if " " in text and _STREET_ADDRESS.search(text):
         return "street_address"
     return None
 
