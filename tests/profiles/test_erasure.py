@@ -292,3 +292,94 @@ def test_examples_remember_the_profile_each_came_from(ingest):
     field.refresh_from_db()
     assert len(field.examples) == len(field.example_origins) == 2
     assert dict(zip(field.examples, field.example_origins, strict=True))["b"] == owners["b"]
+
+
+def test_examples_and_products_of_a_merged_profile_go_with_the_survivor(ingest):
+    """A device's events gave examples and a product before it was known to be the user's;
+    the merge moved its events, and the survivor's deletion takes what the device gave."""
+    _ingest(
+        ingest,
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "anonymousId": "dev-1",
+            "properties": {"sku": f"{MARK}-sku", "note": f"{MARK} from the device"},
+        },
+    )
+    process_stored()
+    device = Profile.objects.get(identities__value="dev-1")
+    _ingest(ingest, {"type": "identify", "userId": "known-1", "traits": {"plan": "gold"}})
+    process_stored()
+    _ingest(ingest, {"type": "identify", "userId": "known-1", "anonymousId": "dev-1"})
+    process_stored()
+    survivor = Profile.objects.get(identities__value="known-1")
+    assert survivor.pk != device.pk and not Profile.objects.filter(pk=device.pk).exists()
+    note = ActivityProperty.objects.get(activity__name="Product Viewed", path="note")
+    assert note.example_origins == [device.pk]
+    assert Product.objects.get(key=f"{MARK}-sku").only_profile == device.pk
+
+    rights.profile_delete(actor=Actor.system("test"), profile_id=survivor.pk, suppress=False)
+
+    note.refresh_from_db()
+    assert (note.examples, note.example_origins) == ([], [])
+    assert not Product.objects.filter(key=f"{MARK}-sku").exists()
+
+
+def test_examples_kept_before_origins_were_are_found_by_the_persons_values(ingest):
+    _ingest(
+        ingest,
+        {
+            "type": "identify",
+            "userId": f"{MARK}-legacy",
+            "traits": {"nickname": f"{MARK}-nick"},
+        },
+        {
+            "type": "track",
+            "event": "Review Written",
+            "userId": "someone-else",
+            "properties": {"text": "fine shoes"},
+        },
+    )
+    process_stored()
+    # As a field stored before origins: no origin beside any example.
+    ProfileAttribute.objects.update(example_origins=[])
+    ActivityProperty.objects.update(example_origins=[])
+    profile = Profile.objects.get(user_id=f"{MARK}-legacy")
+
+    rights.profile_delete(actor=Actor.system("test"), profile_id=profile.pk, suppress=False)
+
+    assert ProfileAttribute.objects.get(path="nickname").examples == []
+    assert ActivityProperty.objects.get(path="text").examples == ["fine shoes"]
+
+
+def test_a_product_described_by_two_people_or_an_import_is_nobodys_alone(ingest):
+    from ingestion.catalog.products import products_import_csv
+
+    for user in ("ann", "bob"):
+        _ingest(
+            ingest,
+            {
+                "type": "track",
+                "event": "Product Viewed",
+                "userId": user,
+                "properties": {"sku": "S2"},
+            },
+        )
+    _ingest(
+        ingest,
+        {"type": "track", "event": "Product Viewed", "userId": "ann", "properties": {"sku": "S1"}},
+    )
+    process_stored()
+    products_import_csv(actor=Actor.system("test"), data=b"sku,name\nS3,Imported\n")
+    _ingest(
+        ingest,
+        {"type": "track", "event": "Product Viewed", "userId": "ann", "properties": {"sku": "S3"}},
+    )
+    process_stored()
+    ann = Profile.objects.get(user_id="ann")
+    owners = dict(Product.objects.values_list("key", "only_profile"))
+    assert owners == {"S1": ann.pk, "S2": None, "S3": None}
+
+    rights.profile_delete(actor=Actor.system("test"), profile_id=ann.pk, suppress=False)
+
+    assert set(Product.objects.values_list("key", flat=True)) == {"S2", "S3"}
