@@ -18,6 +18,15 @@ class SourceForm(forms.Form):
         "Leave empty to accept any origin.",
     )
 
+    retention_days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=36_500,
+        label="Keep events for (days)",
+        help_text="Events older than this are deleted every night. 0 keeps them for ever; "
+        "empty follows the site's setting (EVENT_RETENTION_DAYS).",
+    )
+
     def __init__(self, *args, instance: Source | None = None, **kwargs) -> None:
         self.instance = instance
         super().__init__(*args, **kwargs)
@@ -50,3 +59,4 @@ class NewSourceForm(SourceForm):
     # A new source starts enabled. Django removes a parent's field set to None; the stubs
     # type the attribute as the field.
     enabled = None  # type: ignore[assignment]
+    retention_days = None  # type: ignore[assignment]

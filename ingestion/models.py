@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -23,12 +24,25 @@ class Source(models.Model):
     # Empty means any origin.
     allowed_origins = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Days its events are kept (older ones are deleted every night); null: the site's
+    # EVENT_RETENTION_DAYS; 0: for ever.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # The time of its oldest event kept, as the last retention run found it, and when.
+    oldest_event_at = models.DateTimeField(null=True, blank=True)
+    retention_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def retention_days_applied(self) -> int:
+        """Days its events are kept: its own setting, or the site's (0: for ever)."""
+        if self.retention_days is not None:
+            return self.retention_days
+        return int(settings.EVENT_RETENTION_DAYS)
 
     def accepts_origin(self, origin: str | None) -> bool:
         if not origin or not self.allowed_origins:
@@ -342,6 +356,12 @@ class DiscoveredField(models.Model):
     description = models.TextField(blank=True, default="")
     # Personal fields keep no example values.
     personal = models.BooleanField(default=False)
+    # What the catalog found its values to look like, suggesting it be marked personal (a
+    # key of ingestion.catalog.paths.PERSONAL_KINDS: "email", "iban", …); empty when nothing
+    # looked personal, once it is personal, or once a marketer said it is not.
+    personal_suggested = models.CharField(max_length=20, blank=True, default="")
+    # A marketer said the field is not personal: the catalog suggests it no more.
+    personal_dismissed = models.BooleanField(default=False)
     # The type segments use when values disagree; empty means the most frequent one.
     pinned_type = models.CharField(max_length=10, choices=FieldType.choices, blank=True)
     # Events in which the path held a value of each type (an event counts once per type).
@@ -357,6 +377,11 @@ class DiscoveredField(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     # The newest distinct values, masked where they look like an email or a phone number.
     examples = models.JSONField(default=list, blank=True)
+    # Where each example came from, position by position: the id of the profile whose event
+    # carried it (null when the event had none, or for examples kept before origins were),
+    # so that a person's deletion removes the examples they sent, whatever the field's
+    # marking (docs/profiles.md, "Data rights").
+    example_origins = models.JSONField(default=list, blank=True)
 
     class Meta:
         abstract = True
@@ -448,6 +473,10 @@ class Product(models.Model):
     category = models.CharField(max_length=255, blank=True, default="")
     brand = models.CharField(max_length=255, blank=True, default="")
     values_at = models.DateTimeField(null=True, blank=True)
+    # The one profile whose events alone described the product; null once a second person's
+    # event (or an import) did, or when the event had no profile. A person's deletion
+    # deletes the products only their events described.
+    only_profile = models.BigIntegerField(null=True, blank=True)
     # When each field's value was seen (microseconds since the epoch): newest wins per field.
     field_times = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
@@ -460,6 +489,11 @@ class Product(models.Model):
                 fields=["product_id"], name="product_product_id", condition=~Q(product_id="")
             ),
             models.Index(fields=["sku"], name="product_sku", condition=~Q(sku="")),
+            models.Index(
+                fields=["only_profile"],
+                name="product_only_profile",
+                condition=Q(only_profile__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

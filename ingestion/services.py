@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import random
@@ -62,6 +63,17 @@ def source_create(
     return source
 
 
+class Unchanged(enum.Enum):
+    """A setting left as it is."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+# About a hundred years: a bound a form can say, not a policy.
+MAX_RETENTION_DAYS = 36_500
+
+
 @action
 def source_update(
     *,
@@ -71,18 +83,30 @@ def source_update(
     kind: str,
     enabled: bool,
     allowed_origins: Sequence[str],
+    retention_days: int | Unchanged | None = UNCHANGED,
 ) -> Source:
+    """Save a source's settings. `retention_days`: how many days its events are kept (None:
+    the site's EVENT_RETENTION_DAYS, 0: for ever); left as it is when not given."""
     source.name = name
     source.kind = kind
     source.enabled = enabled
     source.allowed_origins = [o.strip().rstrip("/") for o in allowed_origins if o.strip()]
-    source.save(update_fields=["name", "kind", "enabled", "allowed_origins"])
+    update = ["name", "kind", "enabled", "allowed_origins"]
+    if not isinstance(retention_days, Unchanged):
+        if retention_days is not None and not 0 <= retention_days <= MAX_RETENTION_DAYS:
+            raise ValueError(f"retention_days must be 0 to {MAX_RETENTION_DAYS}, or None")
+        source.retention_days = retention_days
+        update.append("retention_days")
+    source.save(update_fields=update)
+    days = source.retention_days_applied
     audit_write(
         actor=actor,
         action="source.update",
         obj=source,
         summary=f"Saved settings of “{source.name}” (enabled: {source.enabled}, "
-        f"{len(source.allowed_origins)} allowed origins)",
+        f"{len(source.allowed_origins)} allowed origins, events kept "
+        + (f"{days} days" if days else "for ever")
+        + (")" if source.retention_days is not None else ", the site's setting)"),
     )
     return source
 

@@ -108,6 +108,7 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "kind": source.kind,
                 "enabled": source.enabled,
                 "allowed_origins": "\n".join(source.allowed_origins),
+                "retention_days": source.retention_days,
             },
         )
         status = 200

@@ -5,8 +5,10 @@ matter for privacy are here:
 - A deletion removes the profile with its events, ids, orders, consent history, notes and
   merge records, what other apps registered as the person's data (campaigns: the messages
   sent to them or rendered with their data for a test send, their enrollments), and every
-  copy of the person's values the platform kept elsewhere: catalog examples, debugger
-  refusals, admin log entries. One transaction: all or nothing.
+  copy of the person's values the platform kept elsewhere, whatever a field's marking:
+  catalog examples (by the profile each came from, and by value for those of no known
+  origin), products only their events described, debugger refusals, audit summaries,
+  admin log entries. One transaction: all or nothing.
 - A suppressed id is kept only as an HMAC-SHA256 of its value under
   PROFILE_SUPPRESSION_KEY, so the table of suppressions names nobody.
 - Ingest asks `identities_suppressed()` once per request. While no id is suppressed at all
@@ -33,7 +35,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cdp_project.access.actors import Actor
-from cdp_project.access.audit import action, audit_write
+from cdp_project.access.audit import action, audit_summaries_scrub, audit_write
+from ingestion.catalog.products import products_delete_of_people
 from ingestion.catalog.services import examples_scrub
 from ingestion.models import Event
 from ingestion.people import ANONYMOUS_ID, USER_ID
@@ -358,6 +361,14 @@ def profile_delete(
             Identity.objects.filter(profile=profile).values_list("namespace", "value")
         )
         values = _personal_values(profile, identities)
+        # The profiles merged into this one: examples and products their events gave name
+        # them, not the survivor.
+        profile_ids = [
+            profile.pk,
+            *ProfileMerge.objects.filter(survivor=profile).values_list(
+                "merged_profile_id", flat=True
+            ),
+        ]
         events = events_delete_of_person(
             profile_id=profile.pk,
             user_ids=[value for namespace, value in identities if namespace == USER_ID],
@@ -374,12 +385,18 @@ def profile_delete(
         # SQL: Django, not the database, carries out on_delete=CASCADE.
         Profile.objects.filter(pk=profile.pk).delete()
         examples = examples_scrub(
-            values=values.all, personal=lambda example: _personal(example, values)
+            profile_ids=profile_ids,
+            values=values.all,
+            personal=lambda example: _personal(example, values),
         )
+        products = products_delete_of_people(profile_ids=profile_ids)
         refusals = refusals_delete_mentioning(
             values=[value for value in values.strong if len(value) >= _CONTAINED_MIN_LENGTH]
         )
         _delete_admin_log(profile.pk, values)
+        audit_summaries_scrub(
+            values=[value for value in values.strong if len(value) >= _CONTAINED_MIN_LENGTH]
+        )
         if suppress:
             identities_suppress(identities)
         record = ProfileDeletion.objects.create(
@@ -400,11 +417,12 @@ def profile_delete(
         )
     logger.info(
         "profile_deleted profile_id=%s events=%d identities=%d examples_scrubbed=%d "
-        "refusals_deleted=%d suppressed=%s",
+        "products_deleted=%d refusals_deleted=%d suppressed=%s",
         profile_id,
         events,
         identities_deleted,
         examples,
+        products,
         refusals,
         suppress,
     )

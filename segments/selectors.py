@@ -18,7 +18,13 @@ from django.utils import timezone
 
 from cdp_project.core.cursors import time_id_parse, time_id_token
 from cdp_project.core.db import statement_timeout
-from ingestion.catalog.paths import EXAMPLE_MAX_LENGTH, mask_example, path_parse
+from ingestion.catalog.paths import (
+    EXAMPLE_MAX_LENGTH,
+    HIDDEN_KINDS,
+    mask_example,
+    path_parse,
+    personal_kind,
+)
 from ingestion.models import Activity, Event
 from profiles.models import Identity, Profile
 from segments.models import Membership, MembershipChange, Segment, SizeSnapshot
@@ -452,8 +458,13 @@ def _suggestions(latest: str, latest_params: list[Any], path: str) -> list[str]:
     except DatabaseError as error:  # too slow or unreadable: the catalog's examples remain
         logger.warning("segment_value_suggestions_failed path=%s error=%s", path, error)
         return []
-    # Values that look like an email or a phone number are not offered, as in the catalog.
-    return [value for value in found if mask_example(value, path) == value]
+    # Values that look like an email, a phone number, a street address, an IBAN or a card
+    # number are not offered, as the catalog keeps none of them.
+    return [
+        value
+        for value in found
+        if mask_example(value, path) == value and personal_kind(value, path) not in HIDDEN_KINDS
+    ]
 
 
 def recent_property_values(*, selector: dict[str, Any], path: str) -> list[str]:

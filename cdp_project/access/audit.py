@@ -17,7 +17,8 @@ the import did.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from typing import Any, ParamSpec, TypeVar
 
 from django.db import models, transaction
@@ -75,3 +76,22 @@ def audit_write(
         summary=summary[:300],
         ip=actor.ip,
     )
+
+
+def audit_summaries_scrub(*, values: Collection[str], mask: str = "•••") -> int:
+    """Take a deleted person's values (their ids, email, name, phone) out of the audit log's
+    summaries, leaving the entries: who did what, when, to which object id stays, the
+    person's values become `mask`. Returns how many entries changed."""
+    values = sorted({value for value in values if value}, key=len, reverse=True)
+    if not values:
+        return 0
+    pattern = re.compile("|".join(re.escape(value) for value in values), re.IGNORECASE)
+    condition = models.Q()
+    for value in values:
+        condition |= models.Q(summary__icontains=value)
+    changed = []
+    for entry in AuditEntry.objects.filter(condition).only("id", "summary"):
+        entry.summary = pattern.sub(mask, entry.summary)
+        changed.append(entry)
+    AuditEntry.objects.bulk_update(changed, ["summary"])
+    return len(changed)

@@ -28,6 +28,7 @@ from ingestion.catalog.paths import (
     WalkLimits,
     example_value,
     is_personal_path,
+    personal_kind,
     same_value,
     walk,
 )
@@ -53,8 +54,13 @@ class FieldStats:
     types: Counter = field(default_factory=Counter)
     first: datetime | None = None
     last: datetime | None = None
-    # Newest first, distinct.
+    # Newest first, distinct; with, position by position, the profile each came from.
     examples: list[Any] = field(default_factory=list)
+    origins: list[int | None] = field(default_factory=list)
+    # What its values look like, when one looked personal (a key of PERSONAL_KINDS), and
+    # how many values were looked at for it in this batch.
+    suggestion: str = ""
+    looked_at: int = 0
 
     def add(self, types: Iterable[str], at: datetime) -> None:
         self.volume += 1
@@ -62,17 +68,20 @@ class FieldStats:
         self.first = at if self.first is None else min(self.first, at)
         self.last = at if self.last is None else max(self.last, at)
 
-    def offer(self, values: Sequence[Any], path: str, *, keep: int, mask: bool) -> None:
+    def offer(
+        self, values: Sequence[Any], path: str, *, keep: int, mask: bool, origin: int | None
+    ) -> None:
         """An event's values as examples, while fewer than `keep` are kept. Events are
         offered newest first, so the newest event's values come first, in the order that
         event carried them, then the older events' values that differ; only a value that
-        may still be kept is masked."""
+        may still be kept is masked. `origin` is the profile of the event."""
         for value in values:
             if len(self.examples) >= keep:
                 return
             shown = example_value(value, path, mask=mask)
             if not any(same_value(shown, kept) for kept in self.examples):
                 self.examples.append(shown)
+                self.origins.append(origin)
 
 
 @dataclass
@@ -91,15 +100,30 @@ def _limits() -> WalkLimits:
     )
 
 
-def _record(target: dict[str, FieldStats], payload: dict[str, Any], at: datetime) -> None:
-    """Fold one event's paths into `target`. Callers visit events newest first."""
+# Values of one path looked at for personal data per batch: enough to notice a field of
+# emails or addresses, bounded so that a batch of thousands costs no more.
+_LOOKS_PER_BATCH = 10
+
+
+def _record(
+    target: dict[str, FieldStats], payload: dict[str, Any], at: datetime, origin: int | None
+) -> None:
+    """Fold one event's paths into `target`. Callers visit events newest first; `origin` is
+    the event's profile, kept beside each example it gave."""
     keep = settings.CATALOG_EXAMPLES
     mask = settings.CATALOG_MASK_CONTACT_EXAMPLES
     for path, sighting in walk(payload, _limits()).items():
         stats = target[path]
         stats.add(sighting.types, at)
+        if not stats.suggestion and stats.looked_at < _LOOKS_PER_BATCH:
+            for value in sighting.examples:
+                stats.looked_at += 1
+                kind = personal_kind(value, path)
+                if kind:
+                    stats.suggestion = kind
+                    break
         if len(stats.examples) < keep:
-            stats.offer(sighting.examples, path, keep=keep, mask=mask)
+            stats.offer(sighting.examples, path, keep=keep, mask=mask, origin=origin)
 
 
 def catalog_discover(events: Sequence[Event]) -> None:
@@ -117,10 +141,10 @@ def catalog_discover(events: Sequence[Event]) -> None:
             stats.first = at if stats.first is None else min(stats.first, at)
             stats.last = at if stats.last is None else max(stats.last, at)
             stats.days[at.astimezone(tz).date()] += 1
-            _record(stats.properties, event.properties, at)
+            _record(stats.properties, event.properties, at, event.profile_id)
         elif event.type == "identify":
             identifies += 1
-            _record(traits, event.traits, at)
+            _record(traits, event.traits, at, event.profile_id)
     if activities:
         _apply_activities(activities)
     if identifies:
@@ -180,21 +204,32 @@ _UPSERT_DAYS = """
     ON CONFLICT (activity_id, day) DO UPDATE SET count = d.count + excluded.count
 """
 
-# The examples of a field: this batch's newest values first ({new}), then the ones kept,
-# distinct, at most {keep}; none at all while the field is marked personal.
+# The examples of a field and their origins: this batch's newest values first ({new}, with
+# {new_origins}), then the ones kept, distinct (a value keeps its newest origin), at most
+# {keep}; none at all while the field is marked personal. ROWS FROM zips the two arrays.
 _MERGE_EXAMPLES = """
-    CASE WHEN f.personal THEN '[]'::jsonb ELSE (
-        SELECT coalesce(jsonb_agg(value ORDER BY position), '[]'::jsonb) FROM (
-            SELECT value, min(position) AS position FROM (
-                SELECT value, position
-                FROM jsonb_array_elements({new}) WITH ORDINALITY AS n(value, position)
-                UNION ALL
-                SELECT value, position + 1000
-                FROM jsonb_array_elements(f.examples) WITH ORDINALITY AS o(value, position)
-            ) AS candidates
-            GROUP BY value ORDER BY min(position) LIMIT {keep}
+    (examples, example_origins) = (
+        SELECT coalesce(jsonb_agg(value ORDER BY position), '[]'::jsonb),
+               coalesce(jsonb_agg(origin ORDER BY position), '[]'::jsonb)
+        FROM (
+            SELECT value, origin, position FROM (
+                SELECT DISTINCT ON (value) value, origin, position FROM (
+                    SELECT value, origin, position
+                    FROM ROWS FROM (jsonb_array_elements({new}),
+                                    jsonb_array_elements({new_origins}))
+                         WITH ORDINALITY AS n(value, origin, position)
+                    UNION ALL
+                    SELECT value, origin, position + 1000
+                    FROM ROWS FROM (jsonb_array_elements(f.examples),
+                                    jsonb_array_elements(f.example_origins))
+                         WITH ORDINALITY AS o(value, origin, position)
+                ) AS candidates
+                WHERE value IS NOT NULL AND NOT f.personal
+                ORDER BY value, position
+            ) AS distinct_values
+            ORDER BY position LIMIT {keep}
         ) AS kept
-    ) END
+    )
 """
 
 _FIELD_UPDATES = ",\n".join(
@@ -216,41 +251,54 @@ def _upsert_fields_sql(table: str, owner: str | None) -> str:
     owner_match = f" AND b.{owner} = excluded.{owner}" if owner else ""
     # The batch's own examples, read from the batch rather than from `excluded`: a field
     # inserted as personal stores none, but one a marketer un-marked must get them back.
-    batch_examples = (
-        f"(SELECT b.examples::jsonb FROM batch b WHERE b.path = excluded.path{owner_match})"  # noqa: S608
+    batch = f"FROM batch b WHERE b.path = excluded.path{owner_match}"
+    merge = _MERGE_EXAMPLES.format(
+        keep=int(settings.CATALOG_EXAMPLES),
+        new=f"(SELECT b.examples::jsonb {batch})",
+        new_origins=f"(SELECT b.origins::jsonb {batch})",
     )
-    merge = _MERGE_EXAMPLES.format(keep=int(settings.CATALOG_EXAMPLES), new=batch_examples)
     # Built from this module's constants only; every value travels as a parameter.
     return f"""
         WITH batch AS (
             SELECT * FROM unnest({owner_array}%s::text[], %s::boolean[], {_TYPE_ARRAYS},
-                                 %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+                                 %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+                                 %s::text[], %s::text[])
                  WITH ORDINALITY AS t({owner_insert}path, personal, {_TYPE_NAMES},
-                                      volume, first_seen, last_seen, examples, ord)
+                                      volume, first_seen, last_seen, examples, origins,
+                                      suggestion, ord)
         )
         INSERT INTO {table} AS f (
             {owner_insert}path, display_name, description, personal, pinned_type,
-            {_TYPE_NAMES}, volume, first_seen, last_seen, examples
+            {_TYPE_NAMES}, volume, first_seen, last_seen, examples, example_origins,
+            personal_suggested, personal_dismissed
         )
         SELECT {owner_insert}path, '', '', personal, '',
                {_TYPE_NAMES}, volume, first_seen, last_seen,
-               CASE WHEN personal THEN '[]'::jsonb ELSE examples::jsonb END
+               CASE WHEN personal THEN '[]'::jsonb ELSE examples::jsonb END,
+               CASE WHEN personal THEN '[]'::jsonb ELSE origins::jsonb END,
+               CASE WHEN personal THEN '' ELSE suggestion END, false
         FROM batch
         ORDER BY ord
         ON CONFLICT {conflict} DO UPDATE SET
             {_FIELD_UPDATES},
-            examples = {merge}
+            {merge},
+            personal_suggested = CASE
+                WHEN f.personal OR f.personal_dismissed OR f.personal_suggested <> ''
+                THEN f.personal_suggested
+                ELSE coalesce((SELECT b.suggestion {batch}), '')
+            END
         RETURNING {owner + ", " if owner else ""}path, (xmax = 0) AS inserted
     """  # noqa: S608
 
 
 def _field_columns(rows: list[tuple[str, FieldStats]]) -> list[list[Any]]:
     """The per-column arrays for `_upsert_fields_sql`, in its order after the owner."""
-    columns: list[list[Any]] = [[], []] + [[] for _ in TYPE_COLUMNS] + [[], [], [], []]
+    columns: list[list[Any]] = [[], []] + [[] for _ in TYPE_COLUMNS] + [[], [], [], [], [], []]
     for path, stats in rows:
         values = [path, is_personal_path(path)]
         values += [stats.types.get(kind, 0) for kind in FieldType.values]
         values += [stats.volume, stats.first, stats.last, json.dumps(stats.examples)]
+        values += [json.dumps(stats.origins), stats.suggestion]
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     return columns

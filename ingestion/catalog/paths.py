@@ -168,11 +168,20 @@ def is_personal_path(path: str) -> bool:
     return any(_normalised(step) in PERSONAL_KEYS for step in steps)
 
 
+# Kept as an example only as a hint, whatever CATALOG_MASK_CONTACT_EXAMPLES says.
+HIDDEN_KINDS = frozenset({"street_address", "iban", "card_number"})
+
+
 def example_value(value: Any, path: str, *, mask: bool = True) -> Any:
-    """An example value fit to keep: strings cut short and, with `mask`, emails and phone
-    numbers reduced to a hint."""
+    """An example value fit to keep: strings cut short; with `mask`, emails and phone
+    numbers reduced to a hint; street addresses, IBANs and card numbers (alone or inside
+    text) always replaced by one (`••• (IBAN)`)."""
     if mask:
         value = mask_example(value, path)
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        kind = personal_kind(value, path)
+        if kind in HIDDEN_KINDS:
+            return hidden_example(kind)
     if isinstance(value, str) and len(value) > EXAMPLE_MAX_LENGTH:
         return value[:EXAMPLE_MAX_LENGTH] + "…"
     return value
@@ -274,3 +283,124 @@ def walk(payload: dict[str, Any], limits: WalkLimits | None = None) -> dict[str,
         if key != "":
             visit(value, escape_key(str(key)), 1)
     return found
+
+
+# --- values that look personal ---------------------------------------------------------------
+
+# What the catalog suggests a field be marked personal for: (one value, the values), as a
+# page names them.
+PERSONAL_KINDS = {
+    "email": ("email address", "email addresses"),
+    "phone": ("phone number", "phone numbers"),
+    "street_address": ("street address", "street addresses"),
+    "iban": ("IBAN", "IBANs"),
+    "card_number": ("card number", "card numbers"),
+}
+_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
+_IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_CARD_IN_TEXT = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# A house number beside a street word (an abbreviated one, or a street word before the name,
+# then the end, a comma or a postcode): "221B Baker Street", "12 Main St., Springfield",
+# "12 rue de la Paix", "Hauptstraße 5", "Hauptplatz 1, 4020 Linz", "Calle Mayor 3",
+# "Via Roma, 10".
+_ENDS = r"(?=\s*(?:$|[,;/\n]|\d))"
+_STREET_WORDS_AFTER = (
+    r"street|road|avenue|lane|drive|boulevard|terrace|close|crescent|highway|parkway"
+)
+_STREET_WORDS_BEFORE = (
+    r"rue|avenue|boulevard|chemin|allée|impasse|quai|calle|avenida|via|viale|piazza|corso"
+    r"|rua|praça|plaza|paseo|carrer"
+)
+_STREET_SUFFIXES = (
+    r"stra(?:ss|ß)e|str\.|gasse|weg|platz|allee|straat|laan|gracht|plein|vej|gade|gatan"
+    r"|vägen|veien"
+)
+_STREET_ADDRESS = re.compile(
+    rf"\b\d{{1,5}}[a-z]?,?\s+(?:[\w'.-]+\s+){{1,4}}(?:{_STREET_WORDS_AFTER})\b"
+    rf"|\b\d{{1,5}}[a-z]?,?\s+(?:[\w'.-]+\s+){{0,4}}(?:st|rd|ave|blvd)\.?{_ENDS}"
+    rf"|\b\d{{1,5}}[a-z]?,?\s+(?:{_STREET_WORDS_BEFORE})\s+\w"
+    rf"|\b(?:{_STREET_WORDS_BEFORE})\s+[^\d,;]{{2,40}},?\s*\d{{1,5}}[a-z]?\b{_ENDS}"
+    rf"|(?:{_STREET_SUFFIXES})\s*\d{{1,5}}[a-z]?\b{_ENDS}",
+    re.IGNORECASE,
+)
+# Longer text is not looked at for an address or a number (a pasted article, a log line).
+_DETECT_MAX_LENGTH = 500
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if position % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def is_iban(text: str) -> bool:
+    """An IBAN, with or without its groups' spaces, whose check digits are right (ISO 13616:
+    the country and check moved to the end, letters as numbers, the whole mod 97 is 1)."""
+    compact = text.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34 or not _IBAN.match(compact):
+        return False
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(char, 36)) for char in moved)
+    return int(number) % 97 == 1
+
+
+def is_card_number(text: str) -> bool:
+    """A payment card number: 13 to 19 digits (spaces or dashes between groups allowed)
+    passing the Luhn check, not all one digit."""
+    digits = re.sub(r"[ -]", "", text)
+    if not digits.isdigit() or not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    return _luhn(digits)
+
+
+def personal_kind(value: Any, path: str = "") -> str | None:
+    """Which kind of personal data a value looks like (a key of PERSONAL_KINDS), or None.
+
+    An email or an IBAN is the whole value; a card number or a street address may sit
+    inside free text ("ship to 12 Baker Street please"); a phone number is the whole value
+    as `mask_example` finds it (a number inside text is not a phone). Booleans, dates and
+    text longer than 500 characters are none of them."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        text = str(value)
+        if is_card_number(text):
+            return "card_number"
+        return "phone" if _is_phone(text, path) else None
+    if not isinstance(value, str) or len(value) > _DETECT_MAX_LENGTH:
+        return None
+    text = value.strip()
+    if len(text) < 5 or looks_like_datetime(text):
+        return None
+    if "@" in text and _EMAIL.match(text):
+        return "email"
+    has_digit = any(char.isdigit() for char in text)
+    if not has_digit:
+        return None
+    if is_iban(text) or any(is_iban(m.group(0)) for m in _IBAN_IN_TEXT.finditer(text.upper())):
+        return "iban"
+    if any(is_card_number(m.group(0)) for m in _CARD_IN_TEXT.finditer(text)):
+        return "card_number"
+    if _is_phone(text, path):
+        return "phone"
+    # An address has words: a value without a space (an id, a URL) is none.
+    if " " in text and _STREET_ADDRESS.search(text):
+        return "street_address"
+    return None
+
+
+def personal_kind_text(kind: str) -> str:
+    """What values of a kind are called on a page: "email addresses" ("" for no kind)."""
+    names = PERSONAL_KINDS.get(kind)
+    return names[1] if names else ""
+
+
+def hidden_example(kind: str) -> str:
+    """What the catalog keeps as the example of a value of this kind, instead of it."""
+    return f"••• ({PERSONAL_KINDS[kind][0]})"

@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from cdp_project.access.actors import Actor
@@ -59,6 +59,8 @@ class ProductValues:
     brand: str = ""
     # When each field's value was seen (microseconds since the epoch).
     times: dict[str, int] = field(default_factory=dict)
+    # The profile of the event that described it (None: an import, or no profile).
+    profile_id: int | None = None
 
     def __post_init__(self) -> None:
         if not self.times:
@@ -180,6 +182,8 @@ def _products_in_event(event: Event) -> list[ProductValues]:
             values = product_values(item, at=event.timestamp, currency=currency, id_key=True)
             if values:
                 found.append(values)
+    for values in found:
+        values.profile_id = event.profile_id
     return found
 
 
@@ -195,6 +199,8 @@ def _combine(values: Iterable[ProductValues]) -> list[ProductValues]:
         if len(items) == 1:
             combined.append(items[0])
             continue
+        people = {item.profile_id for item in items}
+        only = people.pop() if len(people) == 1 else None
         items.sort(key=lambda v: v.at)
         fields: dict[str, Any] = {}
         times: dict[str, int] = {}
@@ -204,7 +210,7 @@ def _combine(values: Iterable[ProductValues]) -> list[ProductValues]:
                 if value not in _EMPTY and at >= times.get(name, at):
                     fields[name] = value
                     times[name] = at
-        combined.append(replace(items[0], **fields, at=items[-1].at, times=times))
+        combined.append(replace(items[0], **fields, at=items[-1].at, times=times, profile_id=only))
     return combined
 
 
@@ -234,17 +240,19 @@ _TIMES_UPDATE = "p.field_times || jsonb_strip_nulls(jsonb_build_object({}))".for
 _UPSERT_PRODUCTS = f"""
     INSERT INTO ingestion_product AS p (
         key, sku, product_id, name, price, currency, image_url, url, category, brand,
-        values_at, field_times, first_seen, updated_at
+        values_at, field_times, only_profile, first_seen, updated_at
     )
     SELECT key, sku, product_id, name, price, currency, image_url, url, category, brand,
-           values_at, field_times, %s, %s
+           values_at, field_times, only_profile, %s, %s
     FROM jsonb_to_recordset(%s::jsonb)
          AS t(key text, sku text, product_id text, name text, price numeric, currency text,
               image_url text, url text, category text, brand text, values_at timestamptz,
-              field_times jsonb)
+              field_times jsonb, only_profile bigint)
     ORDER BY key
     ON CONFLICT (key) DO UPDATE SET
         {_FIELD_UPDATES},
+        only_profile = CASE WHEN p.only_profile = excluded.only_profile
+                            THEN p.only_profile END,
         field_times = {_TIMES_UPDATE},
         values_at = GREATEST(p.values_at, excluded.values_at),
         updated_at = excluded.updated_at
@@ -266,6 +274,7 @@ def products_upsert(values: Sequence[ProductValues]) -> tuple[int, int]:
                 **{name: getattr(row, name) for name in VALUE_FIELDS},
                 "values_at": row.at,
                 "field_times": row.times,
+                "only_profile": row.profile_id,
             }
             for row in rows
         ]
@@ -275,6 +284,19 @@ def products_upsert(values: Sequence[ProductValues]) -> tuple[int, int]:
         inserted = [row[0] for row in cursor.fetchall()]
     created = sum(inserted)
     return created, len(inserted) - created
+
+
+def products_delete_of_people(*, profile_ids: Sequence[int]) -> int:
+    """Delete the products that only these profiles' events described (profiles' deletion
+    calls it with a person's profile and the profiles merged into it): their names, URLs
+    and SKUs came from that person alone. Returns how many were deleted."""
+    # One statement: nothing refers to a product row.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM ingestion_product WHERE only_profile = ANY(%s)", [list(profile_ids)]
+        )
+        deleted: int = cursor.rowcount
+    return deleted
 
 
 def products_discover(events: Sequence[Event]) -> None:

@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection
 
 from cdp_project.access.actors import Actor
 from cdp_project.access.audit import action, audit_write
+from ingestion.catalog.paths import personal_kind_text
 from ingestion.catalog.signals import activity_points_changed
 from ingestion.models import Activity, ActivityProperty, DiscoveredField, ProfileAttribute
 
@@ -83,14 +84,18 @@ def field_update(
 ) -> DiscoveredField:
     """Save what a marketer set on a property or a profile attribute. Marking a field
     personal drops the example values it kept, and keeps none from then on."""
+    unmarked = field.personal and not personal
     field.display_name = display_name.strip()
     field.description = description.strip()
     field.personal = personal
     field.pinned_type = pinned_type
     update = ["display_name", "description", "personal", "pinned_type"]
-    if personal and field.examples:
-        field.examples = []
-        update.append("examples")
+    if personal:
+        _personal_clear(field, update)
+    elif unmarked:
+        # A marketer's "not personal": the catalog does not suggest it again.
+        field.personal_dismissed = True
+        update.append("personal_dismissed")
     field.save(update_fields=update)
     audit_write(
         actor=actor,
@@ -101,14 +106,67 @@ def field_update(
     return field
 
 
-def examples_scrub(*, values: Collection[str], personal: Callable[[Any], bool]) -> int:
+def _personal_clear(field: DiscoveredField, update: list[str]) -> None:
+    """A field now personal keeps no examples, and needs no suggestion."""
+    field.examples = []
+    field.example_origins = []
+    field.personal_suggested = ""
+    update += ["examples", "example_origins", "personal_suggested"]
+
+
+@action
+def field_personal_confirm(*, actor: Actor, field: DiscoveredField) -> DiscoveredField:
+    """A marketer agrees with the catalog's suggestion: the field is marked personal, its
+    examples are dropped and none is kept from then on."""
+    kind = personal_kind_text(field.personal_suggested)
+    field.personal = True
+    update = ["personal"]
+    _personal_clear(field, update)
+    field.save(update_fields=update)
+    audit_write(
+        actor=actor,
+        action="field.personal_confirm",
+        obj=field,
+        summary=f"Marked field “{field.label}” personal"
+        + (f" (its values looked like {kind})" if kind else ""),
+    )
+    return field
+
+
+@action
+def field_personal_dismiss(*, actor: Actor, field: DiscoveredField) -> DiscoveredField:
+    """A marketer says the field is not personal: the suggestion goes and does not come
+    back. Values that look like addresses, IBANs or card numbers are still kept only as a
+    hint."""
+    kind = personal_kind_text(field.personal_suggested)
+    field.personal_suggested = ""
+    field.personal_dismissed = True
+    field.save(update_fields=["personal_suggested", "personal_dismissed"])
+    audit_write(
+        actor=actor,
+        action="field.personal_dismiss",
+        obj=field,
+        summary=f"Kept field “{field.label}” not personal"
+        + (f" (its values looked like {kind})" if kind else ""),
+    )
+    return field
+
+
+def examples_scrub(
+    *, profile_ids: Collection[int], values: Collection[str], personal: Callable[[Any], bool]
+) -> int:
     """Remove a deleted person's values from the example values the catalog keeps of
-    properties and profile attributes (profiles' deletion calls it). `values` are the
-    person's texts, lower-cased, to find the candidate fields in one query per table;
-    `personal(example)` decides for each example. Returns how many examples were removed."""
+    properties and profile attributes (profiles' deletion calls it), whatever the field's
+    marking: every example whose origin is one of `profile_ids` (the person's profile and
+    the profiles merged into it), and every one that `personal(example)` finds to be the
+    person's (examples of no known origin, or the person's email in someone else's event).
+    `values` are the person's texts, lower-cased, to find those candidates in one query
+    per table. Returns how many examples were removed."""
     patterns = _like_patterns(values)
-    return _examples_scrub(ActivityProperty, patterns, personal) + _examples_scrub(
-        ProfileAttribute, patterns, personal
+    origins = json.dumps(sorted(set(profile_ids)))
+    people = set(profile_ids)
+    return _examples_scrub(ActivityProperty, people, origins, patterns, personal) + _examples_scrub(
+        ProfileAttribute, people, origins, patterns, personal
     )
 
 
@@ -116,24 +174,44 @@ _Discovered = TypeVar("_Discovered", ActivityProperty, ProfileAttribute)
 
 
 def _examples_scrub(
-    model: type[_Discovered], patterns: list[str], personal: Callable[[Any], bool]
+    model: type[_Discovered],
+    profile_ids: set[int],
+    origins: str,
+    patterns: list[str],
+    personal: Callable[[Any], bool],
 ) -> int:
     table = model._meta.db_table
     with connection.cursor() as cursor:
+        # A small table (bounded by the catalog's limits), read once.
         cursor.execute(
-            f"SELECT id FROM {table} WHERE examples::text ILIKE ANY(%s)",  # noqa: S608
-            [patterns],
+            f"""
+            SELECT id FROM {table}
+            WHERE examples::text ILIKE ANY(%s)
+               OR EXISTS (
+                   SELECT 1 FROM jsonb_array_elements(example_origins) AS o(origin)
+                   WHERE o.origin <@ %s::jsonb AND jsonb_typeof(o.origin) = 'number'
+               )
+            """,  # noqa: S608
+            [patterns, origins],
         )
         ids = [row[0] for row in cursor.fetchall()]
     scrubbed = 0
     changed = []
-    for field in model.objects.filter(pk__in=ids).only("id", "examples"):
-        kept = [example for example in field.examples if not personal(example)]
-        if len(kept) != len(field.examples):
-            scrubbed += len(field.examples) - len(kept)
-            field.examples = kept
+    for field in model.objects.filter(pk__in=ids).only("id", "examples", "example_origins"):
+        examples = list(field.examples)
+        origins_of = list(field.example_origins)
+        origins_of += [None] * (len(examples) - len(origins_of))
+        kept = [
+            (example, origin)
+            for example, origin in zip(examples, origins_of, strict=False)
+            if origin not in profile_ids and not personal(example)
+        ]
+        if len(kept) != len(examples):
+            scrubbed += len(examples) - len(kept)
+            field.examples = [example for example, _ in kept]
+            field.example_origins = [origin for _, origin in kept]
             changed.append(field)
-    model.objects.bulk_update(changed, ["examples"])
+    model.objects.bulk_update(changed, ["examples", "example_origins"])
     return scrubbed
 
 

@@ -118,7 +118,30 @@ def activity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "catalog/activity_detail.html", context, status=status)
 
 
+def _field_suggestion(
+    request: MarketerRequest, field, *, answer: str, denominator: int, back: str
+) -> HttpResponse:
+    """The marketer's answer to "its values look like emails: mark it personal?"."""
+    actor = Actor.from_request(request)
+    if answer == "confirm":
+        services.field_personal_confirm(actor=actor, field=field)
+        done = f"“{field.label}” is marked personal: no example values are kept."
+    elif answer == "dismiss":
+        services.field_personal_dismiss(actor=actor, field=field)
+        done = f"“{field.label}” stays not personal."
+    else:
+        return HttpResponse("Answer confirm or dismiss.", status=400, content_type="text/plain")
+    if request.htmx:
+        _field_rows([field], denominator)
+        return render(request, "catalog/fields.html#field-row", {"field": field, "saved": True})
+    messages.success(request, done)
+    return redirect(back)
+
+
 def _field_edit(request: MarketerRequest, field, *, denominator: int, back: str) -> HttpResponse:
+    answer = request.POST.get("suggestion")
+    if answer is not None:
+        return _field_suggestion(request, field, answer=answer, denominator=denominator, back=back)
     form = FieldForm(request.POST)
     if not form.is_valid():
         _field_rows([field], denominator)

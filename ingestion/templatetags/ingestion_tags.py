@@ -4,6 +4,7 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 
+from ingestion.catalog.paths import personal_kind_text
 from ingestion.models import TIE_ORDER, Event, FieldType
 
 register = template.Library()
@@ -110,3 +111,9 @@ def field_type_choices() -> list[tuple[str, str]]:
 def example_text(value: Any) -> str:
     """An example value as JSON writes it (`true`, `12.5`), strings as they are."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@register.filter
+def looks_like(kind: str) -> str:
+    """What a field's values look like, for its suggestion: "email addresses"."""
+    return personal_kind_text(kind)

@@ -89,6 +89,12 @@ CALLS: dict[str, Call] = {
     "ingestion.catalog.services.field_update": (
         lambda s, a: ingestion.catalog.services.field_update(actor=a, field=s.property, **_FIELD)
     ),
+    "ingestion.catalog.services.field_personal_confirm": (
+        lambda s, a: ingestion.catalog.services.field_personal_confirm(actor=a, field=s.property)
+    ),
+    "ingestion.catalog.services.field_personal_dismiss": (
+        lambda s, a: ingestion.catalog.services.field_personal_dismiss(actor=a, field=s.property)
+    ),
     "ingestion.catalog.products.products_import_csv": (
         lambda s, a: ingestion.catalog.products.products_import_csv(
             actor=a, data=b"sku,name,price\nSKU-9,Boots,90\n"

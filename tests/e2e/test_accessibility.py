@@ -23,7 +23,7 @@ from campaigns.services import campaign_test_send
 from cdp_project.access.actors import Actor
 from cdp_project.devtools.demo_examples import demo_campaigns_activate, demo_segments_create
 from ingestion import services
-from ingestion.models import Activity, Event
+from ingestion.models import Activity, ActivityProperty, Event
 from ingestion.rollups import event_hours_refresh
 from profiles.computed import profiles_rfm_refresh
 from profiles.models import Profile
@@ -93,6 +93,10 @@ def demo_data(live_server) -> dict[str, str]:
     assert segment is not None
     activity = Activity.objects.order_by("pk").first()
     assert activity is not None
+    # A field the catalog suggests marking personal: its row offers the two answers.
+    ActivityProperty.objects.filter(pk=activity.properties.order_by("pk").values("pk")[:1]).update(
+        personal_suggested="street_address"
+    )
     return {
         "dashboard": "/",
         "sources": "/sources/",

@@ -519,7 +519,7 @@ def test_deleting_a_profile_with_many_events_takes_a_few_statements(
         )
         for i in range(10_000)
     )
-    with django_assert_max_num_queries(40):
+    with django_assert_max_num_queries(44):
         record = rights.profile_delete(actor=Actor.system("test"), profile_id=ada.pk, suppress=True)
     assert record.events_deleted == 10_005
     assert not Event.objects.filter(user_id=ADA["user_id"]).exists()
