@@ -8,7 +8,7 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: an AppConfig module is imported before the models.
         from campaigns.signals import enrollments_merge
-        from campaigns.timeline import personal_data_connect
+        from campaigns.timeline import personal_data_connect, profile_section_connect
         from profiles.signals import profile_merged
 
         profile_merged.connect(enrollments_merge, dispatch_uid="campaigns-enrollments-merge")
@@ -20,3 +20,5 @@ class CampaignsConfig(AppConfig):
         tracking.connect(esp_event_record, dispatch_uid="campaigns-esp-events")
         # A person's messages and enrollments in their export, and gone with their deletion.
         personal_data_connect()
+        # The person's journeys on their page.
+        profile_section_connect()

@@ -223,6 +223,12 @@ class Enrollment(models.Model):
                 name="enrollment_waiting_at",
                 condition=Q(state="pending"),
             ),
+            # Who left at which step and why (the journey page's counts).
+            models.Index(
+                fields=["campaign", "version", "node", "reason"],
+                name="enrollment_left_at",
+                condition=Q(state="exited"),
+            ),
         ]
 
     def __str__(self) -> str:
