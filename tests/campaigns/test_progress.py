@@ -371,3 +371,31 @@ def test_the_profile_page_shows_the_persons_journeys(signed_in, journey):
     assert "Waiting for “Order completed” until" in html
     nobody = Profile.objects.create(user_id="zed")
     assert 'id="journeys"' not in signed_in.get(f"/profiles/{nobody.pk}/").content.decode()
+
+
+def test_the_recent_enrollments_show_when_they_entered_the_order_they_are_in(
+    signed_in, db, clock, ingest
+):
+    """The log is ordered by creation: it shows the creation time, not the trigger's."""
+    campaign = journey_make()
+    send(ingest, identify("ann"))
+    event = added("ann", "A", cart_id="c1")
+    event["timestamp"] = (NOW - timedelta(hours=3)).isoformat()
+    send(ingest, event)
+    enrollment = Enrollment.objects.get(campaign=campaign)
+    assert enrollment.trigger_at == NOW - timedelta(hours=3)
+    html = signed_in.get(f"/campaigns/{campaign.pk}/").content.decode()
+    table = html[html.index('id="enrollments-title"') :]
+    assert f'datetime="{enrollment.created_at.isoformat()}"' in table
+    assert f'datetime="{enrollment.trigger_at.isoformat()}"' not in table
+
+
+def test_a_journey_without_a_version_says_so_and_a_builtin_is_drawn(signed_in, db):
+    draft = Campaign.objects.create(name="Draft journey", kind=Campaign.Kind.JOURNEY)
+    html = signed_in.get(f"/campaigns/{draft.pk}/").content.decode()
+    assert "no published version" in html
+    campaigns_setup()
+    cart = Campaign.objects.get(kind=Campaign.Kind.ABANDONED_CART)
+    html = signed_in.get(f"/campaigns/{cart.pk}/").content.decode()
+    assert 'id="step-wait"' in html and 'id="step-send"' in html
+    assert 'id="stat-lift"' in html  # the built-ins keep their lift
