@@ -225,9 +225,9 @@ class Enrollment(models.Model):
             ),
             # Who left at which step and why (the journey page's counts).
             models.Index(
-                fields=["campaign", "version", "node", "reason"],
+                fields=["campaign", "version", "state", "node", "reason"],
                 name="enrollment_left_at",
-                condition=Q(state="exited"),
+                condition=Q(state__in=["exited", "failed"]),
             ),
         ]
 

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 
-from campaigns import engine
+from campaigns import engine, stats
 from campaigns.journeys.definition import (
     STEP_TYPES,
     BroadcastTrigger,
@@ -72,6 +72,8 @@ class StepCounts:
     not_sent_reasons: list[tuple[str, int]] = field(default_factory=list)
     exited: int = 0
     exited_reasons: list[tuple[str, int]] = field(default_factory=list)
+    # A send step's messages followed by the journey's goal (None: no goal to measure).
+    converted: int | None = None
 
     @property
     def sent(self) -> int:
@@ -189,10 +191,10 @@ def step_counts(
         bucket[reason] = bucket.get(reason, 0) + n
 
     # Outcomes whose detail matters (a branch's label, why not sent) are grouped by it; the
-    # rest are counted from `step_run_counts` alone.
+    # rest are counted from `step_run_counts` alone (count(*): an index-only scan).
     detailed = [Outcome.BRANCH, Outcome.SUPPRESSED, Outcome.FAILED]
     for row in (
-        runs.exclude(outcome__in=detailed).values("node", "outcome").annotate(n=Count("id"))
+        runs.exclude(outcome__in=detailed).values("node", "outcome").annotate(n=Count("*"))
     ).order_by():
         _count_run(row["node"], at(row["node"]), row["outcome"], "", row["n"], add_reason)
     for row in (
@@ -207,7 +209,7 @@ def step_counts(
     for pending in (
         enrollments.filter(state=State.PENDING)
         .values("node")
-        .annotate(n=Count("id"), first=Min("due_at"), last=Max("due_at"))
+        .annotate(n=Count("*"), first=Min("due_at"), last=Max("due_at"))
         .order_by()
     ):
         found = at(pending["node"])
@@ -217,13 +219,14 @@ def step_counts(
         lasts = [t for t in (found.due_last, pending["last"]) if t is not None]
         found.due_first = min(firsts) if firsts else None
         found.due_last = max(lasts) if lasts else None
-    # Everyone who left the journey, where and why (`enrollment_left_at`). Those who left by
-    # an exit step, or a send's exit, have a step run of it (counted as entered above); the
-    # others left while waiting there (an exit rule), so they entered it too.
+    # Everyone who left the journey, where and why (`enrollment_left_at`, an index of only
+    # those who left: count(*) reads it alone). Those who left by an exit step, or a send's
+    # exit, have a step run of it (counted as entered above); the others left while waiting
+    # there (an exit rule), so they entered it too.
     for left in (
         enrollments.filter(state=State.EXITED)
         .values("node", "reason")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by()
     ):
         found = at(left["node"])
@@ -331,6 +334,12 @@ def journey_progress(*, campaign: Campaign, version_number: int | None = None) -
     counts = step_counts(
         campaign=campaign, version=version, only_version=not others, start=journey.start
     )
+    if campaign.is_journey and journey.goal is not None and journey.sends():
+        converted = stats.journey_send_conversions(
+            campaign=campaign, version=version, goal=journey.goal, only_version=not others
+        )
+        for send in journey.sends():
+            counts.setdefault(send.id, StepCounts()).converted = converted.get(send.id, 0)
     names = dict(
         Segment.objects.filter(pk__in=trigger_segments(journey.trigger)).values_list("pk", "name")
     )

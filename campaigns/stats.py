@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from campaigns.content import money
 from campaigns.engine import journey_of, selector_events, selector_label
+from campaigns.journeys.definition import Goal
 from campaigns.models import Campaign, Enrollment, JourneyVersion, Message
 from ingestion.models import Event
 from profiles.models import Order
@@ -224,6 +225,55 @@ class GoalOutcomes:
         return _percent(self.messaged.rate - self.control.rate)
 
 
+def _is_order(goal: Goal) -> bool:
+    return isinstance(goal.activity, ActivityRole) and goal.activity.role == "order_completed"
+
+
+def _goal_reached(goal: Goal, *, since: str) -> Exists:
+    """Whether the row's person reached the goal within its days after the row's `since`:
+    an order (`order_profile_time`) for an order goal, else the activity among their events."""
+    window = timedelta(days=goal.days)
+    if _is_order(goal):
+        return Exists(
+            _live_orders().filter(
+                profile_id=OuterRef("profile_id"),
+                placed_at__gt=OuterRef(since),
+                placed_at__lte=OuterRef(since) + window,
+            )
+        )
+    return Exists(
+        selector_events(
+            Event.objects.filter(
+                profile_id=OuterRef("profile_id"),
+                timestamp__gt=OuterRef(since),
+                timestamp__lte=OuterRef(since) + window,
+            ),
+            goal.activity,
+        )
+    )
+
+
+def journey_send_conversions(
+    *, campaign: Campaign, version: JourneyVersion | None, goal: Goal, only_version: bool
+) -> dict[str, int]:
+    """By send step: how many of its sent messages were followed by the goal within its
+    days: one grouped query over the journey's messages."""
+    sent = Message.objects.filter(
+        campaign=campaign,
+        status=Message.Status.SENT,
+        enrollment__isnull=False,
+        profile__isnull=False,
+    )
+    if not only_version:
+        sent = sent.filter(enrollment__version=version)
+    rows = (
+        sent.values("node")
+        .annotate(converted=Count("id", filter=_goal_reached(goal, since="sent_at")))
+        .order_by()
+    )
+    return {row["node"]: row["converted"] for row in rows}
+
+
 def journey_goal_outcomes(
     *, campaign: Campaign, version: JourneyVersion | None, now: datetime | None = None
 ) -> GoalOutcomes | None:
@@ -243,26 +293,8 @@ def journey_goal_outcomes(
         Exists(Message.objects.filter(enrollment=OuterRef("pk"), status=Message.Status.SENT))
     )
     control = enrollments.filter(state=State.CONTROL)
-    orders = isinstance(goal.activity, ActivityRole) and goal.activity.role == "order_completed"
-    if orders:
-        reached = Exists(
-            _live_orders().filter(
-                profile_id=OuterRef("profile_id"),
-                placed_at__gt=OuterRef("trigger_at"),
-                placed_at__lte=OuterRef("trigger_at") + window,
-            )
-        )
-    else:
-        reached = Exists(
-            selector_events(
-                Event.objects.filter(
-                    profile_id=OuterRef("profile_id"),
-                    timestamp__gt=OuterRef("trigger_at"),
-                    timestamp__lte=OuterRef("trigger_at") + window,
-                ),
-                goal.activity,
-            )
-        )
+    orders = _is_order(goal)
+    reached = _goal_reached(goal, since="trigger_at")
     groups = []
     for group in (messaged, control):
         counts = group.order_by().aggregate(n=Count("id"), converted=Count("id", filter=reached))

@@ -244,6 +244,9 @@ def test_the_goal_compares_those_messaged_with_the_control_group(db, clock, inge
     assert outcomes.control.size == len(control) and outcomes.control.converted == 0
     assert outcomes.messaged.revenue == 20
     assert not outcomes.enough_data
+    # At the send step: its messages followed by the goal.
+    assert counts_of(campaign)["cart"].converted == 1
+    assert counts_of(campaign)["opted_in"].converted is None
 
 
 def test_the_enrollment_list_sorts_filters_and_pages(journey, clock, ingest):
