@@ -305,9 +305,13 @@ def journey_goal_outcomes(
                 trigger_at__lt=OuterRef("placed_at"),
                 trigger_at__gte=OuterRef("placed_at") - window,
             )
-            revenue = (_live_orders().filter(Exists(inside)).aggregate(revenue=Sum("net_revenue")))[
-                "revenue"
-            ]
+            # Each order once; none predates the journey.
+            revenue = (
+                _live_orders()
+                .filter(placed_at__gt=campaign.created_at)
+                .filter(Exists(inside))
+                .aggregate(revenue=Sum("net_revenue"))
+            )["revenue"]
             found.revenue = revenue or Decimal("0")
         groups.append(found)
     return GoalOutcomes(

@@ -33,6 +33,7 @@ from campaigns.journeys.definition import JourneyError
 from campaigns.models import Campaign, Enrollment, Message
 from cdp_project.access.actors import Actor
 from cdp_project.access.roles import change_required, reads_only
+from cdp_project.core.db import jit_off_set
 from cdp_project.core.forms import query_text
 from cdp_project.core.http import MarketerRequest
 from profiles.forms import ProfilePickForm
@@ -125,6 +126,13 @@ def _journey_context(request: HttpRequest, campaign: Campaign) -> dict[str, Any]
 
 
 def _detail_context(request: MarketerRequest, campaign: Campaign, days: int) -> dict[str, Any]:
+    with transaction.atomic():
+        # Grouped counts with an EXISTS per row: quicker run than compiled (core/db.py).
+        jit_off_set()
+        return _detail_reads(request, campaign, days)
+
+
+def _detail_reads(request: MarketerRequest, campaign: Campaign, days: int) -> dict[str, Any]:
     return {
         **_preview_context(request, campaign),
         **_facts(campaign),
