@@ -10,7 +10,7 @@ class CampaignsConfig(AppConfig):
         from django.db.models.signals import pre_delete
 
         from campaigns.signals import enrollments_merge, segment_delete_guard
-        from campaigns.timeline import personal_data_connect
+        from campaigns.timeline import personal_data_connect, profile_section_connect
         from profiles.signals import profile_merged
         from segments.models import Segment
 
@@ -25,3 +25,5 @@ class CampaignsConfig(AppConfig):
         tracking.connect(esp_event_record, dispatch_uid="campaigns-esp-events")
         # A person's messages and enrollments in their export, and gone with their deletion.
         personal_data_connect()
+        # The person's journeys on their page.
+        profile_section_connect()

@@ -148,7 +148,7 @@ class Enrollment(models.Model):
         # A message was recorded and is being handed to the channel.
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
-        EXITED = "exited", "Exited before sending"
+        EXITED = "exited", "Exited"
         SUPPRESSED = "suppressed", "Not sent"
         FAILED = "failed", "Failed"
         CONTROL = "control", "Control group"
@@ -222,6 +222,12 @@ class Enrollment(models.Model):
                 fields=["campaign", "node"],
                 name="enrollment_waiting_at",
                 condition=Q(state="pending"),
+            ),
+            # Who left at which step and why (the journey page's counts).
+            models.Index(
+                fields=["campaign", "version", "state", "node", "reason"],
+                name="enrollment_left_at",
+                condition=Q(state__in=["exited", "failed"]),
             ),
         ]
 

@@ -179,6 +179,7 @@ def recent_enrollments(*, campaign: Campaign, limit: int = RECENT_ENROLLMENTS) -
         )
         .only(
             "campaign_id",
+            "node",
             "state",
             "reason",
             "trigger_at",

@@ -25,8 +25,12 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from campaigns.content import money
-from campaigns.models import Campaign, Enrollment, Message
+from campaigns.engine import journey_of, selector_events, selector_label
+from campaigns.journeys.definition import Goal
+from campaigns.models import Campaign, Enrollment, JourneyVersion, Message
+from ingestion.models import Event
 from profiles.models import Order
+from segments.tree import ActivityRole
 
 MIN_GROUP = 30
 
@@ -181,3 +185,139 @@ def campaign_outcomes(*, campaign: Campaign, days: int, now: datetime | None = N
     outcomes.sent = groups.get(State.SENT, Group())
     outcomes.control = groups.get(State.CONTROL, Group())
     return outcomes
+
+
+# --- a journey's goal against its control group ---------------------------------------------
+
+
+@dataclass
+class GoalGroup(Group):
+    """One side of a journey's goal: enrollments, how many reached the goal, and (for an
+    order goal) the net revenue of their orders in the window."""
+
+    revenue: Decimal | None = None
+
+    @property
+    def revenue_display(self) -> str:
+        return money(self.revenue) if self.revenue is not None else "—"
+
+
+@dataclass
+class GoalOutcomes:
+    """Those who got a message of the journey against its control group: the share who
+    reached the goal within its days of entering, and the revenue of an order goal."""
+
+    activity: str
+    days: int
+    messaged: GoalGroup
+    control: GoalGroup
+    orders: bool
+    min_group: int = MIN_GROUP
+
+    @property
+    def enough_data(self) -> bool:
+        return self.messaged.size >= MIN_GROUP and self.control.size >= MIN_GROUP
+
+    @property
+    def difference_points(self) -> float | None:
+        if self.messaged.rate is None or self.control.rate is None:
+            return None
+        return _percent(self.messaged.rate - self.control.rate)
+
+
+def _is_order(goal: Goal) -> bool:
+    return isinstance(goal.activity, ActivityRole) and goal.activity.role == "order_completed"
+
+
+def _goal_reached(goal: Goal, *, since: str) -> Exists:
+    """Whether the row's person reached the goal within its days after the row's `since`:
+    an order (`order_profile_time`) for an order goal, else the activity among their events."""
+    window = timedelta(days=goal.days)
+    if _is_order(goal):
+        return Exists(
+            _live_orders().filter(
+                profile_id=OuterRef("profile_id"),
+                placed_at__gt=OuterRef(since),
+                placed_at__lte=OuterRef(since) + window,
+            )
+        )
+    return Exists(
+        selector_events(
+            Event.objects.filter(
+                profile_id=OuterRef("profile_id"),
+                timestamp__gt=OuterRef(since),
+                timestamp__lte=OuterRef(since) + window,
+            ),
+            goal.activity,
+        )
+    )
+
+
+def journey_send_conversions(
+    *, campaign: Campaign, version: JourneyVersion | None, goal: Goal, only_version: bool
+) -> dict[str, int]:
+    """By send step: how many of its sent messages were followed by the goal within its
+    days: one grouped query over the journey's messages."""
+    sent = Message.objects.filter(
+        campaign=campaign,
+        status=Message.Status.SENT,
+        enrollment__isnull=False,
+        profile__isnull=False,
+    )
+    if not only_version:
+        sent = sent.filter(enrollment__version=version)
+    rows = (
+        sent.values("node")
+        .annotate(converted=Count("id", filter=_goal_reached(goal, since="sent_at")))
+        .order_by()
+    )
+    return {row["node"]: row["converted"] for row in rows}
+
+
+def journey_goal_outcomes(
+    *, campaign: Campaign, version: JourneyVersion | None, now: datetime | None = None
+) -> GoalOutcomes | None:
+    """The goal of a journey's version (None when it has none), for its enrollments: those
+    with a message sent against those held out as the control group (state "control",
+    `engine.in_control_group`). The goal is reached by its activity within `days` of entry
+    (an EXISTS over `order_profile_time` for an order goal, else over the person's events);
+    revenue is each order once, net, for an order goal. Two queries, three for an order
+    goal."""
+    goal = journey_of(campaign, version).goal
+    if goal is None:
+        return None
+    now = now or timezone.now()
+    window = timedelta(days=goal.days)
+    enrollments = Enrollment.objects.filter(campaign=campaign, version=version)
+    messaged = enrollments.filter(
+        Exists(Message.objects.filter(enrollment=OuterRef("pk"), status=Message.Status.SENT))
+    )
+    control = enrollments.filter(state=State.CONTROL)
+    orders = _is_order(goal)
+    reached = _goal_reached(goal, since="trigger_at")
+    groups = []
+    for group in (messaged, control):
+        counts = group.order_by().aggregate(n=Count("id"), converted=Count("id", filter=reached))
+        found = GoalGroup(size=counts["n"] or 0, converted=counts["converted"] or 0)
+        if orders:
+            inside = group.filter(
+                profile_id=OuterRef("profile_id"),
+                trigger_at__lt=OuterRef("placed_at"),
+                trigger_at__gte=OuterRef("placed_at") - window,
+            )
+            # Each order once; none predates the journey.
+            revenue = (
+                _live_orders()
+                .filter(placed_at__gt=campaign.created_at)
+                .filter(Exists(inside))
+                .aggregate(revenue=Sum("net_revenue"))
+            )["revenue"]
+            found.revenue = revenue or Decimal("0")
+        groups.append(found)
+    return GoalOutcomes(
+        activity=selector_label(goal.activity),
+        days=goal.days,
+        messaged=groups[0],
+        control=groups[1],
+        orders=orders,
+    )

@@ -17,8 +17,10 @@ from django.db.models import CharField, F, Q, QuerySet, Value
 from django.urls import reverse
 
 from campaigns.models import Campaign, Enrollment, Message
+from campaigns.progress import PROFILE_JOURNEYS, profile_journeys
 from profiles.models import Profile
 from profiles.rights import personal_data_register
+from profiles.sections import ProfileSection, profile_section_register
 from profiles.selectors import TimelineExtra
 
 State = Enrollment.State
@@ -224,3 +226,26 @@ def personal_data_connect() -> None:
         export=profile_enrollments_export,
         delete=profile_enrollments_delete,
     )
+
+
+# --- the person's journeys, a section of their page -------------------------------------------
+
+
+def profile_journeys_section(profile: Profile) -> ProfileSection | None:
+    """Every journey the person is in or was in (the latest PROFILE_JOURNEYS entries): the
+    step they are at, what happens next and when, and their path."""
+    journeys = profile_journeys(profile=profile)
+    if not journeys:
+        return None
+    return ProfileSection(
+        key="journeys",
+        title="Journeys",
+        template="campaigns/_profile_journeys.html",
+        context={"journeys": journeys, "limit": PROFILE_JOURNEYS},
+        count=len(journeys),
+        open=any(found.next is not None for found in journeys),
+    )
+
+
+def profile_section_connect() -> None:
+    profile_section_register(key="journeys", read=profile_journeys_section)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/status/", views.campaign_status, name="campaign-status"),
     path("<int:pk>/test-send/", views.campaign_test_send, name="campaign-test-send"),
     path("<int:pk>/dry-run/", views.campaign_dry_run, name="campaign-dry-run"),
+    path("<int:pk>/enrollments/", views.campaign_enrollments, name="campaign-enrollments"),
     path("outbox/", views.outbox, name="campaign-outbox"),
     path("outbox/<int:pk>/", views.message_detail, name="campaign-message"),
     # Public: the link and the one-click List-Unsubscribe address of marketing emails.

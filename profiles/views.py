@@ -19,6 +19,7 @@ from cdp_project.core.http import MarketerRequest
 from profiles import graph, selectors, services
 from profiles.forms import ConsentForm, NoteForm
 from profiles.models import Profile
+from profiles.sections import profile_sections
 
 
 def _search(request: HttpRequest) -> str:
@@ -110,6 +111,7 @@ def _detail_context(request: HttpRequest, profile: Profile, *, note_form: NoteFo
             profile=profile, selected=_timeline_filters(request)["activity"]
         ),
         "source_choices": selectors.timeline_source_choices(),
+        "sections": profile_sections(profile=profile),
         "half_life_days": settings.ENGAGEMENT_HALF_LIFE_DAYS,
         "nav": "profiles",
     }

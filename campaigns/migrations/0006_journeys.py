@@ -83,7 +83,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='enrollment',
             name='state',
-            field=models.CharField(choices=[('pending', 'Waiting'), ('sending', 'Sending'), ('sent', 'Sent'), ('exited', 'Exited before sending'), ('suppressed', 'Not sent'), ('failed', 'Failed'), ('control', 'Control group'), ('completed', 'Completed')], default='pending', max_length=12),
+            field=models.CharField(choices=[('pending', 'Waiting'), ('sending', 'Sending'), ('sent', 'Sent'), ('exited', 'Exited'), ('suppressed', 'Not sent'), ('failed', 'Failed'), ('control', 'Control group'), ('completed', 'Completed')], default='pending', max_length=12),
         ),
         migrations.AlterField(
             model_name='message',

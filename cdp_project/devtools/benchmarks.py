@@ -33,6 +33,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
+from campaigns.models import Campaign, JourneyVersion
 from cdp_project.devtools.webserver import web_server_command
 from ingestion.catalog.roles import default_role
 from ingestion.models import Activity, ActivityProperty, Event, ProfileAttribute, Source
@@ -628,3 +629,192 @@ def analytics_segment_generate() -> tuple[int, int]:
         members = cursor.rowcount
         cursor.execute("ANALYZE segments_membership")
     return segment.pk, members
+
+
+# --- A journey with its enrollments, for the journey page -----------------------------------
+
+JOURNEY_DEFINITION: dict = {
+    "trigger": {"kind": "activity", "activity": {"role": "product_added"}, "where": []},
+    "start": "wait_order",
+    "steps": [
+        {
+            "id": "wait_order",
+            "type": "wait_for",
+            "activity": {"role": "order_completed"},
+            "match_keys": ["cart_id"],
+            "timeout_seconds": 3600,
+            "yes": "",
+            "timed_out": "opted_in",
+        },
+        {
+            "id": "opted_in",
+            "type": "split",
+            "condition": {
+                "kind": "group",
+                "match": "all",
+                "conditions": [
+                    {"kind": "consent", "negate": False, "channel": "email", "state": "granted"}
+                ],
+            },
+            "yes": "cart",
+            "no": "done",
+        },
+        {
+            "id": "cart",
+            "type": "send",
+            "channel": "email",
+            "subject": "You left something behind",
+            "html": "<p>Your cart</p>",
+            "text": "Your cart",
+            "items": "cart",
+        },
+        {"id": "done", "type": "exit"},
+    ],
+    "exit_on": [{"role": "order_completed"}],
+    "goal": {"activity": {"role": "order_completed"}, "days": 3},
+}
+
+# What became of the n-th enrollment, by n % 20: (state, node, reason, step runs as
+# (node, outcome, detail), sent a message).
+_JOURNEY_FATES: list[tuple[str, str, str, list[tuple[str, str, str]], bool]] = (
+    [("pending", "wait_order", "", [], False)] * 4
+    + [("completed", "wait_order", "", [("wait_order", "matched", "")], False)] * 3
+    + [("exited", "wait_order", "converted: order completed", [], False)] * 3
+    + [
+        (
+            "exited",
+            "done",
+            "reached an exit step",
+            [
+                ("wait_order", "timed_out", ""),
+                ("opted_in", "no", ""),
+                ("done", "exited", "reached an exit step"),
+            ],
+            False,
+        )
+    ]
+    * 3
+    + [
+        (
+            "sent",
+            "cart",
+            "",
+            [("wait_order", "timed_out", ""), ("opted_in", "yes", ""), ("cart", "sent", "")],
+            True,
+        )
+    ]
+    * 5
+    + [
+        (
+            "suppressed",
+            "cart",
+            "no consent",
+            [
+                ("wait_order", "timed_out", ""),
+                ("opted_in", "yes", ""),
+                ("cart", "suppressed", "no consent"),
+            ],
+            False,
+        ),
+        (
+            "control",
+            "cart",
+            "control group",
+            [
+                ("wait_order", "timed_out", ""),
+                ("opted_in", "yes", ""),
+                ("cart", "control", "control group"),
+            ],
+            False,
+        ),
+    ]
+)
+
+
+def journey_store_generate(*, enrollments: int) -> int:
+    """An active journey (trigger, wait for an order, split, send or exit) with `enrollments`
+    entries over the last 30 days, spread over the existing profiles, in every state the
+    engine leaves them in, with their step runs and messages; answers the journey's id."""
+    campaign = Campaign.objects.create(
+        name="Bench journey",
+        kind=Campaign.Kind.JOURNEY,
+        status=Campaign.Status.ACTIVE,
+        control_percent=5,
+    )
+    version = JourneyVersion.objects.create(
+        campaign=campaign, number=1, definition=JOURNEY_DEFINITION
+    )
+    campaign.version = version
+    campaign.save(update_fields=["version"])
+    fates = (
+        "(VALUES "
+        + ", ".join(
+            f"({n}, '{state}', '{node}', '{reason}', {str(sent).lower()})"
+            for n, (state, node, reason, _, sent) in enumerate(_JOURNEY_FATES)
+        )
+        + ") AS f(n, state, node, reason, sent)"
+    )
+    # Each fate is one (state, node) pair: the step runs join on it.
+    runs = (
+        "(VALUES "
+        + ", ".join(
+            sorted(
+                {
+                    f"('{state}', '{at}', {order}, '{node}', '{outcome}', '{detail}')"
+                    for state, at, _, steps, _ in _JOURNEY_FATES
+                    for order, (node, outcome, detail) in enumerate(steps)
+                }
+            )
+        )
+        + ") AS r(state, at, step, node, outcome, detail)"
+    )
+    # The VALUES lists are this module's constants, not input: formatting them in is safe.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH people AS (SELECT array_agg(id ORDER BY id) AS ids FROM profiles_profile),
+            rows AS (
+                SELECT i, now() - (i * interval '30 days') / %(count)s AS at FROM
+                generate_series(1, %(count)s) AS i
+            )
+            INSERT INTO campaigns_enrollment (campaign_id, version_id, node, step_at,
+                profile_id, trigger, trigger_at, key, cart_id, once, state, reason, due_at,
+                created_at, updated_at)
+            SELECT %(campaign)s, %(version)s, f.node, rows.at,
+                people.ids[1 + i %% cardinality(people.ids)], '{{}}'::jsonb, rows.at, '', '',
+                false, f.state, f.reason,
+                CASE WHEN f.state = 'pending' THEN now() + (i %% 3600) * interval '1 second'
+                     ELSE rows.at + interval '1 hour' END,
+                rows.at, rows.at + interval '1 hour'
+            FROM rows, people, {fates} WHERE f.n = i %% 20
+            """,  # noqa: S608
+            {"count": enrollments, "campaign": campaign.pk, "version": version.pk},
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO campaigns_steprun (campaign_id, enrollment_id, node, outcome, detail, at)
+            SELECT e.campaign_id, e.id, r.node, r.outcome, r.detail,
+                   e.created_at + r.step * interval '1 hour'
+            FROM campaigns_enrollment e JOIN {runs} ON r.state = e.state AND r.at = e.node
+            WHERE e.campaign_id = %(campaign)s
+            """,  # noqa: S608
+            {"campaign": campaign.pk},
+        )
+        cursor.execute(
+            """
+            INSERT INTO campaigns_message (enrollment_id, node, campaign_id, profile_id, channel,
+                recipient, sender, subject, html, text, headers, transactional, status,
+                idempotency_key, attempts, error, sent_at, created_at)
+            SELECT e.id, 'cart', e.campaign_id, e.profile_id, 'email', 'bench@example.com',
+                'shop@example.com', 'You left something behind', '', '', '{}'::jsonb, false,
+                'sent', 'bench-journey-' || e.id, 1, '', e.updated_at, e.updated_at
+            FROM campaigns_enrollment e
+            WHERE e.campaign_id = %(campaign)s AND e.node = 'cart' AND e.state = 'sent'
+            """,
+            {"campaign": campaign.pk},
+        )
+        # As autovacuum leaves a table some time after a load: statistics, and the visibility
+        # map that lets the counts read their indexes alone.
+        for table in ("campaigns_enrollment", "campaigns_steprun", "campaigns_message"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return campaign.pk

@@ -22,7 +22,8 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     results = tmp_path / "results.json"
     command = [
         sys.executable, "manage.py", "bench", "--profiles", "300", "--timeline-events", "120",
-        "--ingest-events", "300", "--segment-events", "3000", "--runs", "1",
+        "--ingest-events", "300", "--segment-events", "3000", "--journey-enrollments", "400",
+        "--runs", "1",
         "--json", str(results),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -54,6 +55,9 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     assert "300 events" in figures["Segment preview at a tenth of the events"]["detail"]
     assert figures["Segment refresh at a tenth of the events, everyone entering"]["value"] > 0
     assert figures["Profile page with its timeline"]["value"] > 0
+    journey = figures["Journey page with per-step counts"]
+    assert journey["value"] > 0 and journey["detail"] == "journey with 400 enrollments"
+    assert figures["Enrollment list, one person"]["value"] > 0
     assert figures["Segment preview: count and ten samples"]["value"] > 0
     refresh = figures["Segment refresh, everyone entering"]
     assert refresh["value"] > 0 and "members" in refresh["detail"]

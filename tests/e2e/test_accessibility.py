@@ -17,10 +17,11 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from campaigns.engine import unsubscribe_token
-from campaigns.models import Campaign, Message
+from campaigns.engine import campaigns_run_due, unsubscribe_token
+from campaigns.models import Campaign, Enrollment, JourneyVersion, Message
 from campaigns.services import campaign_test_send
 from cdp_project.access.actors import Actor
+from cdp_project.devtools.benchmarks import JOURNEY_DEFINITION
 from cdp_project.devtools.demo_examples import demo_campaigns_activate, demo_segments_create
 from ingestion import services
 from ingestion.models import Activity, ActivityProperty, Event
@@ -67,6 +68,14 @@ def demo_data(live_server) -> dict[str, str]:
     """A short demo store's traffic, processed, with the example segments and the built-in
     campaigns active, a test message in the Outbox; the pages' addresses."""
     source = services.source_create(actor=SYSTEM, name="Demo store")
+    # A journey the store's shoppers enter as their events are processed.
+    journey = Campaign.objects.create(
+        name="Shoes in the cart", kind=Campaign.Kind.JOURNEY, status=Campaign.Status.ACTIVE
+    )
+    journey.version = JourneyVersion.objects.create(
+        campaign=journey, number=1, definition=JOURNEY_DEFINITION
+    )
+    journey.save(update_fields=["version"])
     call_command(
         "simulate_store", "--url", live_server.url, "--shoppers", "12", "--days", "5",
         stdout=StringIO(),
@@ -76,8 +85,11 @@ def demo_data(live_server) -> dict[str, str]:
         services.events_process(event_ids=ids[start : start + 500])
     event_hours_refresh(now=datetime.now(UTC) + timedelta(minutes=5))
     profiles_rfm_refresh()
+    campaigns_run_due()
     demo_segments_create()
     demo_campaigns_activate()
+    entered = Enrollment.objects.filter(campaign=journey).order_by("pk").first()
+    assert entered is not None
     profile = Profile.objects.exclude(email="").order_by("pk").first() or Profile.objects.first()
     assert profile is not None
     campaign = Campaign.objects.order_by("pk").first()
@@ -117,6 +129,9 @@ def demo_data(live_server) -> dict[str, str]:
         "campaigns": "/campaigns/",
         "campaign": f"/campaigns/{campaign.pk}/",
         "campaign edit": f"/campaigns/{campaign.pk}/edit/",
+        "journey": f"/campaigns/{journey.pk}/",
+        "enrollments": f"/campaigns/{journey.pk}/enrollments/",
+        "profile in a journey": f"/profiles/{entered.profile_id}/",
         "outbox": "/campaigns/outbox/",
         "message": f"/campaigns/outbox/{message.pk}/",
         "funnel": "/analytics/funnel/",
@@ -148,6 +163,9 @@ PAGES = [
     "campaigns",
     "campaign",
     "campaign edit",
+    "journey",
+    "enrollments",
+    "profile in a journey",
     "outbox",
     "message",
     "funnel",

@@ -295,8 +295,9 @@ def test_profile_page_query_count_stays_flat(signed_in, ada, ingest, django_asse
         },
     )
     ProfileNote.objects.create(profile=ada, body="Called about sizes", created_at=START)
-    # 17: one of them asks whether the user is read-only (access/roles.py).
-    with django_assert_max_num_queries(17):
+    # 18: one of them asks whether the user is read-only (access/roles.py), one reads the
+    # person's journeys (a section campaigns adds, profiles/sections.py).
+    with django_assert_max_num_queries(18):
         response = signed_in.get(f"/profiles/{ada.pk}/")
     assert response.status_code == 200
     assert response.content.decode().count('<details class="row event"') == 50

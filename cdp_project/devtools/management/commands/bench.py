@@ -24,6 +24,7 @@ from cdp_project.devtools import benchmarks
 from cdp_project.devtools.embedded import embedded_database_ensure
 from ingestion import services
 from ingestion.models import Activity, Event, Source
+from profiles.models import Profile
 from segments.compiler import segment_count, segment_profiles, segment_sql
 from segments.definition import definition_clean
 from segments.membership import segment_refresh
@@ -41,6 +42,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--segment-events", type=int, default=1_000_000, help="events for the segment figures"
         )
+        parser.add_argument(
+            "--journey-enrollments",
+            type=int,
+            default=100_000,
+            help="enrollments of the journey whose page is timed",
+        )
         parser.add_argument("--runs", type=int, default=7, help="runs per figure (median)")
         parser.add_argument(
             "--ingest-events", type=int, default=30_000, help="events per ingest run"
@@ -48,7 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=8, help="concurrent ingest clients")
         parser.add_argument(
             "--only",
-            choices=["ingest", "profiles", "segments", "analytics"],
+            choices=["ingest", "profiles", "segments", "analytics", "journey-pages"],
             default="",
             help="run one part of the benchmark",
         )
@@ -96,10 +103,37 @@ class Command(BaseCommand):
             at = self._segment_store(options)
         if only in ("", "analytics"):
             self._analytics(report, options, at)
+        if only in ("", "journey-pages"):
+            self._journey_pages(report, options)
         if only == "":
             # Last: its events would otherwise count in the segment and analytics figures.
             self._ingest_at_scale(report, options, at)
         return report
+
+    def _journey_pages(self, report: benchmarks.Report, options: dict) -> None:
+        """The journey page (each step's counts, the goal against the control group) and
+        the enrollment list, on a journey with `--journey-enrollments` entries."""
+        runs = options["runs"]
+        if not Profile.objects.exists():
+            self.stdout.write(f"Generating {options['profiles']:,} profiles …")
+            benchmarks.profiles_generate(options["profiles"])
+        count = options["journey_enrollments"]
+        self.stdout.write(f"Generating a journey with {count:,} enrollments …")
+        pk = benchmarks.journey_store_generate(enrollments=count)
+        client = benchmarks.marketer_client()
+        at = f"journey with {count:,} enrollments"
+        for name, url in [
+            ("Journey page with per-step counts", f"/campaigns/{pk}/"),
+            ("Enrollment list, first page", f"/campaigns/{pk}/enrollments/"),
+            (
+                "Enrollment list, by due time, one step",
+                f"/campaigns/{pk}/enrollments/?sort=due&step=wait_order",
+            ),
+            ("Enrollment list, one person", f"/campaigns/{pk}/enrollments/?person=person300"),
+        ]:
+            report.figures.append(
+                benchmarks.timed(name, benchmarks.get_ok(client, url), runs=runs, detail=at)
+            )
 
     def _segment_store(self, options: dict) -> str:
         events = options["segment_events"]
