@@ -113,7 +113,9 @@ def entries_enroll(
     if not new:
         return 0
     Enrollment.objects.bulk_create(new, ignore_conflicts=True)
-    return Enrollment.objects.filter(campaign=campaign, key__in=[e.key for e in new]).count()
+    # `key <> ''` lets Postgres read the keys through the unique index that holds them.
+    keys = [enrollment.key for enrollment in new]
+    return Enrollment.objects.filter(campaign=campaign, key__in=keys).exclude(key="").count()
 
 
 def _in_audience(campaign: Campaign, people: set[int]) -> set[int]:
