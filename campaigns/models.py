@@ -394,3 +394,70 @@ class EmailSuppression(models.Model):
     def blocks_transactional(self) -> bool:
         """A complaint stops marketing; an address that bounces gets nothing at all."""
         return self.reason != self.Reason.COMPLAINED
+
+
+class JourneyRun(models.Model):
+    """One run of a broadcast, or of a date trigger on one day: everyone it selects enters
+    once (the run's time is their entry key). The people are taken in chunks in profile-id
+    order, each chunk its own transaction; `last_profile_id` is how far it got, so a run a
+    killed worker left resumes where it stopped and nobody enters twice."""
+
+    class Kind(models.TextChoices):
+        BROADCAST = "broadcast", "Broadcast"
+        DATE = "date", "Date in a trait"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    version = models.ForeignKey(
+        JourneyVersion, on_delete=models.PROTECT, related_name="runs", db_index=False
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The time it was scheduled for (a broadcast's occurrence, a date trigger's time of day).
+    run_at = models.DateTimeField()
+    # The segment a broadcast goes to, as it was when the run began.
+    segment_id = models.BigIntegerField(null=True, blank=True)
+    last_profile_id = models.BigIntegerField(default=0)
+    # People entered, and those the audience or the re-entry rule kept out.
+    enrolled = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    chunks = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    # The last chunk's commit: a run not finished whose last chunk is old is resumed.
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-run_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "run_at"], name="journey_run_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                name="journey_run_unfinished",
+                condition=Q(finished_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · {self.kind} at {self.run_at:%Y-%m-%d %H:%M}"
+
+
+class SegmentEntryCursor(models.Model):
+    """How far a journey with a segment entry (or exit) trigger has read the segment's
+    entries and exits (`segments.MembershipChange`, by id): the changes after it enroll."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey("segments.Segment", on_delete=models.CASCADE, related_name="+")
+    last_change_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "segment"], name="segment_entry_cursor_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} · segment {self.segment_id} · {self.last_change_id}"

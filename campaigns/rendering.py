@@ -18,6 +18,7 @@ on the message instead of sending.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -99,10 +100,9 @@ _TEXT = _environment(autoescape=False)
 
 def render(source: str, context: dict[str, Any], *, html: bool = False) -> str:
     """Render one template over `context` (plain data only); raises TemplateError."""
-    environment = _HTML if html else _TEXT
     limit = float(getattr(settings, "CAMPAIGNS_RENDER_SECONDS", 2))
     try:
-        template = environment.from_string(source)
+        template = _compiled(source, html)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"line {exc.lineno}: {exc.message}") from None
     # Only the template's own compiled code is traced (its file name is the template's).
@@ -140,6 +140,13 @@ def render(source: str, context: dict[str, Any], *, html: bool = False) -> str:
     finally:
         sys.settrace(previous)
     return "".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> jinja2.Template:
+    """A template compiled once per process: a broadcast renders one step's three
+    templates for every person, and compiling them costs more than rendering."""
+    return (_HTML if html else _TEXT).from_string(source)
 
 
 def _local_for(deadline: float) -> Callable[..., Any]:

@@ -241,6 +241,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.run_due",
         "schedule": timedelta(seconds=env.int("CAMPAIGNS_TICK_SECONDS", default=10)),
     },
+    # Journeys' segment entries a refresh found, broadcasts and date triggers that are due.
+    "campaigns-journeys-tick": {
+        "task": "campaigns.journeys_tick",
+        "schedule": timedelta(seconds=env.int("CAMPAIGNS_TICK_SECONDS", default=10)),
+    },
 }
 
 # --- Cache ------------------------------------------------------------------------------
@@ -281,6 +286,8 @@ INGEST_EVENT_PROCESSORS: list[str] = [
     "profiles.computed.profiles_update",
     # Last: campaign triggers and exits read the commerce roles and the profiles' state.
     "campaigns.engine.campaigns_enroll",
+    # The people of the batch, checked against the segments journeys enter on, once it commits.
+    "campaigns.entries.segment_entries_after_batch",
 ]
 # Django reads the body itself; allow room for the limit above plus gzip headers.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_REQUEST_BYTES + 64 * 1024

@@ -284,3 +284,79 @@ def segments_refresh_all() -> int:
         if result is not None and not result.error:
             refreshed += 1
     return refreshed
+
+
+# The same difference, for the given profiles only: the compiled definition restricted to
+# them (`profile_id = ANY(…)`, which the planner pushes into the definition's scan of profiles,
+# so it reads those rows by primary key) and only their membership rows.
+_MATCHING_AMONG = """
+CREATE TEMP TABLE cdp_segment_matching ON COMMIT DROP AS
+    SELECT DISTINCT m.profile_id FROM ({matching}) AS m(profile_id)
+    WHERE m.profile_id = ANY(%(among)s);
+"""
+_EXITING_AMONG = _EXITING.replace(
+    "WHERE ms.segment_id = %(segment)s",
+    "WHERE ms.segment_id = %(segment)s AND ms.profile_id = ANY(%(among)s)",
+)
+
+
+def segment_membership_check(segment_id: int, profile_ids: list[int]) -> RefreshResult | None:
+    """Bring the membership of the given profiles in a segment up to date, now: what a refresh
+    does, for them only, recording their entries and exits the same way. For triggers that
+    must see an entry within seconds of the event that caused it (campaigns' segment
+    entry), between the scheduled refreshes that catch the rest (entries that time alone
+    causes, "no order for 90 days").
+
+    Takes the segment's refresh lock like a refresh, so the two never record one entry
+    twice. The segment's size is left to the next refresh. None when the segment is gone;
+    a definition that fails leaves the membership as it was and is only logged."""
+    if not profile_ids:
+        return RefreshResult(size=0, entered=0, exited=0, ms=0)
+    started = time.monotonic()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK, segment_id])
+        segment = Segment.objects.filter(pk=segment_id).first()
+        if segment is None:
+            return None
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                entered, exited = _apply_among(segment, sorted(set(profile_ids)), now)
+        except Exception as exc:  # the scheduled refresh records the error on the segment
+            logger.warning(
+                "segment_membership_check_failed segment_id=%s error=%s: %s",
+                segment_id,
+                type(exc).__name__,
+                exc,
+            )
+            ms = round((time.monotonic() - started) * 1000)
+            return RefreshResult(size=segment.size or 0, entered=0, exited=0, ms=ms, error=str(exc))
+    ms = round((time.monotonic() - started) * 1000)
+    return RefreshResult(size=segment.size or 0, entered=entered, exited=exited, ms=ms)
+
+
+def _apply_among(segment: Segment, profile_ids: list[int], now: datetime) -> tuple[int, int]:
+    tree = definition_parse(segment.definition, segment_id=segment.pk)
+    try:
+        compiled, compiled_params = segment_sql(tree, now=now)
+    except EmptyResultSet:
+        compiled, compiled_params = _NOBODY, []
+    matching, params = _named(compiled, compiled_params)
+    params.update(
+        segment=segment.pk,
+        now=now,
+        among=profile_ids,
+        entered_kind=MembershipChange.Kind.ENTERED.value,
+        exited_kind=MembershipChange.Kind.EXITED.value,
+    )
+    statement_timeout_set(_timeout_ms())
+    with connection.cursor() as cursor:
+        cursor.execute(_DROP)
+        cursor.execute(_MATCHING_AMONG.replace("{matching}", matching), params)
+        cursor.execute(_EXITING_AMONG, {"segment": segment.pk, "among": profile_ids})
+        cursor.execute(_ENTERING, {"segment": segment.pk})
+        cursor.execute(_LOCK)
+        cursor.execute(_APPLY, params)
+        entered, exited = cursor.fetchone()
+    return entered, exited

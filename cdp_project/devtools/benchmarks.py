@@ -265,14 +265,15 @@ class Stack:
             time.sleep(0.3)
         raise RuntimeError("the web server did not start")
 
-    def start_worker(self) -> None:
+    def start_worker(self, *, concurrency: int = 1, beat: bool = False) -> None:
 
         # Tasks published while no worker ran are dropped: the lag is measured on fresh ones.
         for message in (Path(self.folder) / "broker" / "queue").glob("*"):
             message.unlink(missing_ok=True)
         command = [
             f"{self.bin}/celery", "-A", "cdp_project", "worker",
-            "--concurrency", "1", "--loglevel", "WARNING", "--without-heartbeat",
+            "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-heartbeat",
+            *(["--beat", "--schedule", f"{self.folder}/beat-schedule"] if beat else []),
         ]  # fmt: skip
         self._spawn(command, "worker")
 

@@ -23,7 +23,7 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     command = [
         sys.executable, "manage.py", "bench", "--profiles", "300", "--timeline-events", "120",
         "--ingest-events", "300", "--segment-events", "3000", "--journey-enrollments", "400",
-        "--runs", "1",
+        "--runs", "1", "--broadcast-people", "60", "--entry-samples", "2",
         "--json", str(results),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -78,6 +78,11 @@ def test_bench_measures_every_figure_in_a_database_of_its_own(tmp_path):
     folded = figures["Hourly rollup, first fold"]["detail"].split(" events")[0]
     assert int(folded.replace(",", "")) >= 3000  # every generated event, and the others
     assert "Execution Time" in report["plans"]["Funnel, last 30 days"]
+    # Journeys: a broadcast where every member got the message, and segment entries timed.
+    broadcast = figures["Broadcast to 60 people"]
+    assert broadcast["value"] > 0 and "all 60 rendered" in broadcast["detail"]
+    entry = figures["Segment entry to first step, p95"]
+    assert 0 < entry["value"] < 120 and entry["runs"] == 2
     assert "PostgreSQL" in report["database"] and report["load"]
     assert "Ingest throughput" in done.stdout and "events/s" in done.stdout
 

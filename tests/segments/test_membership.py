@@ -170,6 +170,24 @@ def test_people_enter_and_leave_as_their_events_age_and_traits_change(ingest):
     assert members(segment) == {"ada"}
 
 
+def test_a_check_of_some_people_enters_and_exits_only_them():
+    ada, bob = person("ada", orders_count=3), person("bob", orders_count=3)
+    cid = person("cid", orders_count=0)
+    segment = segment_of(REPEAT_BUYERS)
+    Membership.objects.create(segment=segment, profile=cid)
+
+    result = membership.segment_membership_check(segment.pk, [ada.pk, cid.pk])
+
+    assert (result.entered, result.exited) == (1, 1)
+    # Bob matches too, but was not checked: the scheduled refresh finds him.
+    assert members(segment) == {"ada"}
+    assert changes(segment, "entered") == ["ada"] and changes(segment, "exited") == ["cid"]
+    again = membership.segment_membership_check(segment.pk, [ada.pk, bob.pk, cid.pk])
+    assert (again.entered, again.exited) == (1, 0)
+    assert segment_refresh(segment).entered == 0
+    assert membership.segment_membership_check(segment.pk + 1000, [ada.pk]) is None
+
+
 def test_a_second_refresh_with_no_change_records_nothing():
     person("ada", orders_count=3)
     segment = segment_of(REPEAT_BUYERS)

@@ -21,6 +21,7 @@ from campaigns.models import Campaign, Message
 from cdp_project.access.actors import Actor
 from cdp_project.analytics.funnel import funnel_compute, funnel_sql, funnel_step_names
 from cdp_project.devtools import benchmarks
+from cdp_project.devtools.bench_journeys import journeys_figures
 from cdp_project.devtools.embedded import embedded_database_ensure
 from ingestion import services
 from ingestion.models import Activity, Event, Source
@@ -55,9 +56,15 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=8, help="concurrent ingest clients")
         parser.add_argument(
             "--only",
-            choices=["ingest", "profiles", "segments", "analytics", "journey-pages"],
+            choices=["ingest", "profiles", "segments", "analytics", "journey-pages", "journeys"],
             default="",
             help="run one part of the benchmark",
+        )
+        parser.add_argument(
+            "--broadcast-people", type=int, default=100_000, help="the broadcast's segment size"
+        )
+        parser.add_argument(
+            "--entry-samples", type=int, default=20, help="segment entries timed for the p95"
         )
         parser.add_argument(
             "--json",
@@ -108,6 +115,14 @@ class Command(BaseCommand):
         if only == "":
             # Last: its events would otherwise count in the segment and analytics figures.
             self._ingest_at_scale(report, options, at)
+        if only in ("", "journeys"):
+            # After the rest: their people and messages would count in the figures above.
+            journeys_figures(
+                report,
+                people=options["broadcast_people"],
+                samples=options["entry_samples"],
+                log=self.stdout.write,
+            )
         return report
 
     def _journey_pages(self, report: benchmarks.Report, options: dict) -> None:
