@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
+from django.db import transaction
 
 from campaigns import broadcasts, entries
 from campaigns.journeys.definition import BroadcastTrigger
@@ -520,7 +521,21 @@ def test_a_broadcast_to_a_deleted_segment_is_refused_and_fails_clearly(clock, pu
     assert any("does not exist" in problem for problem in journey_problems(definition))
     campaign = make_journey({"kind": "broadcast", "segment": segment.pk, "repeat": "none"})
     [run_id] = broadcasts.journey_runs_start()
-    segment.delete()
+    # The segment cannot be deleted while the journey runs on it; gone all the same (the
+    # guard off, as a database edit by hand would), the run fails clearly.
+    from django.db.models import ProtectedError
+    from django.db.models.signals import pre_delete
+
+    from campaigns.signals import segment_delete_guard
+    from segments.models import Segment
+
+    with pytest.raises(ProtectedError), transaction.atomic():
+        segment.delete()
+    pre_delete.disconnect(segment_delete_guard, sender=Segment, dispatch_uid="journey-segments")
+    try:
+        segment.delete()
+    finally:
+        pre_delete.connect(segment_delete_guard, sender=Segment, dispatch_uid="journey-segments")
     assert broadcasts.journey_run_chunk(run_id) is False
     failed = JourneyRun.objects.get(pk=run_id)
     assert "was deleted" in failed.error
