@@ -27,6 +27,7 @@ import zoneinfo
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from time import monotonic as time_monotonic
 from typing import Any, cast
 
 from django.conf import settings
@@ -52,8 +53,15 @@ from campaigns.journeys.definition import (
     WaitFor,
     journey_parse,
 )
-from campaigns.models import Campaign, Enrollment, JourneyVersion, Message, StepRun
-from campaigns.selectors import email_suppression_reason
+from campaigns.models import (
+    Campaign,
+    EmailSuppression,
+    Enrollment,
+    JourneyVersion,
+    Message,
+    StepRun,
+)
+from campaigns.selectors import email_suppression_reason, suppression_reason
 from cdp_project.access.actors import Actor
 from cdp_project.access.audit import audit_write
 from cdp_project.core.publish import task_publish_on_commit
@@ -79,6 +87,8 @@ State = Enrollment.State
 Outcome = StepRun.Outcome
 UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
 CLAIM_BATCH = 50
+SENT_FLUSH_COUNT = 10
+SENT_FLUSH_SECONDS = 0.25
 EVENT_TYPES = ("track", "page", "screen")
 
 
@@ -545,8 +555,9 @@ def _claim_batch(batch_size: int, result: RunResult) -> int:
             )
             .order_by("due_at", "id")
         )
+        facts = _facts_for(enrollments, now)
         for enrollment in enrollments:
-            outcome = enrollment_advance(enrollment, now)
+            outcome = enrollment_advance(enrollment, now, facts=facts)
             result.decided[outcome] = result.decided.get(outcome, 0) + 1
     return len(candidates)
 
@@ -587,7 +598,40 @@ _ENDING: dict[str, str] = {
 }
 
 
-def enrollment_advance(enrollment: Enrollment, now: datetime) -> str:
+@dataclass
+class _Facts:
+    """What the send rules read for a batch of due enrollments, read once for the batch: the
+    addresses the email provider reported, and each person's recent messages (those the
+    batch claims added as it goes)."""
+
+    suppressions: dict[str, EmailSuppression]
+    # profile → (campaign, transactional, created) of each message not failed, in the window
+    recent: dict[int, list[tuple[int | None, bool, datetime]]]
+
+
+def _facts_for(enrollments: list[Enrollment], now: datetime) -> _Facts:
+    emails = {e.profile.email for e in enrollments if e.profile.email}
+    suppressions = {
+        s.address: s for s in EmailSuppression.objects.filter(address__in=sorted(emails))
+    }
+    hours = max([24, *(e.campaign.cap_hours for e in enrollments if e.campaign.cap_count)])
+    recent: dict[int, list[tuple[int | None, bool, datetime]]] = {}
+    rows = (
+        Message.objects.filter(
+            profile_id__in={e.profile_id for e in enrollments},
+            created_at__gt=now - timedelta(hours=hours),
+        )
+        .exclude(status=Message.Status.FAILED)
+        .values_list("profile_id", "campaign_id", "transactional", "created_at")
+    )
+    for profile_id, campaign_id, transactional, created_at in rows:
+        recent.setdefault(profile_id, []).append((campaign_id, transactional, created_at))
+    return _Facts(suppressions, recent)
+
+
+def enrollment_advance(
+    enrollment: Enrollment, now: datetime, *, facts: _Facts | None = None
+) -> str:
     """Run a due enrollment's steps until one has to wait or the journey ends; return what
     became of it ("claimed" when a message was recorded, "waiting", "held", or the state it
     ended in). Runs in the caller's transaction, with the enrollment and its profile locked."""
@@ -613,7 +657,7 @@ def enrollment_advance(enrollment: Enrollment, now: datetime) -> str:
             return _close(enrollment, State.COMPLETED, "", now)
         if enrollment.node != step_id:
             enrollment.node, enrollment.step_at = step_id, now
-        done = _run_step(enrollment, journey, step, now)
+        done = _run_step(enrollment, journey, step, now, facts)
         if isinstance(done, _Hold):
             enrollment.due_at = done.until
             enrollment.updated_at = now
@@ -662,7 +706,7 @@ def _close(enrollment: Enrollment, state: str, reason: str, now: datetime) -> st
 
 
 def _run_step(
-    enrollment: Enrollment, journey: Journey, step: Step, now: datetime
+    enrollment: Enrollment, journey: Journey, step: Step, now: datetime, facts: _Facts | None
 ) -> _Hold | _Next | _End:
     since = enrollment.step_at or enrollment.trigger_at
     match step:
@@ -687,7 +731,7 @@ def _run_step(
             branch = random_branch(enrollment.pk, step)
             return _Next(Outcome.BRANCH, branch.label or f"{branch.percent} %", branch.next)
         case Send():
-            return _send(enrollment, step, now)
+            return _send(enrollment, step, now, facts)
         case Update():
             _update_profile(enrollment, step, now)
             return _Next(Outcome.UPDATED, "", step.next)
@@ -814,9 +858,11 @@ def _update_profile(enrollment: Enrollment, step: Update, now: datetime) -> None
     )
 
 
-def _send(enrollment: Enrollment, step: Send, now: datetime) -> _Hold | _Next | _End:
+def _send(
+    enrollment: Enrollment, step: Send, now: datetime, facts: _Facts | None
+) -> _Hold | _Next | _End:
     campaign, profile = enrollment.campaign, enrollment.profile
-    blocker = next(_blockers(enrollment, step, now, exits=False), None)
+    blocker = next(_blockers(enrollment, step, now, exits=False, facts=facts), None)
     if blocker is not None and blocker.hold_until is not None:
         return _Hold(blocker.hold_until, "held")
     if blocker is not None:
@@ -827,6 +873,8 @@ def _send(enrollment: Enrollment, step: Send, now: datetime) -> _Hold | _Next | 
         return _End(State.CONTROL, Reason.CONTROL, Outcome.CONTROL)
     message = message_build(campaign, profile, send=step, enrollment=enrollment, now=now)
     message.save()
+    if facts is not None and message.status != Message.Status.FAILED:
+        facts.recent.setdefault(profile.pk, []).append((campaign.pk, step.transactional, now))
     if message.status == Message.Status.FAILED:
         return _Next(Outcome.FAILED, message.error, step.next)
     return _Next(Outcome.SENT, "", step.next)
@@ -843,7 +891,12 @@ class Blocker:
 
 
 def _blockers(
-    enrollment: Enrollment, send: Send, now: datetime, *, exits: bool = True
+    enrollment: Enrollment,
+    send: Send,
+    now: datetime,
+    *,
+    exits: bool = True,
+    facts: _Facts | None = None,
 ) -> Iterator[Blocker]:
     """The rules a due send is checked against, in the engine's order. Lazy: sending stops
     at the first, the preview lists them all."""
@@ -858,7 +911,14 @@ def _blockers(
     if send.channel == "email":
         if not profile.email:
             yield Blocker(State.SUPPRESSED, Reason.NO_EMAIL)
-        elif bounced := email_suppression_reason(profile.email, transactional=send.transactional):
+        elif bounced := (
+            suppression_reason(
+                facts.suppressions.get(profile.email.strip().lower()),
+                transactional=send.transactional,
+            )
+            if facts is not None
+            else email_suppression_reason(profile.email, transactional=send.transactional)
+        ):
             yield Blocker(State.SUPPRESSED, bounced)
     if not send.transactional and profile.email_consent != Consent.GRANTED:
         yield Blocker(State.SUPPRESSED, Reason.NO_CONSENT)
@@ -868,7 +928,7 @@ def _blockers(
         if (quiet_until := quiet_hours_end(campaign, profile, now)) is not None:
             local = timezone.localtime(quiet_until, zone_of(campaign, profile))
             yield Blocker("held", f"quiet hours: it would be held until {local:%H:%M}", quiet_until)
-        if cap_reason := _cap_reason(campaign, profile, now):
+        if cap_reason := _cap_reason(campaign, profile, now, facts):
             yield Blocker(State.SUPPRESSED, cap_reason)
 
 
@@ -920,19 +980,32 @@ def _audience_reason(campaign: Campaign, profile: Profile) -> str:
     return "" if inside else Reason.NOT_IN_AUDIENCE
 
 
-def _cap_reason(campaign: Campaign, profile: Profile, now: datetime) -> str:
-    mine = Message.objects.filter(profile=profile).exclude(status=Message.Status.FAILED)
-    if campaign.cap_count:
-        count = mine.filter(
+def _cap_reason(
+    campaign: Campaign, profile: Profile, now: datetime, facts: _Facts | None = None
+) -> str:
+    if facts is not None:
+        mine = facts.recent.get(profile.pk, [])
+        campaign_count = sum(
+            1
+            for campaign_id, _, at in mine
+            if campaign_id == campaign.pk and at > now - timedelta(hours=campaign.cap_hours)
+        )
+        marketing_count = sum(
+            1 for _, transactional, at in mine if not transactional and at > now - timedelta(days=1)
+        )
+    else:
+        messages = Message.objects.filter(profile=profile).exclude(status=Message.Status.FAILED)
+        campaign_count = messages.filter(
             campaign=campaign, created_at__gt=now - timedelta(hours=campaign.cap_hours)
         ).count()
-        if count >= campaign.cap_count:
-            return Reason.CAPPED
+        marketing_count = messages.filter(
+            transactional=False, created_at__gt=now - timedelta(days=1)
+        ).count()
+    if campaign.cap_count and campaign_count >= campaign.cap_count:
+        return Reason.CAPPED
     per_day = settings.CAMPAIGNS_MARKETING_CAP_PER_DAY
-    if per_day:
-        count = mine.filter(transactional=False, created_at__gt=now - timedelta(days=1)).count()
-        if count >= per_day:
-            return Reason.CAPPED_MARKETING
+    if per_day and marketing_count >= per_day:
+        return Reason.CAPPED_MARKETING
     return ""
 
 
@@ -986,11 +1059,15 @@ def unsubscribe_token(message_key: str) -> str:
 
 def unsubscribe_url(message_key: str) -> str:
     token = unsubscribe_token(message_key)
+    return settings.CAMPAIGNS_SITE_URL.rstrip("/") + _unsubscribe_path().replace("TOKEN", token)
+
+
+def _unsubscribe_path() -> str:
+    """The unsubscribe page's path with `TOKEN` where the token goes."""
     try:
-        path = reverse("campaign-unsubscribe", args=[token])
+        return reverse("campaign-unsubscribe", args=["TOKEN"])
     except NoReverseMatch:
-        path = f"/campaigns/unsubscribe/{token}/"
-    return settings.CAMPAIGNS_SITE_URL.rstrip("/") + path
+        return "/campaigns/unsubscribe/TOKEN/"
 
 
 def first_send(campaign: Campaign) -> Send:
@@ -1086,13 +1163,39 @@ def messages_deliver(*, result: RunResult | None = None, limit: int = CLAIM_BATC
         for message in taken:
             message.attempts += 1
             message.next_attempt_at = now + _backoff(message.attempts)
-            message.save(update_fields=["attempts", "next_attempt_at"])
+        Message.objects.bulk_update(taken, ["attempts", "next_attempt_at"])
+    sent: list[Message] = []
+    flushed = time_monotonic()
     for message in taken:
-        _deliver_one(message, result)
+        if _deliver_one(message, result):
+            sent.append(message)
+        # Recorded as sent in small groups: one statement for the messages and one for the
+        # enrollments that ended at them, while a crash re-sends (with the same keys) only
+        # what the last fraction of a second handed over.
+        if len(sent) >= SENT_FLUSH_COUNT or time_monotonic() - flushed > SENT_FLUSH_SECONDS:
+            _mark_sent(sent, result)
+            sent, flushed = [], time_monotonic()
+    _mark_sent(sent, result)
     return result
 
 
-def _deliver_one(message: Message, result: RunResult) -> None:
+def _mark_sent(sent: list[Message], result: RunResult) -> None:
+    if not sent:
+        return
+    sent_at = timezone.now()
+    with transaction.atomic():
+        Message.objects.filter(pk__in=[m.pk for m in sent]).update(
+            status=Message.Status.SENT, sent_at=sent_at, error="", next_attempt_at=None
+        )
+        Enrollment.objects.filter(
+            pk__in=[m.enrollment_id for m in sent if m.enrollment_id], state=State.SENDING
+        ).update(state=State.SENT, reason="", updated_at=sent_at)
+    result.sent += len(sent)
+
+
+def _deliver_one(message: Message, result: RunResult) -> bool:
+    """Call the channel for one message: True when it took it; a failure is recorded here
+    (retried after the lease, or failed for good)."""
     try:
         channels.deliver(message)
     except channels.ChannelError as exc:
@@ -1122,17 +1225,8 @@ def _deliver_one(message: Message, result: RunResult) -> None:
             result.failed += 1
         else:
             result.retried += 1
-        return
-    sent_at = timezone.now()
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            status=Message.Status.SENT, sent_at=sent_at, error="", next_attempt_at=None
-        )
-        if message.enrollment_id:
-            Enrollment.objects.filter(pk=message.enrollment_id, state=State.SENDING).update(
-                state=State.SENT, reason="", updated_at=sent_at
-            )
-    result.sent += 1
+        return False
+    return True
 
 
 def _latest_trigger(campaign: Campaign, profile: Profile) -> Event | None:

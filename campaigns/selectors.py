@@ -286,6 +286,12 @@ def message_get(*, pk: int) -> MessageRow | None:
 def email_suppression_reason(address: str, *, transactional: bool) -> str:
     """Why no message may go to this address now, or ""."""
     suppression = EmailSuppression.objects.filter(address=address.strip().lower()).first()
+    return suppression_reason(suppression, transactional=transactional)
+
+
+def suppression_reason(suppression: EmailSuppression | None, *, transactional: bool) -> str:
+    """Why a reported address may get no message now, or "" (none reported, or a complaint
+    and a transactional message)."""
     if suppression is None or (transactional and not suppression.blocks_transactional):
         return ""
     by = f" (reported by {suppression.esp})" if suppression.esp else ""
