@@ -18,6 +18,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from campaigns.engine import unsubscribe_token
+from campaigns.journeys.services import journey_create, journey_publish
 from campaigns.models import Campaign, Message
 from campaigns.services import campaign_test_send
 from cdp_project.access.actors import Actor
@@ -93,6 +94,9 @@ def demo_data(live_server) -> dict[str, str]:
     assert segment is not None
     activity = Activity.objects.order_by("pk").first()
     assert activity is not None
+    journey = journey_create(actor=SYSTEM, name="Shoes", template="browse_cart_order")
+    journey_publish(actor=SYSTEM, campaign=journey)
+    editor = f"/campaigns/{journey.pk}/journey/"
     return {
         "dashboard": "/",
         "sources": "/sources/",
@@ -113,6 +117,10 @@ def demo_data(live_server) -> dict[str, str]:
         "campaigns": "/campaigns/",
         "campaign": f"/campaigns/{campaign.pk}/",
         "campaign edit": f"/campaigns/{campaign.pk}/edit/",
+        "journey trigger": editor + "?edit=trigger",
+        "journey split": editor + "?edit=opted_in",
+        "journey send": editor + "?edit=cart",
+        "journey wait for": editor + "?edit=wait_order",
         "outbox": "/campaigns/outbox/",
         "message": f"/campaigns/outbox/{message.pk}/",
         "funnel": "/analytics/funnel/",
@@ -144,6 +152,10 @@ PAGES = [
     "campaigns",
     "campaign",
     "campaign edit",
+    "journey trigger",
+    "journey split",
+    "journey send",
+    "journey wait for",
     "outbox",
     "message",
     "funnel",
