@@ -281,12 +281,6 @@ CONSENT_CHOICES = [("", "— no consent condition")] + [
 ]
 
 
-def _is_simple(condition: Mapping[str, Any], kind: str) -> bool:
-    return (condition.get("kind") == kind and not condition.get("negate", False)) or (
-        kind == "segment" and condition.get("kind") == "segment"
-    )
-
-
 class SplitForm(_FiltersMixin, StepForm):
     """Yes when every condition given holds: consent, a trait comparison, segment
     membership, an activity since entering. Conditions the segment builder made that this

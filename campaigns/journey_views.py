@@ -18,6 +18,7 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import services
@@ -134,8 +135,17 @@ def _editor(
         )
     if form is not None and not form.is_bound and form.fields:
         next(iter(form.fields.values())).widget.attrs["autofocus"] = True
-    if open_form == "trigger" and not trigger_form.is_bound:
-        trigger_form.fields["kind"].widget.attrs["autofocus"] = True
+    if open_form == "trigger":
+        # With JavaScript, choosing another kind shows its fields at once (the button
+        # beside it does the same without).
+        trigger_form.fields["kind"].widget.attrs.update(
+            {
+                "hx-get": reverse("journey-editor", args=[campaign.pk]) + "?edit=trigger",
+                "hx-trigger": "change",
+            }
+        )
+        if not trigger_form.is_bound:
+            trigger_form.fields["kind"].widget.attrs["autofocus"] = True
     trigger_problems = [
         p for p in drawing.general if p.startswith(("Trigger", "Broadcast", "Choose a trigger"))
     ]
@@ -224,7 +234,9 @@ def journey_trigger(request: HttpRequest, pk: int) -> HttpResponse:
     if "show" in request.POST:  # without JavaScript: the fields of the kind chosen
         return redirect(
             reverse("journey-editor", args=[pk])
-            + f"?edit=trigger&kind={request.POST.get('kind', '')}#trigger"
+            + "?"
+            + urlencode({"edit": "trigger", "kind": request.POST.get("kind", "")[:20]})
+            + "#trigger"
         )
     if not form.is_valid():
         return _editor(request, campaign, status=400, open_form="trigger", trigger_form=form)

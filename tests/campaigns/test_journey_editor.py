@@ -508,3 +508,17 @@ def test_the_draft_drawing_keeps_branches_side_by_side_and_unreached_steps_apart
     assert [s.id for s in drawing.loose] == ["c"]
     assert drawing.loose[0].problems and not drawing.general
     assert drawing.loose[0].words == "Wait 1 minute"
+
+
+def test_the_trigger_form_shows_the_fields_of_the_kind_chosen(signed_in):
+    journey = _new(signed_in)
+    html = signed_in.get(_url(journey) + "?edit=trigger").content.decode()
+    assert 'name="activity"' in html and 'name="segment"' not in html
+    assert 'hx-trigger="change"' in html
+    html = signed_in.get(_url(journey) + "?edit=trigger&kind=broadcast").content.decode()
+    assert 'name="segment"' in html and 'name="repeat"' in html and 'name="activity"' not in html
+    # Without JavaScript, the button beside the kind asks for the same.
+    response = signed_in.post(_url(journey, "trigger/"), {"kind": "date", "show": "1"})
+    assert response["Location"].endswith("?edit=trigger&kind=date#trigger")
+    journey.refresh_from_db()
+    assert journey.draft["trigger"]["kind"] == "activity"

@@ -206,3 +206,30 @@ def test_a_marketer_builds_publishes_and_runs_a_journey_then_versions_it(
     expect(page.locator("#version-2 td.num")).to_have_text("1")
     bob.refresh_from_db()
     assert bob.version.number == 2
+
+
+def test_the_editor_works_from_the_keyboard_without_reloading_the_page(
+    page: Page, live_server, marketer
+):
+    log_in(page, live_server.url)
+    page.goto(f"{live_server.url}/campaigns/")
+    new = page.locator("#new-journey")
+    new.get_by_label("Name").fill("Keyboard")
+    new.get_by_label("Start from").select_option(label="From scratch")
+    new.get_by_role("button", name="Create the journey").click()
+    expect(page.get_by_role("heading", name="Journey: Keyboard")).to_be_visible()
+    page.evaluate("window.notReloaded = true")
+
+    # The first step type is a wait: focus the control, tab to its button, press Enter.
+    page.get_by_label("Add a step at the start").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    # The new step's form opens with its first field focused; typing and Enter saves it.
+    amount = page.locator("#step-wait_1 form.step-form").get_by_label("Wait", exact=True)
+    expect(amount).to_be_focused()
+    amount.press("Control+a")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    expect(page.locator("#step-wait_1 .step-card").first).to_contain_text("Wait 2 hours")
+    expect(page.get_by_role("status")).to_contain_text("“Wait” is saved.")
+    assert page.evaluate("window.notReloaded === true")  # htmx swapped the page's main part
