@@ -85,9 +85,9 @@ def test_a_marketer_builds_publishes_and_runs_a_journey_then_versions_it(
     # The trigger: Product Added (by its role) where category is Shoes.
     page.get_by_role("link", name="Edit the trigger").click()
     trigger = page.locator("#trigger")
-    trigger.get_by_label("Activity").select_option(
-        label="Any activity with role “Product added to cart”"
-    )
+    # The picker narrows as the marketer types.
+    trigger.get_by_label("Find an activity").fill("added to cart")
+    expect(trigger.get_by_label("Activity", exact=True)).to_have_value("role:product_added")
     trigger.get_by_label("Property 1").fill("category")
     trigger.get_by_label("Comparison 1").select_option("equals")
     trigger.get_by_label("Value 1", exact=True).fill("Shoes")
@@ -102,7 +102,9 @@ def test_a_marketer_builds_publishes_and_runs_a_journey_then_versions_it(
     expect(page.get_by_role("status")).to_contain_text("The step is removed.")
     _add(page, "#steps", "Add a step at the start", "Wait for an activity")
     form = page.locator("#step-wait_for_1 form.step-form")
-    form.get_by_label("Activity").select_option(label="Any activity with role “Order completed”")
+    form.get_by_label("Activity", exact=True).select_option(
+        label="Any activity with role “Order completed”"
+    )
     form.get_by_label("With the same").fill("cart_id")
     form.get_by_label("Up to").fill("1")
     form.get_by_label("Unit").select_option("hours")
