@@ -522,3 +522,26 @@ def test_the_trigger_form_shows_the_fields_of_the_kind_chosen(signed_in):
     assert response["Location"].endswith("?edit=trigger&kind=date#trigger")
     journey.refresh_from_db()
     assert journey.draft["trigger"]["kind"] == "activity"
+
+
+def test_steps_added_on_a_random_branch_and_moved_down_keep_the_graph_whole():
+    draft = {"start": "", "steps": []}
+    draft, ab = editor.step_add(draft, "random")
+    draft, send = editor.step_add(draft, "send", ab, "branches.1")
+    draft, wait = editor.step_add(draft, "wait", send, "next")
+    assert [b["next"] for b in editor.step_find(draft, ab)["branches"]] == ["", send]
+    assert editor.step_find(draft, send)["next"] == wait
+    draft = editor.step_move(draft, send, "down")
+    assert editor.step_find(draft, ab)["branches"][1]["next"] == wait
+    assert editor.step_find(draft, wait)["next"] == send
+    assert editor.step_find(draft, send)["next"] == ""
+    with pytest.raises(editor.EditError):
+        editor.step_move(draft, wait, "up")  # a random split is not a plain step
+    with pytest.raises(editor.EditError):
+        editor.step_add(draft, "teleport")
+    # Ids are short, by type, and never reused while the step exists.
+    draft, second = editor.step_add(draft, "wait", wait, "next")
+    assert (ab, send, wait, second) == ("ab_1", "send_1", "wait_1", "wait_2")
+    # A branching step added before others takes them on its first branch.
+    draft, split = editor.step_add(draft, "split")
+    assert draft["start"] == split and editor.step_find(draft, split)["yes"] == ab
