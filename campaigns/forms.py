@@ -124,7 +124,9 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         # What a marketer may change, the wait aside (an amount and a unit, below).
-        fields = tuple(name for name in EDITABLE_FIELDS if name != "wait_seconds")
+        fields = tuple(
+            name for name in EDITABLE_FIELDS if name not in ("wait_seconds", "reentry_days")
+        )
         labels = {
             "sender_name": "Sender name",
             "sender_email": "Sender address",

@@ -71,7 +71,7 @@ class CampaignRow:
 def campaign_list(*, days: int = LIST_DAYS) -> list[CampaignRow]:
     """Every campaign with its counts over the enrollments of the last `days` days: two
     queries whatever the number of campaigns."""
-    campaigns = list(Campaign.objects.select_related("audience").order_by("name", "id"))
+    campaigns = list(Campaign.objects.select_related("audience", "version").order_by("name", "id"))
     since = timezone.now() - timedelta(days=days)
     counts: dict[int, ListCounts] = {c.pk: ListCounts() for c in campaigns}
     rows = (

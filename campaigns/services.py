@@ -39,6 +39,7 @@ EDITABLE_FIELDS = (
     "cap_count",
     "cap_hours",
     "reentry",
+    "reentry_days",
     "quiet_start",
     "quiet_end",
     "quiet_in_profile_zone",

@@ -29,6 +29,7 @@ from campaigns import channels, dryrun, selectors, services, stats
 from campaigns import progress as journey_selectors
 from campaigns.engine import UNSUBSCRIBE_SALT, campaign_preview, campaign_preview_blockers
 from campaigns.forms import CampaignForm, TestSendForm
+from campaigns.journey_forms import NewJourneyForm
 from campaigns.journeys.definition import JourneyError
 from campaigns.models import Campaign, Enrollment, Message
 from cdp_project.access.actors import Actor
@@ -58,6 +59,7 @@ NAV = "campaigns"
 def campaign_list(request: HttpRequest) -> HttpResponse:
     context = {
         "campaigns": selectors.campaign_list(days=selectors.LIST_DAYS),
+        "new_journey": NewJourneyForm(),
         "days": selectors.LIST_DAYS,
         "nav": NAV,
     }
@@ -273,6 +275,8 @@ def _warn_if_webhook_refused(request: HttpRequest, campaign: Campaign) -> None:
 @require_http_methods(["GET", "POST"])
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
+    if campaign.is_journey:  # a journey's settings are in its editor
+        return redirect("journey-editor", pk=campaign.pk)
     # The form works on its own copy: a refused edit leaves the page's heading as saved.
     form = CampaignForm(
         request.POST if request.method == "POST" else None,
@@ -320,17 +324,19 @@ def _status_set(request: HttpRequest, campaign: Campaign, status: str) -> None:
 @require_POST
 def campaign_status(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
+    # A journey's buttons are in its editor too: back there.
+    back = "journey-editor" if campaign.is_journey else "campaign-detail"
     status = request.POST.get("status", "")
     if status not in Campaign.Status.values:
         messages.error(request, "Choose Activate or Pause.")
-        return redirect("campaign-detail", pk=campaign.pk)
+        return redirect(back, pk=campaign.pk)
     try:
         _status_set(request, campaign, status)
     except services.CampaignNotReady as error:
         messages.error(request, "It cannot be activated yet: " + " ".join(error.problems))
-        return redirect("campaign-detail", pk=campaign.pk)
+        return redirect(back, pk=campaign.pk)
     messages.success(request, f"“{campaign.name}” is {STATUS_WORDS[status]}")
-    return redirect("campaign-detail", pk=pk)
+    return redirect(back, pk=pk)
 
 
 @login_required

@@ -92,4 +92,32 @@
   };
   window.addEventListener("hashchange", unfold);
   document.addEventListener("DOMContentLoaded", unfold);
+
+  // A searchable picker without a build step: <div data-find hidden> holding
+  // <input data-filter-options="select-id"> is shown with JavaScript; typing keeps only the
+  // options of that select whose label holds the text, and picks the first of them when
+  // the current choice is hidden or empty. Without JavaScript the select alone is there.
+  var findersShow = function (root) {
+    root.querySelectorAll("[data-find][hidden]").forEach(function (box) { box.hidden = false; });
+  };
+  document.addEventListener("DOMContentLoaded", function () { findersShow(document); });
+  document.addEventListener("htmx:load", function () { findersShow(document); });
+  document.addEventListener("input", function (event) {
+    var input = event.target;
+    if (!(input instanceof HTMLInputElement) || !input.hasAttribute("data-filter-options")) return;
+    var select = document.getElementById(input.getAttribute("data-filter-options"));
+    if (!(select instanceof HTMLSelectElement)) return;
+    var text = input.value.trim().toLowerCase();
+    var first = null;
+    Array.prototype.forEach.call(select.options, function (option) {
+      var keep = !text || !option.value || option.text.toLowerCase().indexOf(text) !== -1;
+      option.hidden = !keep;
+      if (keep && option.value && !first) first = option;
+    });
+    var current = select.options[select.selectedIndex];
+    if (first && text && (!current || current.hidden || !current.value)) {
+      select.value = first.value;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  });
 })();

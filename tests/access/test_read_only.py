@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from cdp_project.access.actors import Actor
 from cdp_project.access.models import AuditEntry
 from tests.access.conftest import Store, snapshot, url_patterns
 from tests.access.test_login_required import _is_public
@@ -30,6 +31,9 @@ def _urls(store: Store) -> list[str]:
         "key_pk": store.key.pk,
         "property_pk": store.property.pk,
         "profile_pk": store.profile.pk,
+        # A journey's step (the journey URLs are also walked with a journey's own id in
+        # test_a_read_only_marketer_reads_a_journey_and_changes_nothing).
+        "step": "email",
     }
     urls = []
     for route, _name in url_patterns():
@@ -130,6 +134,51 @@ def test_a_read_only_marketer_sees_every_page_without_change_buttons(
     # The settings stay readable, in disabled fields.
     html = client.get(f"/sources/{store.source.pk}/").content.decode()
     assert '<fieldset class="plain" disabled>' in html and store.source.name in html
+
+
+def test_a_read_only_marketer_reads_a_journey_and_changes_nothing(
+    client: Client, store: Store, viewer, marketer
+):
+    from campaigns.journeys.services import journey_create, journey_publish
+
+    journey = journey_create(actor=Actor.for_user(marketer), name="Shoes", template="blank")
+    journey_publish(actor=Actor.for_user(marketer), campaign=journey)
+    client.force_login(viewer)
+    editor = f"/campaigns/{journey.pk}/journey/"
+    html = client.get(editor).content.decode()
+    assert "Send the email “Hello”" in html and "Version" in html
+    for hidden in (
+        "Publish the draft",
+        ">Activate<",
+        ">Remove<",
+        "Add a step",
+        "Edit the trigger",
+        "Save the settings",
+        "New journey",
+    ):
+        assert hidden not in html, hidden
+    assert '<fieldset class="plain" disabled>' in html  # the settings, readable
+    assert "New journey" not in client.get("/campaigns/").content.decode()
+    before, entries = snapshot(), AuditEntry.objects.count()
+    for tail in (
+        "trigger/",
+        "steps/add/",
+        "steps/email/",
+        "steps/email/remove/",
+        "steps/email/move/",
+        "settings/",
+        "publish/",
+        "move/",
+    ):
+        assert client.post(editor + tail, {"type": "wait", "direction": "up"}).status_code == 403
+    assert (
+        client.post("/campaigns/journeys/new/", {"name": "X", "template": "blank"}).status_code
+        == 403
+    )
+    assert snapshot() == before and AuditEntry.objects.count() == entries
+    client.force_login(marketer)
+    html = client.get(editor).content.decode()
+    assert "Publish the draft" in html and "Add a step" in html
 
 
 def test_a_read_only_marketer_sees_no_write_key(client: Client, store: Store, viewer):

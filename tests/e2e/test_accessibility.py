@@ -18,6 +18,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from campaigns.engine import campaigns_run_due, unsubscribe_token
+from campaigns.journeys.services import journey_create, journey_publish
 from campaigns.models import Campaign, Enrollment, JourneyVersion, Message
 from campaigns.services import campaign_test_send
 from cdp_project.access.actors import Actor
@@ -109,6 +110,9 @@ def demo_data(live_server) -> dict[str, str]:
     ActivityProperty.objects.filter(pk=activity.properties.order_by("pk").values("pk")[:1]).update(
         personal_suggested="street_address"
     )
+    built = journey_create(actor=SYSTEM, name="Shoes", template="browse_cart_order")
+    journey_publish(actor=SYSTEM, campaign=built)
+    editor = f"/campaigns/{built.pk}/journey/"
     return {
         "dashboard": "/",
         "sources": "/sources/",
@@ -132,6 +136,10 @@ def demo_data(live_server) -> dict[str, str]:
         "journey": f"/campaigns/{journey.pk}/",
         "enrollments": f"/campaigns/{journey.pk}/enrollments/",
         "profile in a journey": f"/profiles/{entered.profile_id}/",
+        "journey trigger": editor + "?edit=trigger",
+        "journey split": editor + "?edit=opted_in",
+        "journey send": editor + "?edit=cart",
+        "journey wait for": editor + "?edit=wait_order",
         "outbox": "/campaigns/outbox/",
         "message": f"/campaigns/outbox/{message.pk}/",
         "funnel": "/analytics/funnel/",
@@ -166,6 +174,10 @@ PAGES = [
     "journey",
     "enrollments",
     "profile in a journey",
+    "journey trigger",
+    "journey split",
+    "journey send",
+    "journey wait for",
     "outbox",
     "message",
     "funnel",
