@@ -11,7 +11,6 @@ from playwright.sync_api import Page, expect
 
 from ingestion.catalog.discovery import forget_known_paths
 from segments.definition import definition_clean
-from segments.membership import segment_refresh
 from segments.models import Segment
 from tests.e2e.test_sources import log_in
 from tests.segments.conftest import (
@@ -107,12 +106,11 @@ def test_marketer_builds_a_nested_segment_saves_and_reopens_it(
     )
     assert segment.definition == definition_clean(expected)
 
-    # The refresh the save queued: the page waits for it and shows its result, unreloaded.
-    expect(page.locator("#segment-size-block")).to_contain_text("A refresh is on its way")
-    expect(page.locator("#segment-size")).to_have_text("—")
-    segment_refresh(segment)
-    expect(page.locator("#segment-size")).to_have_text("2", timeout=10_000)
-    expect(page.locator("#segment-size-block")).not_to_contain_text("on its way")
+    # A small segment is counted by the save: its page opens with its members.
+    expect(page.get_by_role("status")).to_contain_text("saved: 2 people")
+    expect(page.locator("#segment-size")).to_have_text("2")
+    expect(page.locator("#segment-freshness")).to_contain_text("Refreshed")
+    expect(page.locator("#segment-size-block")).not_to_contain_text("Not refreshed yet")
     expect(page.locator("#members").get_by_role("link", name="Gus")).to_be_visible()
     expect(page.locator("svg.size-chart")).to_be_visible()
 

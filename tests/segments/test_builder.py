@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from cdp_project.access.actors import Actor
 from ingestion.models import ActivityProperty, ProfileAttribute
+from profiles.models import Profile
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean
 from segments.models import Segment
@@ -414,6 +415,36 @@ def test_saving_a_new_segment_and_reopening_it_shows_the_tree_intact(signed_in, 
     assert response.status_code == 302
     segment.refresh_from_db()
     assert segment.definition == definition_clean(tree)
+
+
+def test_saving_a_small_segment_counts_its_members_before_its_page_opens(signed_in, store):
+    data = form_data(group(computed("orders_count", "gte", 1)), name="Buyers", action="save")
+    response = signed_in.post(reverse("segment-new"), data)
+    segment = Segment.objects.get(name="Buyers")
+    assert response["Location"] == reverse("segment-detail", args=[segment.pk])
+    expected = Profile.objects.filter(orders_count__gte=1).count()
+    assert expected and segment.size == expected and segment.refreshed_at is not None
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "Not refreshed yet" not in page and "Counting the members" not in page
+    assert f"saved: {expected} " in page and 'hx-trigger="every 2s"' not in page
+
+    # Edited, it is counted again at once.
+    data = form_data(group(computed("orders_count", "gte", 99)), name="Buyers", action="save")
+    signed_in.post(reverse("segment-edit", args=[segment.pk]), data)
+    segment.refresh_from_db()
+    assert segment.size == 0
+
+
+def test_saving_a_big_segment_leaves_the_count_to_the_worker(signed_in, store, settings):
+    settings.SEGMENTS_INLINE_REFRESH_MAX = 0
+    data = form_data(group(computed("orders_count", "gte", 1)), name="Buyers", action="save")
+    response = signed_in.post(reverse("segment-new"), data)
+    segment = Segment.objects.get(name="Buyers")
+    assert response["Location"] == reverse("segment-detail", args=[segment.pk]) + "?refreshing=1"
+    assert segment.size is None
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "Counting the members" in page and "Not refreshed yet" not in page
+    assert 'hx-trigger="every 2s"' in page  # the page follows the queued refresh
 
 
 def test_saving_an_invalid_tree_answers_400_with_the_tree_intact(signed_in, store):
