@@ -80,6 +80,25 @@ def test_dashboard_draws_its_charts_on_a_demo_store(page: Page, live_server, mar
     expect(page.locator("#orders .figure")).not_to_have_text(re.compile(r"^0\b"))
     expect(page.locator("#backlog")).to_contain_text("events waiting")
 
+    # At 1440 px each chart fills its card's width (it filled two thirds), the sparklines too.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    for card in ("#events-hourly", "#events-daily"):
+        inner = page.evaluate(
+            "s => { const c = document.querySelector(s); const st = getComputedStyle(c);"
+            " return c.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight); }",
+            card,
+        )
+        chart = page.locator(f"{card} svg.bar-chart").bounding_box()
+        assert chart is not None and chart["width"] >= inner - 2, (card, chart, inner)
+    spark = page.locator("#orders svg.sparkline").bounding_box()
+    card_box = page.locator("#orders").bounding_box()
+    assert spark is not None and card_box is not None and spark["width"] > card_box["width"] * 0.85
+    # On a phone a chart keeps a readable size and scrolls inside its card, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    chart = page.locator("#events-daily svg.bar-chart").bounding_box()
+    assert chart is not None and chart["width"] >= 700
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
 
 @pytest.fixture
 def funnel_store(db) -> dict[str, Source]:
