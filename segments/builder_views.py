@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,9 +28,10 @@ from cdp_project.access.roles import change_required, reads_only
 from cdp_project.core.db import query_canceled, statement_timeout_set
 from cdp_project.core.http import MarketerRequest
 from profiles.forms import ProfilePickForm
+from profiles.models import Consent
 from profiles.selectors import profile_count_estimate
 from segments import builder, membership, services
-from segments.compiler import segment_count, segment_profiles
+from segments.compiler import segment_profiles
 from segments.definition import DefinitionError, definition_parse, empty_group
 from segments.explain import explain
 from segments.forms import SegmentForm
@@ -41,6 +42,9 @@ from segments.views import REFRESHING
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "segments/builder.html"
+# Who a campaign's email can reach: email consent granted and an address. Counted with the
+# preview in the same query.
+EMAIL_REACH = Count("pk", filter=Q(email_consent=Consent.GRANTED) & ~Q(email=""))
 SAMPLE_SIZE = 10
 
 
@@ -178,7 +182,9 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
             # The marketer waits: past SEGMENTS_PREVIEW_TIMEOUT_SECONDS the preview gives up
             # and says so (saving still works, and the refresh has a longer budget).
             statement_timeout_set(settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS * 1000)
-            count = segment_count(clean)
+            counts = (
+                segment_profiles(clean).order_by().aggregate(count=Count("pk"), email=EMAIL_REACH)
+            )
             samples = list(
                 segment_profiles(clean)
                 .defer("traits", "trait_times", "preferences", "last_viewed", "engagement_weeks")
@@ -198,7 +204,12 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
         logger.exception("segment_preview_failed")
         message = "The preview could not be counted; the log has the details."
         return {"errors": [message], "sentence": definition_sentence(clean)}
-    return {"count": count, "samples": samples, "sentence": definition_sentence(clean)}
+    return {
+        "count": counts["count"],
+        "email_reach": counts["email"],
+        "samples": samples,
+        "sentence": definition_sentence(clean),
+    }
 
 
 @reads_only
