@@ -59,6 +59,24 @@ def series_class(index: int) -> str:
 
 
 @register.filter
+def duration(seconds: float | None) -> str:
+    """A time to convert in words: "45 s", "12 min", "3 h 20 min", "2 d 4 h"; "—" for none."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+@register.filter
 def percent(value: float | None, digits: int = 1) -> str:
     """0.256 → "25.6%"; nothing for no value."""
     if value is None:

@@ -151,7 +151,7 @@ def test_funnel_csv_follows_the_chosen_filters(store, marketer):
     rows = rows_of(marketer.get("/analytics/funnel.csv", {"days": "7", "source": store["web"].pk}))
     assert rows[0][:3] == ["step", "activities", "people"]
     assert [row[2] for row in rows[1:]] == ["2", "1", "1", "1"]
-    assert rows[2] == ["Added to cart", "Product Added", "1", "0.5000", "1", "0.5000"]
+    assert rows[2] == ["Added to cart", "Product Added", "1", "0.5000", "1", "0.5000", ""]
 
 
 def test_retention_page_and_csv(store, marketer):

@@ -116,6 +116,10 @@ def demo_data(live_server) -> dict[str, str]:
         "outbox": "/campaigns/outbox/",
         "message": f"/campaigns/outbox/{message.pk}/",
         "funnel": "/analytics/funnel/",
+        "funnel of chosen steps": (
+            "/analytics/funnel/?s0=track%3AProduct+Viewed&s1=track%3AOrder+Completed"
+            "&s1_path=total&s1_op=gte&s1_value=1"
+        ),
         "retention": "/analytics/retention/",
         "rfm": "/analytics/rfm/",
         "audit log": "/admin/access/auditentry/",
@@ -147,6 +151,7 @@ PAGES = [
     "outbox",
     "message",
     "funnel",
+    "funnel of chosen steps",
     "retention",
     "rfm",
     "audit log",

@@ -213,3 +213,46 @@ def test_rfm_names_its_groups_and_saves_a_cell_as_a_segment(
     page.goto(live_server.url + "/analytics/rfm/")
     page.get_by_role("button", name="Save Lost as a segment").click()
     expect(page.get_by_role("heading", name="RFM: Lost")).to_be_visible()
+
+
+def test_marketer_chooses_funnel_steps_sees_time_to_convert_and_saves(
+    page: Page, live_server, marketer, funnel_store
+):
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/analytics/funnel/")
+    people = page.locator("#funnel-steps td.people")
+    expect(people).to_have_text(["3", "2", "1", "1"])  # the commerce funnel
+    # Viewed a product, then ordered: two steps instead of four.
+    page.get_by_label("Step 1", exact=True).select_option(label="Product Viewed")
+    page.get_by_label("Step 2", exact=True).select_option(label="Order Completed")
+    page.get_by_label("Step 3", exact=True).select_option("")
+    page.get_by_label("Step 4", exact=True).select_option("")
+    expect(people).to_have_text(["3", "1"])  # Ada, Cy and Dee viewed; Ada ordered
+    expect(page.locator("#funnel-steps td.time-to-convert")).to_have_text(["—", "15 min"])
+    # A filter on the order narrows the second step.
+    page.get_by_label("Step 2: property to filter on").fill("order_id")
+    page.get_by_label("Step 2: value").fill("E-2")
+    page.get_by_label("Step 2: value").press("Tab")
+    expect(people).to_have_text(["3", "0"])
+    page.get_by_label("Step 2: value").fill("E-1")
+    page.get_by_label("Step 2: value").press("Tab")
+    expect(people).to_have_text(["3", "1"])
+
+    page.get_by_label("Save these steps as").fill("View to order")
+    page.get_by_role("button", name="Save funnel").click()
+    expect(page.get_by_role("status")).to_contain_text("Funnel “View to order” saved.")
+    saved = page.get_by_role("navigation", name="Saved funnels").get_by_role(
+        "link", name="View to order"
+    )
+    expect(saved).to_have_attribute("aria-current", "page")
+    expect(people).to_have_text(["3", "1"])
+    expect(page.get_by_label("Step 2: value")).to_have_value("E-1")
+
+    # Back to the commerce funnel, and the saved one a click away.
+    page.get_by_role("link", name="Back to the commerce funnel").click()
+    expect(people).to_have_text(["3", "2", "1", "1"])
+    page.get_by_role("link", name="View to order").click()
+    expect(people).to_have_text(["3", "1"])
+    # On a phone the steps editor fits the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
