@@ -124,14 +124,17 @@
   function enhanceSelect(select) {
     if (select.hasAttribute("data-enhanced") || !select.id) return;
     select.setAttribute("data-enhanced", "");
-    var label = select.getAttribute("aria-label") || "Choose";
+    var visible = select.labels && select.labels.length ? select.labels[0] : null;
+    var label = select.getAttribute("aria-label") || (visible ? visible.textContent.trim() : "Choose");
     var input = document.createElement("input");
     input.type = "text";
     input.id = select.id + "-search";
     input.className = "combo-input";
     input.autocomplete = "off";
     input.spellcheck = false;
-    input.setAttribute("aria-label", label);
+    // A <label for> of the select names the search box instead; else the select's aria-label.
+    if (visible) visible.htmlFor = input.id;
+    else input.setAttribute("aria-label", label);
     input.disabled = select.disabled;
     var empty = select.querySelector('option[value=""]');
     input.placeholder = empty ? empty.textContent : "Type to search…";
@@ -159,11 +162,13 @@
       });
       return ranked(found, query);
     }
-    function open(query) {
+    // Typing starts on the first match; opening an untouched box, on the current choice;
+    // a box emptied by typing on nothing, so that Enter then empties the choice.
+    function open(query, typed) {
       var items = matches(query);
       var at = -1;
       if (query) at = 0;
-      else items.forEach(function (item, n) { if (item.selected) at = n; });
+      else if (!typed) items.forEach(function (item, n) { if (item.selected) at = n; });
       popup.show(items, at);
     }
     function restore() { input.value = chosenLabel(); }
@@ -171,6 +176,7 @@
       popup.hide();
       input.value = item.label;
       if (select.value === item.value) return;
+      if (!item.value && !select.querySelector('option[value=""]')) return;
       select.value = item.value;
       refocus = input.id;
       select.dispatchEvent(new Event("change", { bubbles: true }));
@@ -178,7 +184,7 @@
     restore();
     input.addEventListener("focus", function () { input.select(); });
     input.addEventListener("click", function () { if (!popup.isOpen()) open(""); });
-    input.addEventListener("input", function () { open(input.value); });
+    input.addEventListener("input", function () { open(input.value, true); });
     input.addEventListener("keydown", function (event) {
       if (event.key === "ArrowDown" || event.key === "ArrowUp") {
         event.preventDefault();
@@ -188,6 +194,8 @@
         event.preventDefault(); // never submits the builder's form
         var item = popup.current();
         if (popup.isOpen() && item) popup.onChoose(item);
+        // An emptied box chooses the select's empty option (no activity, no step).
+        else if (!input.value.trim()) popup.onChoose({ value: "", label: "" });
         else if (!popup.isOpen()) open("");
       } else if (event.key === "Escape" && popup.isOpen()) {
         event.preventDefault();

@@ -223,10 +223,19 @@ def test_marketer_chooses_funnel_steps_sees_time_to_convert_and_saves(
     people = page.locator("#funnel-steps td.people")
     expect(people).to_have_text(["3", "2", "1", "1"])  # the commerce funnel
     # Viewed a product, then ordered: two steps instead of four.
-    page.get_by_label("Step 1", exact=True).select_option(label="Product Viewed")
-    page.get_by_label("Step 2", exact=True).select_option(label="Order Completed")
-    page.get_by_label("Step 3", exact=True).select_option("")
-    page.get_by_label("Step 4", exact=True).select_option("")
+    # Each step's activity is searched and chosen from the keyboard; an emptied box drops it.
+    for label, typed in (("Step 1", "product viewed"), ("Step 2", "order comp")):
+        step = page.get_by_role("combobox", name=label, exact=True)
+        step.click()
+        step.fill(typed)
+        step.press("Enter")
+    expect(page.locator("#s0")).to_have_value("track:Product Viewed")
+    expect(page.locator("#s1")).to_have_value("track:Order Completed")
+    for label in ("Step 3", "Step 4"):
+        step = page.get_by_role("combobox", name=label, exact=True)
+        step.fill("")
+        step.press("Enter")
+    expect(page.locator("#s3")).to_have_value("")
     expect(people).to_have_text(["3", "1"])  # Ada, Cy and Dee viewed; Ada ordered
     expect(page.locator("#funnel-steps td.time-to-convert")).to_have_text(["—", "15 min"])
     # A filter on the order narrows the second step.
