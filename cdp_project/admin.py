@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from cdp_project.models import Heartbeat
+from cdp_project.models import Heartbeat, SavedFunnel
 
 
 @admin.register(Heartbeat)
@@ -14,4 +14,19 @@ class HeartbeatAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Heartbeat | None = None) -> bool:
+        return False
+
+
+@admin.register(SavedFunnel)
+class SavedFunnelAdmin(admin.ModelAdmin):
+    """Saved on the funnel page through the audited `funnel_save`; here read-only."""
+
+    list_display = ("name", "created_by", "updated_at")
+    search_fields = ("name",)
+    readonly_fields = ("name", "steps", "created_by", "created_at", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SavedFunnel | None = None) -> bool:
         return False

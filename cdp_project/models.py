@@ -2,6 +2,11 @@ from __future__ import annotations
 
 from django.db import models
 
+# The analytics' saved funnels live with the analytics, in this app's tables and migrations.
+from cdp_project.analytics.models import SavedFunnel
+
+__all__ = ["Heartbeat", "SavedFunnel"]
+
 
 class Heartbeat(models.Model):
     """When a long-running part of the stack last showed it was alive: one row per part.

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from cdp_project.analytics import exports
-from cdp_project.analytics.dashboard import dashboard_figures
+from cdp_project.analytics.dashboard import OUTLIER_FACTOR, dashboard_figures
 from cdp_project.analytics.views import csv_response
 from ingestion import selectors as ingestion_selectors
 
@@ -24,6 +24,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "overview": ingestion_selectors.ingest_overview(),
             "figures": dashboard_figures(),
             "currency": settings.SITE_CURRENCY,
+            "outlier_factor": OUTLIER_FACTOR,
             "nav": "dashboard",
         },
     )

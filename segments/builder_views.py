@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,17 +28,23 @@ from cdp_project.access.roles import change_required, reads_only
 from cdp_project.core.db import query_canceled, statement_timeout_set
 from cdp_project.core.http import MarketerRequest
 from profiles.forms import ProfilePickForm
-from segments import builder, services
-from segments.compiler import segment_count, segment_profiles
+from profiles.models import Consent
+from profiles.selectors import profile_count_estimate
+from segments import builder, membership, services
+from segments.compiler import segment_profiles
 from segments.definition import DefinitionError, definition_parse, empty_group
 from segments.explain import explain
 from segments.forms import SegmentForm
 from segments.models import Segment
 from segments.sentence import definition_sentence
+from segments.views import REFRESHING
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE = "segments/builder.html"
+# Who a campaign's email can reach: email consent granted and an address. Counted with the
+# preview in the same query.
+EMAIL_REACH = Count("pk", filter=Q(email_consent=Consent.GRANTED) & ~Q(email=""))
 SAMPLE_SIZE = 10
 
 
@@ -71,6 +77,26 @@ def _page(
     return render(request, TEMPLATE, context, status=status)
 
 
+def _refreshed_after_save(
+    request: HttpRequest, segment: Segment, *, known_size: int | None
+) -> HttpResponse:
+    """The segment's page after a save, its members counted. The save already queued a
+    refresh; a segment that cannot be big (fewer profiles than "Refresh now" handles in the
+    request, or no more members at the last refresh) is refreshed here at once, so its page
+    opens with its size; a bigger one is left to the worker, and its page follows it."""
+    limit = settings.SEGMENTS_INLINE_REFRESH_MAX
+    small = profile_count_estimate() <= limit or (known_size is not None and known_size <= limit)
+    result = membership.segment_refresh(segment, skip_locked=True) if small else None
+    if result is None or result.error:
+        # Being refreshed elsewhere, too big to wait for, or failed: the page says which and
+        # updates itself when the queued refresh ends.
+        messages.success(request, f"Segment “{segment.name}” saved; counting its members.")
+        return redirect(f"{segment.get_absolute_url()}?{REFRESHING}=1")
+    people = f"{result.size:,} {'person' if result.size == 1 else 'people'}"
+    messages.success(request, f"Segment “{segment.name}” saved: {people}.")
+    return redirect(segment.get_absolute_url())
+
+
 def _save(request: MarketerRequest, segment: Segment | None) -> HttpResponse:
     form = SegmentForm(request.POST)
     tree = builder.tree_from_form(request.POST)
@@ -97,8 +123,8 @@ def _save(request: MarketerRequest, segment: Segment | None) -> HttpResponse:
         except Segment.DoesNotExist:
             raise Http404("This segment was deleted meanwhile.") from None
         else:
-            messages.success(request, f"Segment “{saved.name}” saved.")
-            return redirect(saved.get_absolute_url())
+            known = segment.size if segment is not None else None
+            return _refreshed_after_save(request, saved, known_size=known)
     else:
         # Say everything that stops the save at once, the conditions' problems too.
         try:
@@ -156,7 +182,9 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
             # The marketer waits: past SEGMENTS_PREVIEW_TIMEOUT_SECONDS the preview gives up
             # and says so (saving still works, and the refresh has a longer budget).
             statement_timeout_set(settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS * 1000)
-            count = segment_count(clean)
+            counts = (
+                segment_profiles(clean).order_by().aggregate(count=Count("pk"), email=EMAIL_REACH)
+            )
             samples = list(
                 segment_profiles(clean)
                 .defer("traits", "trait_times", "preferences", "last_viewed", "engagement_weeks")
@@ -176,7 +204,12 @@ def _preview(tree: dict[str, Any], *, segment_id: int | None) -> dict[str, Any]:
         logger.exception("segment_preview_failed")
         message = "The preview could not be counted; the log has the details."
         return {"errors": [message], "sentence": definition_sentence(clean)}
-    return {"count": count, "samples": samples, "sentence": definition_sentence(clean)}
+    return {
+        "count": counts["count"],
+        "email_reach": counts["email"],
+        "samples": samples,
+        "sentence": definition_sentence(clean),
+    }
 
 
 @reads_only

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -64,6 +64,22 @@ class ActivityTrend:
         return (self.count - self.previous) / self.previous
 
 
+# An order is an outlier when its net revenue is more than this many times the median order's
+# of the same 30 days (a test order of 999,999, a price typed in cents): it is shown apart so
+# it cannot hide what the other orders did. The median needs a few orders to mean anything.
+OUTLIER_FACTOR = 10
+OUTLIER_MIN_ORDERS = 5
+OUTLIERS_LISTED = 5
+
+
+@dataclass(frozen=True)
+class OutlierOrder:
+    order_id: str
+    profile_id: int
+    placed_at: datetime
+    net_revenue: Decimal
+
+
 @dataclass
 class Dashboard:
     now: datetime
@@ -83,6 +99,13 @@ class Dashboard:
     revenue: Decimal
     revenue_previous: Decimal
     revenue_daily: list[float] = field(default_factory=list)
+    # Orders far above the median (OUTLIER_FACTOR), the largest first (at most
+    # OUTLIERS_LISTED), with how many there are and their sum; the revenue without them, per day.
+    median_order: Decimal | None = None
+    outliers: list[OutlierOrder] = field(default_factory=list)
+    outliers_count: int = 0
+    outliers_revenue: Decimal = Decimal("0")
+    revenue_daily_typical: list[float] = field(default_factory=list)
     # More events wait to be counted than a page counts live (the beat task is behind).
     behind: bool = False
 
@@ -93,6 +116,11 @@ class Dashboard:
     @property
     def known_share(self) -> float | None:
         return self.known_profiles / self.active_profiles if self.active_profiles else None
+
+    @property
+    def revenue_typical(self) -> Decimal:
+        """Net revenue of the last 30 days without the outlier orders."""
+        return self.revenue - self.outliers_revenue
 
     @property
     def events_24h(self) -> int:
@@ -235,10 +263,60 @@ def _order_figures(*, start: datetime, days: list[date]) -> dict:
     for row in rows:
         if row["day"] in per_day:
             per_day[row["day"]] += float(row["revenue"] or 0)
+    outliers = _outlier_figures(orders.filter(placed_at__gte=start, status__in=STANDING))
+    typical = dict(per_day)
+    for day, revenue in outliers.pop("outliers_daily").items():
+        if day in typical:
+            typical[day] -= revenue
     return {
         "orders": totals["orders"],
         "orders_previous": totals["orders_previous"],
         "revenue": totals["revenue"] or Decimal("0"),
         "revenue_previous": totals["revenue_previous"] or Decimal("0"),
         "revenue_daily": list(per_day.values()),
+        "revenue_daily_typical": list(typical.values()),
+        **outliers,
     }
+
+
+class _Median(Aggregate):
+    function = "percentile_cont"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def _outlier_figures(standing: QuerySet[Order]) -> dict:
+    """The orders of `standing` whose net revenue is more than OUTLIER_FACTOR times the
+    median's: the median (one aggregate), then the outliers (one query, all of them: they are
+    few by definition, or the median would be higher)."""
+    found: dict = {
+        "median_order": None,
+        "outliers": [],
+        "outliers_count": 0,
+        "outliers_revenue": Decimal("0"),
+        "outliers_daily": {},
+    }
+    paid = standing.filter(net_revenue__gt=0)
+    summary = paid.aggregate(
+        count=Count("id"),
+        median=_Median("net_revenue"),
+    )
+    if summary["count"] < OUTLIER_MIN_ORDERS or not summary["median"]:
+        return found
+    median = Decimal(str(summary["median"])).quantize(Decimal("0.01"))
+    found["median_order"] = median
+    big = list(
+        paid.filter(net_revenue__gt=median * OUTLIER_FACTOR)
+        .order_by("-net_revenue", "pk")
+        .values_list("order_id", "profile_id", "placed_at", "net_revenue")
+    )
+    daily: dict[date, float] = defaultdict(float)
+    for *_, placed_at, revenue in big:
+        daily[timezone.localtime(placed_at).date()] += float(revenue)
+    found.update(
+        outliers=[OutlierOrder(*row) for row in big[:OUTLIERS_LISTED]],
+        outliers_count=len(big),
+        outliers_revenue=sum((row[3] for row in big), Decimal("0")),
+        outliers_daily=dict(daily),
+    )
+    return found

@@ -43,7 +43,15 @@ def dashboard_rows(dashboard: Dashboard) -> Iterator[Row]:
 
 
 def funnel_rows(funnel: Funnel) -> Iterator[Row]:
-    yield ["step", "activities", "people", "of previous step", "dropped", "of first step"]
+    yield [
+        "step",
+        "activities",
+        "people",
+        "of previous step",
+        "dropped",
+        "of first step",
+        "median seconds from previous step",
+    ]
     for step in funnel.steps:
         yield [
             step.label,
@@ -52,6 +60,7 @@ def funnel_rows(funnel: Funnel) -> Iterator[Row]:
             "" if step.conversion is None else f"{step.conversion:.4f}",
             "" if step.previous is None else step.dropped,
             f"{step.of_first:.4f}",
+            "" if step.median_seconds is None else f"{step.median_seconds:.0f}",
         ]
 
 

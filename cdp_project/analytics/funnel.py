@@ -34,6 +34,8 @@ class FunnelStep:
     # People at the step before (None for the first).
     previous: int | None
     first: int
+    # The median time from the step before, in seconds (a funnel of chosen steps only).
+    median_seconds: float | None = None
 
     @property
     def conversion(self) -> float | None:

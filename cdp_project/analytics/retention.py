@@ -51,6 +51,19 @@ class Retention:
         return list(range(1, self.weeks))
 
     @property
+    def leading_empty(self) -> int:
+        """The oldest weeks before the first with a new customer (a store younger than the
+        period asked for): left out of the grid, which starts with the first real cohort."""
+        for n, cohort in enumerate(self.cohorts):
+            if cohort.size:
+                return n
+        return len(self.cohorts)
+
+    @property
+    def shown(self) -> list[Cohort]:
+        return self.cohorts[self.leading_empty :]
+
+    @property
     def peak(self) -> float:
         return max((share for c in self.cohorts for share in c.shares), default=0.0)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -14,16 +16,32 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from cdp_project.access.actors import Actor
+from cdp_project.access.roles import change_required
 from cdp_project.analytics import exports
-from cdp_project.analytics.funnel import Funnel, funnel_compute
+from cdp_project.analytics.funnel import STEPS, Funnel, funnel_compute
+from cdp_project.analytics.funnels import (
+    FILTER_OPERATORS,
+    MAX_STEPS,
+    NO_VALUE,
+    StepInput,
+    custom_funnel_compute,
+    steps_from_query,
+    steps_from_saved,
+    steps_parse,
+)
+from cdp_project.analytics.models import SavedFunnel
 from cdp_project.analytics.retention import retention_cohorts
 from cdp_project.analytics.rfm import GROUPS_BY_SLUG, SCORES, rfm_definition, rfm_grid
+from cdp_project.analytics.services import funnel_save
 from cdp_project.core.http import MarketerRequest
 from ingestion.models import Source
+from segments.builder.catalog import BuilderCatalog
+from segments.definition import DefinitionError
 from segments.models import Segment
 from segments.selectors import csv_cell
 from segments.services import segment_create
@@ -58,31 +76,108 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def _funnel(request: HttpRequest) -> tuple[FunnelForm, Funnel, Source | None, Segment | None]:
+# The commerce funnel, as steps: what the step editor shows until a marketer changes it.
+DEFAULT_STEPS = [StepInput(activity=f"role:{role}") for role, _label in STEPS]
+
+
+@dataclass
+class FunnelSteps:
+    """The steps a funnel page shows: the commerce funnel's, a saved funnel's or the ones
+    chosen, with what is wrong with them."""
+
+    steps: list[StepInput]
+    custom: bool
+    saved: SavedFunnel | None = None
+    errors: list[str] = field(default_factory=list)
+    stored: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[StepInput] = field(default_factory=list)
+
+
+def _funnel_steps(request: HttpRequest) -> FunnelSteps:
+    saved = None
+    steps = steps_from_query(request.GET)
+    if not steps and request.GET.get("funnel", "").isdigit():
+        saved = SavedFunnel.objects.filter(pk=int(request.GET["funnel"])).first()
+        steps = steps_from_saved(saved.steps) if saved else []
+    if not steps:
+        steps = list(DEFAULT_STEPS)
+    chosen = FunnelSteps(steps=steps, custom=steps != DEFAULT_STEPS, saved=saved)
+    # One empty row to add a step with, up to the most a funnel has.
+    chosen.rows = (steps + [StepInput(activity="")] * MAX_STEPS)[: min(len(steps) + 1, MAX_STEPS)]
+    return chosen
+
+
+def _step_label(step: StepInput, labels: dict[str, str]) -> str:
+    label = labels.get(step.activity, step.activity.partition(":")[2] or step.activity)
+    if not step.path:
+        return label
+    operator = dict(FILTER_OPERATORS).get(step.operator or "equals", step.operator)
+    value = "" if step.operator in NO_VALUE else f" {step.value}"
+    return f"{label}, where {step.path} {operator}{value}"
+
+
+def _activity_choices() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    catalog = BuilderCatalog()
+    return (
+        [(c.value, c.label) for c in catalog.activities],
+        [(c.value, c.label) for c in catalog.roles],
+    )
+
+
+def _funnel(
+    request: HttpRequest,
+) -> tuple[FunnelForm, Funnel | None, Source | None, Segment | None, FunnelSteps]:
     form = FunnelForm(request.GET or None)
     start, end = form.period()
     valid = form.is_valid()
     source = form.cleaned_data.get("source") if valid else None
     segment = form.cleaned_data.get("segment") if valid else None
-    funnel = funnel_compute(
+    source_id = source.pk if source else None
+    segment_id = segment.pk if segment else None
+    chosen = _funnel_steps(request)
+    if not chosen.custom:
+        return (
+            form,
+            funnel_compute(start=start, end=end, source_id=source_id, segment_id=segment_id),
+            source,
+            segment,
+            chosen,
+        )
+    try:
+        nodes, chosen.stored = steps_parse(chosen.steps)
+    except DefinitionError as error:
+        chosen.errors = error.errors
+        return form, None, source, segment, chosen
+    activities, roles = _activity_choices()
+    labels = dict(activities + roles)
+    funnel = custom_funnel_compute(
+        steps=nodes,
+        labels=[_step_label(step, labels) for step in chosen.steps],
         start=start,
         end=end,
-        source_id=source.pk if source else None,
-        segment_id=segment.pk if segment else None,
+        source_id=source_id,
+        segment_id=segment_id,
     )
-    return form, funnel, source, segment
+    return form, funnel, source, segment, chosen
 
 
 @login_required
 @require_GET
 def funnel_page(request: MarketerRequest) -> HttpResponse:
-    form, funnel, source, segment = _funnel(request)
+    form, funnel, source, segment, chosen = _funnel(request)
+    activities, roles = _activity_choices()
     context = {
         "form": form,
         "funnel": funnel,
+        "chosen": chosen,
+        "activities": activities,
+        "roles": roles,
+        "filter_operators": FILTER_OPERATORS,
+        "saved_funnels": SavedFunnel.objects.order_by("name"),
+        "max_steps": MAX_STEPS,
         "source": source,
         "segment": segment,
-        "period_end": funnel.end - timedelta(microseconds=1),
+        "period_end": (funnel.end if funnel else form.period()[1]) - timedelta(microseconds=1),
         "nav": "analytics",
         "tab": "funnel",
     }
@@ -94,8 +189,33 @@ def funnel_page(request: MarketerRequest) -> HttpResponse:
 @login_required
 @require_GET
 def funnel_csv(request: HttpRequest) -> StreamingHttpResponse:
-    _, funnel, _, _ = _funnel(request)
+    form, funnel, _, _, _ = _funnel(request)
+    if funnel is None:  # steps that do not check: the commerce funnel, as the page says
+        start, end = form.period()
+        funnel = funnel_compute(start=start, end=end)
     return csv_response("funnel", exports.funnel_rows(funnel))
+
+
+@change_required
+@login_required
+@require_POST
+def funnel_save_view(request: HttpRequest) -> HttpResponse:
+    """Save the steps sent (the page's own, as hidden fields) under the name typed."""
+    name = request.POST.get("name", "").strip()[:200]
+    steps = steps_from_query(request.POST)
+    back = reverse("analytics-funnel")
+    query = urlencode([(k, v) for k, v in request.POST.items() if k.startswith("s")])
+    if not name:
+        messages.error(request, "Give the funnel a name to save it.")
+        return redirect(f"{back}?{query}")
+    try:
+        _nodes, stored = steps_parse(steps)
+    except DefinitionError as error:
+        messages.error(request, "The funnel was not saved: " + " ".join(error.errors))
+        return redirect(f"{back}?{query}")
+    saved = funnel_save(actor=Actor.from_request(request), name=name, steps=stored)
+    messages.success(request, f"Funnel “{saved.name}” saved.")
+    return redirect(f"{back}?funnel={saved.pk}")
 
 
 WEEK_CHOICES = (8, 12, 26)

@@ -13,6 +13,10 @@ from cdp_project.core import charts
 
 register = template.Library()
 
+# The dashboard's charts are drawn as wide as their card's inside at 1440 px, so they fill it
+# with their text at its own size; on a phone they keep a readable size and scroll sideways.
+DASHBOARD_WIDTH, DASHBOARD_HEIGHT = 1200, 240
+
 
 @register.simple_tag
 def hourly_chart(figures: Any) -> SafeString:
@@ -20,7 +24,9 @@ def hourly_chart(figures: Any) -> SafeString:
     # Minutes too: in a zone half an hour off UTC, hours start at :30.
     labels = [f"{timezone.localtime(hour):%H:%M}" for hour in figures.hours]
     series = [charts.Series(s.name, s.values) for s in figures.hourly]
-    return charts.stacked_bars(labels=labels, series=series, every=3)
+    return charts.stacked_bars(
+        labels=labels, series=series, every=2, width=DASHBOARD_WIDTH, height=DASHBOARD_HEIGHT
+    )
 
 
 @register.simple_tag
@@ -28,7 +34,9 @@ def daily_chart(figures: Any) -> SafeString:
     """Events per day of the last 30 days, stacked by source."""
     labels = [f"{day:%d %b}" for day in figures.days]
     series = [charts.Series(s.name, s.values) for s in figures.daily]
-    return charts.stacked_bars(labels=labels, series=series, every=5)
+    return charts.stacked_bars(
+        labels=labels, series=series, every=3, width=DASHBOARD_WIDTH, height=DASHBOARD_HEIGHT
+    )
 
 
 @register.simple_tag
@@ -48,6 +56,24 @@ def funnel_chart(funnel: Any) -> SafeString:
 @register.filter
 def series_class(index: int) -> str:
     return charts.series_class(index)
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    """A time to convert in words: "45 s", "12 min", "3 h 20 min", "2 d 4 h"; "—" for none."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
 
 
 @register.filter

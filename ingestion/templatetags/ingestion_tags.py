@@ -77,9 +77,12 @@ def sparkline(values: list[int], width: int = 120, height: int = 26) -> str:
     total = sum(values)
     title = f"{total:,} in the last {len(values)} days; peak {max(values):,} a day"
     return format_html(
+        # Stretched to its box's width where the page says so (a dashboard card), its line
+        # keeping its thickness.
         '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
-        'aria-label="{}"><title>{}</title><polyline fill="none" stroke="currentColor" '
-        'stroke-width="1.5" points="{}"/></svg>',
+        'preserveAspectRatio="none" aria-label="{}"><title>{}</title><polyline fill="none" '
+        'stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" '
+        'points="{}"/></svg>',
         width,
         height,
         width,

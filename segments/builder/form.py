@@ -88,7 +88,11 @@ def _comparison(values: Mapping[str, list[str]], node: dict[str, Any]) -> dict[s
         return node
     value = _first(values, "value").strip()
     if operator == "one_of":
-        node["value"] = [part.strip() for part in value.split(",") if part.strip()]
+        # The values already chosen (chips, one field each, so a value may hold a comma),
+        # then whatever is typed in the box, comma-separated; each value once.
+        chosen = [item.strip() for item in values.get("value_item", []) if item.strip()]
+        typed = [part.strip() for part in value.split(",") if part.strip()]
+        node["value"] = list(dict.fromkeys([*chosen, *typed]))
     else:
         node["value"] = value
     if operator == "between":
@@ -220,6 +224,10 @@ def tree_form_data(tree: Mapping[str, Any]) -> list[tuple[str, str]]:
     def comparison(address: str, prefix: str, node: Mapping[str, Any]) -> None:
         add(address, f"{prefix}operator", node.get("operator", ""))
         if node.get("operator") in NO_VALUE:
+            return
+        if node.get("operator") == "one_of":
+            for item in _as_list(node.get("value", [])):
+                add(address, f"{prefix}value_item", item)
             return
         add(address, f"{prefix}value", node.get("value", ""))
         if node.get("operator") == "between":

@@ -62,6 +62,13 @@ class ComparisonView:
     value2: str
     examples: list[str]
     drift: str = ""
+    # "is one of": the values chosen, each a chip of its own.
+    values: list[str] = field(default_factory=list)
+
+    @property
+    def suggestions(self) -> list[str]:
+        """The examples not chosen yet: what the value box still offers."""
+        return [example for example in self.examples if example not in self.values]
 
     @property
     def name(self) -> str:
@@ -104,11 +111,20 @@ def _comparison_view(
         operator=operator,
         operators=operators,
         input=input_kind,
-        value=form_value(node.get("value", "")),
+        value="" if input_kind == "list" else form_value(node.get("value", "")),
         value2=form_value(node.get("value2", "")),
         examples=examples,
         drift=drift_note(info, unit=unit),
+        values=_chosen(node.get("value")) if input_kind == "list" else [],
     )
+
+
+def _chosen(value: Any) -> list[str]:
+    """The values of "is one of", as chips: a list, or text typed before the operator was
+    chosen (comma-separated)."""
+    if isinstance(value, list | tuple):
+        return [form_value(item) for item in value if form_value(item).strip()]
+    return [part.strip() for part in form_value(value).split(",") if part.strip()]
 
 
 @dataclass

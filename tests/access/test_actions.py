@@ -14,6 +14,7 @@ from django.db import transaction
 
 import campaigns.journeys.services
 import campaigns.services
+import cdp_project.analytics.services
 import ingestion.catalog.products
 import ingestion.catalog.services
 import ingestion.services
@@ -98,6 +99,16 @@ CALLS: dict[str, Call] = {
     "ingestion.catalog.products.products_import_csv": (
         lambda s, a: ingestion.catalog.products.products_import_csv(
             actor=a, data=b"sku,name,price\nSKU-9,Boots,90\n"
+        )
+    ),
+    "cdp_project.analytics.services.funnel_save": lambda s, a: (
+        cdp_project.analytics.services.funnel_save(
+            actor=a,
+            name="Browse to cart",
+            steps=[
+                {"activity": {"role": "product_viewed"}, "where": []},
+                {"activity": {"role": "product_added"}, "where": []},
+            ],
         )
     ),
     "segments.services.segment_create": lambda s, a: segments.services.segment_create(

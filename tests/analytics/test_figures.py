@@ -13,7 +13,7 @@ from cdp_project.analytics.funnel import funnel_compute
 from cdp_project.analytics.retention import retention_cohorts
 from cdp_project.analytics.rfm import rfm_grid
 from ingestion.models import Activity
-from profiles.models import Profile
+from profiles.models import Order, Profile
 from segments.models import Membership, Segment
 from tests.analytics.conftest import NOW
 
@@ -102,6 +102,25 @@ def test_new_profiles_known_share_and_orders(store):
     assert (figures.orders_previous, figures.revenue_previous) == (0, Decimal("0"))
     revenue = dict(zip(figures.days, figures.revenue_daily, strict=True))
     assert revenue[date(2026, 6, 10)] == 160.0 and revenue[date(2026, 6, 2)] == 0.0
+
+
+def test_an_order_far_above_the_median_is_shown_apart_from_net_revenue(store):
+    figures = dashboard_figures()
+    # Six ordinary orders: median 32.50, nothing ten times above it.
+    assert figures.median_order == Decimal("32.50") and figures.outliers == []
+    assert figures.revenue_typical == figures.revenue
+    ada = Profile.objects.get(user_id="ada")
+    Order.objects.create(
+        profile=ada, order_id="TEST-1", placed_at=NOW - timedelta(days=1), total=99_999,
+        net_revenue=Decimal("99999.00"),
+    )  # fmt: skip
+    figures = dashboard_figures()
+    assert figures.median_order == Decimal("35.00")
+    assert [(o.order_id, o.profile_id) for o in figures.outliers] == [("TEST-1", ada.pk)]
+    assert figures.outliers_count == 1 and figures.outliers_revenue == Decimal("99999.00")
+    assert figures.revenue == Decimal("100259.00") and figures.revenue_typical == Decimal("260")
+    typical = dict(zip(figures.days, figures.revenue_daily_typical, strict=True))
+    assert typical[date(2026, 6, 9)] == 0.0 and typical[date(2026, 6, 10)] == 160.0
 
 
 def people(funnel) -> list[int]:
@@ -194,9 +213,9 @@ def test_rfm_grid_spreads_customers_over_the_cells(store):
 
 def test_the_dashboard_costs_a_fixed_handful_of_queries(store, django_assert_max_num_queries):
     # The rollup (its mark, its rows, the live rows past the mark, the newest id), source
-    # names, the catalog's labels, two on profiles and two on orders: never one per event,
-    # per hour or per source.
-    with django_assert_max_num_queries(10):
+    # names, the catalog's labels, two on profiles and four on orders (totals, per day, the
+    # median order, the orders far above it): never one per event, per hour or per source.
+    with django_assert_max_num_queries(12):
         dashboard_figures()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -13,6 +15,7 @@ from django.test import Client
 from cdp_project.access.actors import Actor
 from ingestion import services
 from ingestion.rollups import event_hours_refresh
+from profiles.models import Order, Profile
 from tests.analytics.conftest import NOW, send, track
 from tests.conftest import process_stored
 
@@ -66,6 +69,22 @@ def test_dashboard_draws_its_charts_with_numbers_on_hover(store, marketer):
     assert 'id="new-profiles"' in html and re.search(r'class="figure">6<', html)
     assert "86% <" in html or "86%<" in html  # 6 known of 7 seen
     assert "260.00 USD" in html or "260 USD" in html
+
+
+def test_dashboard_shows_an_absurd_order_apart_with_a_link_to_its_person(store, marketer):
+    assert 'id="revenue-outliers"' not in marketer.get("/").content.decode()
+    ada = Profile.objects.get(user_id="ada")
+    Order.objects.create(
+        profile=ada, order_id="TEST-1", placed_at=NOW - timedelta(hours=1), total=99_999,
+        net_revenue=Decimal("99999.00"),
+    )  # fmt: skip
+    html = marketer.get("/").content.decode()
+    card = html[html.index('id="orders"') : html.index("</section>", html.index('id="orders"'))]
+    assert re.search(r"<strong>260(\.00)? USD</strong> without 1 outlier", card)
+    assert "100,259.00 with it" in card
+    outliers = card[card.index('id="revenue-outliers"') :]
+    assert "One order is more than 10 times the median order (35.00 USD)" in outliers
+    assert f'<a href="/profiles/{ada.pk}/">Order TEST-1</a>: 99,999.00 USD' in outliers
 
 
 def test_dashboard_csv_has_every_figure(store, marketer):
@@ -132,7 +151,7 @@ def test_funnel_csv_follows_the_chosen_filters(store, marketer):
     rows = rows_of(marketer.get("/analytics/funnel.csv", {"days": "7", "source": store["web"].pk}))
     assert rows[0][:3] == ["step", "activities", "people"]
     assert [row[2] for row in rows[1:]] == ["2", "1", "1", "1"]
-    assert rows[2] == ["Added to cart", "Product Added", "1", "0.5000", "1", "0.5000"]
+    assert rows[2] == ["Added to cart", "Product Added", "1", "0.5000", "1", "0.5000", ""]
 
 
 def test_retention_page_and_csv(store, marketer):
@@ -140,6 +159,12 @@ def test_retention_page_and_csv(store, marketer):
     first = html[html.index('data-week="2026-05-18"') :]
     first = first[: first.index("</tr>")]
     assert "1 of 2 ordered again in week 1" in first and ">50%<" in first
+    # The grid starts with the first week anyone ordered (20 April to 11 May had no one) and
+    # says so; the CSV keeps every week.
+    body = html[html.index("<tbody>") :]
+    assert body.index('data-week="2026-05-18"') < body.index("<tr", body.index("<tr") + 1)
+    assert 'data-week="2026-05-11"' not in html and 'data-week="2026-04-20"' not in html
+    assert "4 earlier weeks of the period had no new customer" in html
     rows = rows_of(marketer.get("/analytics/retention.csv", {"weeks": "8"}))
     assert rows[0][:3] == ["cohort week", "new customers", "week 1"] and len(rows) == 9
     cohort = next(row for row in rows if row[0] == "2026-05-18")

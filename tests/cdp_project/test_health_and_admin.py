@@ -50,6 +50,15 @@ def test_api_docs_are_served_without_a_cdn(client):
     assert "cdn.jsdelivr" not in body and "unpkg.com" not in body
 
 
+@pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])
+def test_api_docs_lead_back_to_the_app(client, url):
+    body = client.get(url).content.decode()
+    bar = body[body.index('<header class="docs-bar">') : body.index("</header>")]
+    assert '<a class="docs-home" href="/">' in bar and "Back to CDP" in bar
+    assert 'href="/api/docs/"' in bar and 'href="/api/redoc/"' in bar
+    assert 'href="/sources/"' in bar
+
+
 @pytest.mark.parametrize(
     "model",
     [

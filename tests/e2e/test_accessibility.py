@@ -143,6 +143,10 @@ def demo_data(live_server) -> dict[str, str]:
         "outbox": "/campaigns/outbox/",
         "message": f"/campaigns/outbox/{message.pk}/",
         "funnel": "/analytics/funnel/",
+        "funnel of chosen steps": (
+            "/analytics/funnel/?s0=track%3AProduct+Viewed&s1=track%3AOrder+Completed"
+            "&s1_path=total&s1_op=gte&s1_value=1"
+        ),
         "retention": "/analytics/retention/",
         "rfm": "/analytics/rfm/",
         "audit log": "/admin/access/auditentry/",
@@ -181,6 +185,7 @@ PAGES = [
     "outbox",
     "message",
     "funnel",
+    "funnel of chosen steps",
     "retention",
     "rfm",
     "audit log",
@@ -236,4 +241,42 @@ def test_page_has_no_wcag_21_aa_violations(
         violations = axe_violations(page, axe_script)
         if violations:
             found.append(f"{url} at {width} px:\n{readable(violations)}")
+    assert not found, "axe-core found WCAG 2.1 AA violations:\n" + "\n".join(found)
+
+
+def test_builder_pickers_open_have_no_wcag_21_aa_violations(
+    page: Page, live_server, axe_script, marketer, demo_data
+):
+    """The builder's comboboxes and chips, with a list open (the page checks above see them
+    closed)."""
+    log_in(page, live_server.url)
+    found = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(live_server.url + demo_data["segment builder"])
+        page.locator("#node-n > .add").get_by_role("button", name="+ Condition").click()
+        box = page.get_by_role("combobox", name="Activity")
+        box.click()
+        box.press("ArrowDown")
+        expect(page.locator("#node-n-0-activity-options")).to_be_visible()
+        violations = axe_violations(page, axe_script)
+        if violations:
+            found.append(f"activity list open at {width} px:\n{readable(violations)}")
+        box.fill("Product Viewed")
+        box.press("Enter")
+        expect(page.locator("#node-n-0-activity")).to_have_value("track:Product Viewed")
+        page.locator("#node-n-0").get_by_role("button", name="+ Property filter").click()
+        path = page.get_by_role("combobox", name="Property")
+        path.fill("category")
+        page.locator("#n-0-where-0-path-options").get_by_role("option").first.click()
+        page.locator("#n-0-where-0-operator").select_option("one_of")
+        values = page.get_by_role("combobox", name="Add a value")
+        values.fill("first, second")
+        values.press("Enter")
+        values.click()
+        expect(page.locator("#n-0-where-0-chosen .chip")).to_have_count(2)
+        expect(page.locator("#n-0-where-0-value-options")).to_be_visible()
+        violations = axe_violations(page, axe_script)
+        if violations:
+            found.append(f"chips at {width} px:\n{readable(violations)}")
     assert not found, "axe-core found WCAG 2.1 AA violations:\n" + "\n".join(found)

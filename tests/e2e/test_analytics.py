@@ -80,6 +80,25 @@ def test_dashboard_draws_its_charts_on_a_demo_store(page: Page, live_server, mar
     expect(page.locator("#orders .figure")).not_to_have_text(re.compile(r"^0\b"))
     expect(page.locator("#backlog")).to_contain_text("events waiting")
 
+    # At 1440 px each chart fills its card's width (it filled two thirds), the sparklines too.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    for card in ("#events-hourly", "#events-daily"):
+        inner = page.evaluate(
+            "s => { const c = document.querySelector(s); const st = getComputedStyle(c);"
+            " return c.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight); }",
+            card,
+        )
+        chart = page.locator(f"{card} svg.bar-chart").bounding_box()
+        assert chart is not None and chart["width"] >= inner - 2, (card, chart, inner)
+    spark = page.locator("#orders svg.sparkline").bounding_box()
+    card_box = page.locator("#orders").bounding_box()
+    assert spark is not None and card_box is not None and spark["width"] > card_box["width"] * 0.85
+    # On a phone a chart keeps a readable size and scrolls inside its card, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    chart = page.locator("#events-daily svg.bar-chart").bounding_box()
+    assert chart is not None and chart["width"] >= 700
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
 
 @pytest.fixture
 def funnel_store(db) -> dict[str, Source]:
@@ -194,3 +213,55 @@ def test_rfm_names_its_groups_and_saves_a_cell_as_a_segment(
     page.goto(live_server.url + "/analytics/rfm/")
     page.get_by_role("button", name="Save Lost as a segment").click()
     expect(page.get_by_role("heading", name="RFM: Lost")).to_be_visible()
+
+
+def test_marketer_chooses_funnel_steps_sees_time_to_convert_and_saves(
+    page: Page, live_server, marketer, funnel_store
+):
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/analytics/funnel/")
+    people = page.locator("#funnel-steps td.people")
+    expect(people).to_have_text(["3", "2", "1", "1"])  # the commerce funnel
+    # Viewed a product, then ordered: two steps instead of four.
+    # Each step's activity is searched and chosen from the keyboard; an emptied box drops it.
+    for label, typed in (("Step 1", "product viewed"), ("Step 2", "order comp")):
+        step = page.get_by_role("combobox", name=label, exact=True)
+        step.click()
+        step.fill(typed)
+        step.press("Enter")
+    expect(page.locator("#s0")).to_have_value("track:Product Viewed")
+    expect(page.locator("#s1")).to_have_value("track:Order Completed")
+    for label in ("Step 3", "Step 4"):
+        step = page.get_by_role("combobox", name=label, exact=True)
+        step.fill("")
+        step.press("Enter")
+    expect(page.locator("#s3")).to_have_value("")
+    expect(people).to_have_text(["3", "1"])  # Ada, Cy and Dee viewed; Ada ordered
+    expect(page.locator("#funnel-steps td.time-to-convert")).to_have_text(["—", "15 min"])
+    # A filter on the order narrows the second step.
+    page.get_by_label("Step 2: property to filter on").fill("order_id")
+    page.get_by_label("Step 2: value").fill("E-2")
+    page.get_by_label("Step 2: value").press("Tab")
+    expect(people).to_have_text(["3", "0"])
+    page.get_by_label("Step 2: value").fill("E-1")
+    page.get_by_label("Step 2: value").press("Tab")
+    expect(people).to_have_text(["3", "1"])
+
+    page.get_by_label("Save these steps as").fill("View to order")
+    page.get_by_role("button", name="Save funnel").click()
+    expect(page.get_by_role("status")).to_contain_text("Funnel “View to order” saved.")
+    saved = page.get_by_role("navigation", name="Saved funnels").get_by_role(
+        "link", name="View to order"
+    )
+    expect(saved).to_have_attribute("aria-current", "page")
+    expect(people).to_have_text(["3", "1"])
+    expect(page.get_by_label("Step 2: value")).to_have_value("E-1")
+
+    # Back to the commerce funnel, and the saved one a click away.
+    page.get_by_role("link", name="Back to the commerce funnel").click()
+    expect(people).to_have_text(["3", "2", "1", "1"])
+    page.get_by_role("link", name="View to order").click()
+    expect(people).to_have_text(["3", "1"])
+    # On a phone the steps editor fits the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -11,7 +11,6 @@ from playwright.sync_api import Page, expect
 
 from ingestion.catalog.discovery import forget_known_paths
 from segments.definition import definition_clean
-from segments.membership import segment_refresh
 from segments.models import Segment
 from tests.e2e.test_sources import log_in
 from tests.segments.conftest import (
@@ -25,6 +24,15 @@ from tests.segments.conftest import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def choose(page: Page, select_id: str, typed: str, option: str) -> None:
+    """Search a builder picker and click the option (the select behind it gets the value)."""
+    box = page.locator(f"#{select_id}-search")
+    box.click()
+    box.fill(typed)
+    page.locator(f"#{select_id}-options").get_by_role("option", name=option).first.click()
+    expect(box).to_have_value(option)
 
 
 @pytest.fixture
@@ -54,17 +62,32 @@ def test_marketer_builds_a_nested_segment_saves_and_reopens_it(
     # All of: did Product Added at least once in the last 7 days (Ada, Gus)…
     page.locator("#node-n > .add").get_by_role("button", name="+ Condition").click()
     expect(preview).to_contain_text("choose an activity")
-    page.locator("#node-n-0-activity").select_option("track:Product Added")
+    # The activity picker is searched from the keyboard: type, the first match is active.
+    picker = page.get_by_role("combobox", name="Activity")
+    expect(picker).to_have_attribute("aria-expanded", "false")
+    picker.click()
+    expect(picker).to_have_attribute("aria-expanded", "true")
+    picker.press_sequentially("product add", delay=20)
+    options = page.locator("#node-n-0-activity-options").get_by_role("option")
+    expect(options.first).to_contain_text("Product Added")
+    expect(picker).to_have_attribute("aria-activedescendant", "node-n-0-activity-options-0")
+    picker.press("Enter")
+    expect(page.locator("#node-n-0-activity")).to_have_value("track:Product Added")
     expect(count).to_have_text("2")
+    # The builder is redrawn with the choice; the picker keeps the focus and shows it.
+    picker = page.locator("#node-n-0-activity-search")
+    expect(picker).to_be_focused()
+    expect(picker).to_have_value("Product Added")
 
     # …and any of: Order Completed with a pair of shoes among its products, or an attribute.
     page.locator("#node-n > .add").get_by_role("button", name="+ Group").click()
     expect(page.locator("#node-n-1-match")).to_have_value("any")
-    page.locator("#node-n-1-0-activity").select_option("track:Order Completed")
+    choose(page, "node-n-1-0-activity", "order comp", "Order Completed")
     expect(count).to_have_text("1")  # Ada ordered 5 days ago; Gus never did
     page.locator("#node-n-1-0-window-type").select_option("ever")
+    expect(page.locator("#node-n-1-0-window-amount")).to_have_count(0)  # redrawn
     page.locator("#node-n-1-0").get_by_role("button", name="+ Property filter").click()
-    page.locator("#n-1-0-where-0-path").select_option("products[].category")
+    choose(page, "n-1-0-where-0-path", "categ", "products[].category")
     value = page.locator("#n-1-0-where-0-value")
     # The text input suggests the values the latest orders hold.
     expect(page.locator("#n-1-0-where-0-examples option[value='Bags']")).to_have_count(1)
@@ -107,12 +130,11 @@ def test_marketer_builds_a_nested_segment_saves_and_reopens_it(
     )
     assert segment.definition == definition_clean(expected)
 
-    # The refresh the save queued: the page waits for it and shows its result, unreloaded.
-    expect(page.locator("#segment-size-block")).to_contain_text("A refresh is on its way")
-    expect(page.locator("#segment-size")).to_have_text("—")
-    segment_refresh(segment)
-    expect(page.locator("#segment-size")).to_have_text("2", timeout=10_000)
-    expect(page.locator("#segment-size-block")).not_to_contain_text("on its way")
+    # A small segment is counted by the save: its page opens with its members.
+    expect(page.get_by_role("status")).to_contain_text("saved: 2 people")
+    expect(page.locator("#segment-size")).to_have_text("2")
+    expect(page.locator("#segment-freshness")).to_contain_text("Refreshed")
+    expect(page.locator("#segment-size-block")).not_to_contain_text("Not refreshed yet")
     expect(page.locator("#members").get_by_role("link", name="Gus")).to_be_visible()
     expect(page.locator("svg.size-chart")).to_be_visible()
 
@@ -141,3 +163,83 @@ def test_marketer_builds_a_nested_segment_saves_and_reopens_it(
     expect(page.locator("#n-1-0-where-0-value")).to_have_value("Shoes")
     expect(page.locator("#node-n-1-negate")).not_to_be_checked()
     expect(count).to_have_text("2")
+
+
+def test_marketer_picks_several_values_as_chips_and_sees_who_email_reaches(
+    page: Page, live_server, marketer, store
+):
+    def bought(*categories: str) -> set[str]:
+        filters = [where("products[].category", "one_of", list(categories))]
+        return store.members(group(did("Order Completed", window=EVER, filters=filters)))
+
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/segments/new/")
+    count = page.locator("#preview-count")
+    reach = page.locator("#preview-email-reach")
+    # Everyone, and of them those with email consent and an address (Ada, the only one).
+    expect(count).to_have_text(str(len(store.people)))
+    expect(reach).to_have_text("1")
+    page.get_by_label("Name").fill("Bags or hats")
+    page.locator("#node-n > .add").get_by_role("button", name="+ Condition").click()
+    choose(page, "node-n-0-activity", "order", "Order Completed")
+    page.locator("#node-n-0-window-type").select_option("ever")
+    expect(page.locator("#node-n-0-window-amount")).to_have_count(0)  # redrawn
+    page.locator("#node-n-0").get_by_role("button", name="+ Property filter").click()
+    choose(page, "n-0-where-0-path", "products[].cat", "products[].category")
+    page.locator("#n-0-where-0-operator").select_option("one_of")
+
+    # The value box suggests the catalog's values; Enter adds the active one as a chip.
+    values = page.get_by_role("combobox", name="Add a value")
+    values.click()
+    suggestions = page.locator("#n-0-where-0-value-options").get_by_role("option")
+    expect(suggestions.filter(has_text="Bags")).to_have_count(1)
+    values.press_sequentially("bag", delay=20)
+    expect(suggestions).to_have_count(1)
+    values.press("Enter")
+    chips = page.locator("#n-0-where-0-chosen .chip")
+    expect(chips).to_have_text(["Bags\u00d7"])
+    expect(count).to_have_text(str(len(bought("Bags"))))
+    expect(values).to_be_focused()
+    expect(values).to_have_value("")
+    # The second value gets suggestions too (the chosen one is no longer offered).
+    expect(suggestions.filter(has_text="Bags")).to_have_count(0)
+    suggestions.filter(has_text="Hats").click()
+    expect(chips).to_have_count(2)
+    expect(count).to_have_text(str(len(bought("Bags", "Hats"))))
+    # Each suggestion shows whole, never clipped.
+    values.fill("")
+    values.press("ArrowDown")
+    for option in suggestions.all():
+        assert option.evaluate("o => o.scrollWidth <= o.clientWidth")
+    values.press("Escape")
+    expect(values).to_have_attribute("aria-expanded", "false")
+
+    # A chip is removed from the keyboard, and the count follows.
+    remove = page.get_by_role("button", name="Remove Bags")
+    remove.focus()
+    page.keyboard.press("Enter")
+    expect(chips).to_have_count(1)
+    expect(count).to_have_text(str(len(bought("Hats"))))
+    expect(reach).to_have_text("0")  # Cleo, who bought a hat, gave no email consent
+
+    page.get_by_role("button", name="Save segment").click()
+    segment = Segment.objects.get(name="Bags or hats")
+    where_ = segment.definition["conditions"][0]["where"][0]
+    assert where_["operator"] == "one_of" and where_["value"] == ["Hats"]
+    page.goto(live_server.url + f"/segments/{segment.pk}/edit/")
+    expect(page.locator("#n-0-where-0-chosen .chip")).to_have_text(["Hats\u00d7"])
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_builder_pickers_fit_the_screen(page: Page, live_server, marketer, store, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, live_server.url)
+    page.goto(live_server.url + "/segments/new/")
+    page.locator("#node-n > .add").get_by_role("button", name="+ Condition").click()
+    box = page.get_by_role("combobox", name="Activity")
+    box.click()
+    listbox = page.locator("#node-n-0-activity-options")
+    expect(listbox).to_be_visible()
+    found = listbox.bounding_box()
+    assert found is not None and found["x"] >= 0 and found["x"] + found["width"] <= width
+    assert page.evaluate("document.documentElement.scrollWidth") <= width

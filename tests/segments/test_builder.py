@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from cdp_project.access.actors import Actor
 from ingestion.models import ActivityProperty, ProfileAttribute
+from profiles.models import Profile
 from segments import builder, services
 from segments.definition import DefinitionError, definition_clean
 from segments.models import Segment
@@ -43,8 +44,16 @@ def signed_in(client, django_user_model):
     return client
 
 
+class FormData(QueryDict):
+    """A form as a browser sends it: the test client posts each value of a field that has
+    several (a QueryDict's items() would give only the last)."""
+
+    def items(self):
+        yield from self.lists()
+
+
 def form_data(tree: dict, **extra: str) -> QueryDict:
-    data = QueryDict(mutable=True)
+    data = FormData(mutable=True)
     for name, value in builder.tree_form_data(tree):
         data.appendlist(name, value)
     for name, value in extra.items():
@@ -108,7 +117,7 @@ def posted_fields(html: str, form_id: str = "segment-form") -> QueryDict:
     parser = _FormFields(form_id)
     # The builder fragment comes without its form: read it as if it were inside one.
     parser.feed(html if "<form" in html else f'<form id="{form_id}">{html}</form>')
-    data = QueryDict(mutable=True)
+    data = FormData(mutable=True)
     for name, value in parser.pairs:
         data.appendlist(name, value)
     return data
@@ -324,6 +333,62 @@ def test_preview_counts_the_people_the_tree_selects(signed_in, store):
     assert f'<span id="preview-count">{len(store.people)}</span>' in everyone
 
 
+def test_preview_counts_who_email_can_reach(signed_in, store):
+    everyone = Profile.objects.filter(pk__in=store.people.values())
+    everyone.update(email_consent="unknown")
+    ada = Profile.objects.get(pk=store.people["Ada"])
+    Profile.objects.filter(pk=ada.pk).update(email_consent="granted")
+    # Consent without an address reaches nobody.
+    no_address = everyone.exclude(pk=ada.pk).filter(email="").first()
+    assert ada.email and no_address is not None
+    Profile.objects.filter(pk=no_address.pk).update(email_consent="granted")
+    html = preview(signed_in, group()).content.decode()
+    assert f'<span id="preview-count">{len(store.people)}</span>' in html
+    assert '<strong id="preview-email-reach">1</strong> of them can be reached by email' in html
+    html = preview(signed_in, group(computed("orders_count", "gte", 99))).content.decode()
+    assert '<strong id="preview-email-reach">0</strong>' in html
+
+
+def test_is_one_of_values_are_chips_that_may_hold_a_comma(signed_in, store):
+    tree = group(
+        did("Product Viewed", filters=[where("category", "one_of", ["Shoes, boots", "Bags"])])
+    )
+    data = form_data(tree)
+    assert data.getlist("n.0:where.0:value_item") == ["Shoes, boots", "Bags"]
+    assert builder.tree_from_form(data)["conditions"][0]["where"][0]["value"] == [
+        "Shoes, boots",
+        "Bags",
+    ]
+    # What is typed in the box adds to the chips, comma-separated, each value once.
+    data["n.0:where.0:value"] = "Hats, Bags,  Socks "
+    read = builder.tree_from_form(data)["conditions"][0]["where"][0]["value"]
+    assert read == ["Shoes, boots", "Bags", "Hats", "Socks"]
+    # Redrawn, each value is a chip (a ticked box without JavaScript) and the box is empty;
+    # the box suggests the catalog's values not chosen yet.
+    html = signed_in.post(
+        reverse("segment-builder"), form_data(tree), headers=HTMX
+    ).content.decode()
+    chips = html[
+        html.index('id="n-0-where-0-chosen"') : html.index(
+            "</ul>", html.index('id="n-0-where-0-chosen"')
+        )
+    ]
+    assert re.findall(r'name="n.0:where.0:value_item" value="([^"]*)" checked', chips) == [
+        "Shoes, boots",
+        "Bags",
+    ]
+    assert re.search(
+        r'<input type="text" name="n.0:where.0:value" id="n-0-where-0-value" value=""', html
+    )
+    suggested = datalist(html, "n-0-where-0")
+    assert suggested and "Bags" not in suggested
+    # A value typed before "is one of" was chosen becomes chips too.
+    data = form_data(group(trait("plan", "equals", "Gold, Silver")))
+    data["n.0:operator"] = "one_of"
+    html = signed_in.post(reverse("segment-builder"), data, headers=HTMX).content.decode()
+    assert re.findall(r'name="n.0:value_item" value="([^"]*)" checked', html) == ["Gold", "Silver"]
+
+
 def test_preview_of_an_array_item_filter(signed_in, store):
     tree = group(did("Order Completed", filters=[where("products[].category", "equals", "Shoes")]))
     html = preview(signed_in, tree).content.decode()
@@ -414,6 +479,36 @@ def test_saving_a_new_segment_and_reopening_it_shows_the_tree_intact(signed_in, 
     assert response.status_code == 302
     segment.refresh_from_db()
     assert segment.definition == definition_clean(tree)
+
+
+def test_saving_a_small_segment_counts_its_members_before_its_page_opens(signed_in, store):
+    data = form_data(group(computed("orders_count", "gte", 1)), name="Buyers", action="save")
+    response = signed_in.post(reverse("segment-new"), data)
+    segment = Segment.objects.get(name="Buyers")
+    assert response["Location"] == reverse("segment-detail", args=[segment.pk])
+    expected = Profile.objects.filter(orders_count__gte=1).count()
+    assert expected and segment.size == expected and segment.refreshed_at is not None
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "Not refreshed yet" not in page and "Counting the members" not in page
+    assert f"saved: {expected} " in page and 'hx-trigger="every 2s"' not in page
+
+    # Edited, it is counted again at once.
+    data = form_data(group(computed("orders_count", "gte", 99)), name="Buyers", action="save")
+    signed_in.post(reverse("segment-edit", args=[segment.pk]), data)
+    segment.refresh_from_db()
+    assert segment.size == 0
+
+
+def test_saving_a_big_segment_leaves_the_count_to_the_worker(signed_in, store, settings):
+    settings.SEGMENTS_INLINE_REFRESH_MAX = 0
+    data = form_data(group(computed("orders_count", "gte", 1)), name="Buyers", action="save")
+    response = signed_in.post(reverse("segment-new"), data)
+    segment = Segment.objects.get(name="Buyers")
+    assert response["Location"] == reverse("segment-detail", args=[segment.pk]) + "?refreshing=1"
+    assert segment.size is None
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "Counting the members" in page and "Not refreshed yet" not in page
+    assert 'hx-trigger="every 2s"' in page  # the page follows the queued refresh
 
 
 def test_saving_an_invalid_tree_answers_400_with_the_tree_intact(signed_in, store):
@@ -581,8 +676,9 @@ def test_preview_says_when_counting_took_too_long(signed_in, store, settings, mo
     def slow_count(tree):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(2)")
+        return Profile.objects.none()
 
-    monkeypatch.setattr("segments.builder_views.segment_count", slow_count)
+    monkeypatch.setattr("segments.builder_views.segment_profiles", slow_count)
     settings.SEGMENTS_PREVIEW_TIMEOUT_SECONDS = 0.05
     html = preview(signed_in, group(computed("orders_count", "gte", 1))).content.decode()
     assert "Counting took too long, so the preview stopped" in html

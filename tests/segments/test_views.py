@@ -173,7 +173,8 @@ def test_the_page_shows_size_history_changes_members_and_actions(signed_in, buye
 def test_the_page_of_a_segment_never_refreshed_says_so(signed_in):
     segment = segment_of()
     html = signed_in.get(f"/segments/{segment.pk}/").content.decode()
-    assert "Not refreshed yet." in html
+    # Just saved: its first count is on its way.
+    assert "Counting the members…" in html and "Not refreshed yet." not in html
     assert "Members appear after the first refresh" in html
     assert "The history starts with the first refresh." in html
     assert signed_in.get("/segments/999999/").status_code == 404
@@ -439,8 +440,8 @@ def test_a_page_opened_before_the_first_refresh_polls_until_it_ends(signed_in):
     person("Ada", orders_count=3)
     segment = segment_of()  # just saved: a refresh is queued
     html = signed_in.get(f"/segments/{segment.pk}/").content.decode()
-    assert POLL in html and "A refresh is on its way" in html
-    assert "Not refreshed yet." in html
+    assert POLL in html and "Counting the members…" in html
+    assert "This updates when the count ends." in html and "Not refreshed yet." not in html
     token = watch_token(html)
 
     poll = signed_in.get(f"/segments/{segment.pk}/", {"watch": token}, headers=HTMX)
