@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from typing import Any
 
 from django.db.models import Max
@@ -99,6 +100,12 @@ def _database_problems(journey: Journey) -> list[str]:
     return problems
 
 
+def _unnumbered(text: str) -> str:
+    """A segment checker's message without the number of the one condition it was given:
+    "Condition 1, filter 1: …" reads "filter 1: …"."""
+    return re.sub(r"^Condition \d+(, |: )", "", text)
+
+
 def _condition_problems(journey: Journey) -> list[str]:
     """Property filters and conditions checked against the catalog, as the segment builder
     checks them: an operator the property's type has, a value of that type."""
@@ -132,9 +139,7 @@ def _condition_problems(journey: Journey) -> list[str]:
         try:
             definition_parse({"kind": "group", "match": "all", "conditions": [behaviour]})
         except DefinitionError as error:
-            problems.extend(
-                f"{label}: {text.removeprefix('Condition 0: ')}" for text in error.errors
-            )
+            problems.extend(f"{label}: {_unnumbered(text)}" for text in error.errors)
     return problems
 
 

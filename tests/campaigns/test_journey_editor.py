@@ -14,6 +14,7 @@ from campaigns.models import Campaign, Enrollment, JourneyVersion
 from cdp_project.access.models import AuditEntry
 from segments import services as segment_services
 from segments.definition import empty_group
+from tests.conftest import process_stored
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,11 @@ def test_the_blank_journey_names_its_problems_next_to_the_step(signed_in):
     assert "choose an activity" in card.split("</li>")[0]
 
 
-def test_building_the_shoes_journey_step_by_step(signed_in):
+def test_building_the_shoes_journey_step_by_step(signed_in, ingest):
+    # The catalog learns the property the trigger filters on from a first event.
+    added = {"event": "Product Added", "userId": "early", "properties": {"category": "Shoes"}}
+    assert ingest("track", added).status_code == 200
+    process_stored()
     journey = _new(signed_in)
     response = signed_in.post(
         _url(journey, "trigger/"),

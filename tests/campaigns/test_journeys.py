@@ -552,3 +552,13 @@ def test_a_segment_a_live_journey_runs_on_cannot_be_deleted(db):
         segment_delete(actor=ACTOR, segment=lapsed)
     assert "Win back" in str(refused.value.others)
     assert Segment.objects.filter(pk=lapsed.pk).exists()
+
+
+def test_a_filter_on_a_property_the_catalog_does_not_know_is_refused(db):
+    tree = definition(
+        on(ROLE_ADDED, {"path": "colour", "operator": "equals", "value": "red"}),
+        email("hello", "Hello"),
+    )
+    assert journey_problems(tree) == [
+        "Trigger: filter 1: the activity has no property 'colour' in the catalog."
+    ]
