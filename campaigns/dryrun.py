@@ -356,7 +356,7 @@ class _Replay:
             self.keys.add(key)
         elif self._kept_out(profile_id, event.timestamp):
             return
-        if campaign.is_journey and not engine._in_audience(campaign, {profile_id}):
+        if campaign.is_journey and not engine.audience_members(campaign, {profile_id}):
             return
         profile = self._profile(profile_id)
         if profile is None:

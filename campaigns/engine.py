@@ -331,7 +331,7 @@ def _enrollments(found: _Active) -> int:
         return 0
     people = {profile_of(e) for e in triggers}
     if campaign.is_journey and campaign.audience_id is not None:
-        people &= _in_audience(campaign, people)
+        people &= audience_members(campaign, people)
     once = campaign.reentry == Campaign.Reentry.ONCE
     pending_only = campaign.reentry == Campaign.Reentry.WHILE_PENDING
     blocked = _waiting_profiles(campaign, people) if pending_only else set()
@@ -378,8 +378,9 @@ def _enrollments(found: _Active) -> int:
     return len(new)
 
 
-def _in_audience(campaign: Campaign, people: set[int]) -> set[int]:
-    """The people of a batch in a journey's audience, checked at entry."""
+def audience_members(campaign: Campaign, people: set[int]) -> set[int]:
+    """The people of a batch in a journey's audience, checked at entry (on an activity, a
+    segment or a broadcast)."""
     audience = campaign.audience
     if audience is None:
         return people

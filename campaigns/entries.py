@@ -30,13 +30,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns.engine import first_due, journey_of
+from campaigns.engine import audience_members, first_due, journey_of
 from campaigns.journeys.definition import Journey, JourneyError, SegmentTrigger
 from campaigns.models import Campaign, Enrollment, JourneyVersion, SegmentEntryCursor
 from cdp_project.core.publish import task_publish_on_commit
 from ingestion.models import Event
-from profiles.models import Profile
-from segments.compiler import segment_q
 from segments.membership import segment_membership_check
 from segments.models import MembershipChange, Segment
 
@@ -77,7 +75,7 @@ def entries_enroll(
         return 0
     people = {entry.profile_id for entry in entries}
     if campaign.audience_id is not None:
-        people &= _in_audience(campaign, people)
+        people &= audience_members(campaign, people)
     blocked: set[int] = set()
     waiting = Enrollment.objects.filter(campaign=campaign, profile_id__in=people)
     if campaign.reentry == Campaign.Reentry.WHILE_PENDING:
@@ -116,22 +114,6 @@ def entries_enroll(
     # `key <> ''` lets Postgres read the keys through the unique index that holds them.
     keys = [enrollment.key for enrollment in new]
     return Enrollment.objects.filter(campaign=campaign, key__in=keys).exclude(key="").count()
-
-
-def _in_audience(campaign: Campaign, people: set[int]) -> set[int]:
-    audience = campaign.audience
-    if audience is None:
-        return people
-    try:
-        with transaction.atomic():
-            return set(
-                Profile.objects.filter(pk__in=people)
-                .filter(segment_q(audience.definition))
-                .values_list("pk", flat=True)
-            )
-    except Exception:
-        logger.exception("journey audience check failed campaign_id=%s", campaign.pk)
-        return set()
 
 
 def active_journeys() -> Iterator[tuple[Campaign, Journey]]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from campaigns import engine, progress, stats
 from campaigns.defaults import campaigns_setup
 from campaigns.models import Campaign, Enrollment, JourneyVersion, Message, StepRun
+from cdp_project.devtools.benchmarks import JOURNEY_DEFINITION
 from profiles.models import Profile
 from tests.campaigns.conftest import NOW, added, identify, later, ordered, run, send
 
@@ -20,46 +21,7 @@ pytestmark = pytest.mark.django_db
 
 State = Enrollment.State
 
-DEFINITION = {
-    "trigger": {"kind": "activity", "activity": {"role": "product_added"}, "where": []},
-    "start": "wait_order",
-    "steps": [
-        {
-            "id": "wait_order",
-            "type": "wait_for",
-            "activity": {"role": "order_completed"},
-            "match_keys": ["cart_id"],
-            "timeout_seconds": 3600,
-            "yes": "",
-            "timed_out": "opted_in",
-        },
-        {
-            "id": "opted_in",
-            "type": "split",
-            "condition": {
-                "kind": "group",
-                "match": "all",
-                "conditions": [
-                    {"kind": "consent", "negate": False, "channel": "email", "state": "granted"}
-                ],
-            },
-            "yes": "cart",
-            "no": "done",
-        },
-        {
-            "id": "cart",
-            "type": "send",
-            "channel": "email",
-            "subject": "You left something behind",
-            "html": "<p>Your cart</p>",
-            "text": "Your cart",
-            "items": "cart",
-        },
-        {"id": "done", "type": "exit"},
-    ],
-    "exit_on": [],
-    "goal": {"activity": {"role": "order_completed"}, "days": 3},
-}
+DEFINITION = {**JOURNEY_DEFINITION, "exit_on": []}
 
 
 def journey_make(definition: dict = DEFINITION, **settings) -> Campaign:
