@@ -41,6 +41,7 @@ from campaigns.journeys.definition import (
     journey_walk,
     step_type,
 )
+from campaigns.journeys.words import activity_words
 from campaigns.models import Campaign, Enrollment, JourneyVersion, Message, StepRun
 from cdp_project.core.db import statement_timeout_set
 from ingestion.models import Event
@@ -317,7 +318,7 @@ class _Replay:
                 label = (
                     engine.Reason.exited(selector.role)
                     if isinstance(selector, ActivityRole)
-                    else f"converted: {engine.selector_label(selector).lower()}"
+                    else f"converted: {activity_words(selector).lower()}"
                 )
                 engine._exits(self.campaign, [(event, label)])
                 break

@@ -53,6 +53,7 @@ from campaigns.journeys.definition import (
     WaitFor,
     journey_parse,
 )
+from campaigns.journeys.words import activity_words
 from campaigns.models import (
     Campaign,
     EmailSuppression,
@@ -155,14 +156,6 @@ def selector_matches(selector: ActivitySelector, event: Event, meanings: Activit
             return event.type == kind and (kind != "track" or event.name == name)
 
 
-def selector_label(selector: ActivitySelector) -> str:
-    match selector:
-        case ActivityRole(role=role):
-            return CommerceRole(role).label if role in CommerceRole.values else role
-        case ActivityName(kind=kind, name=name):
-            return name if kind == "track" else f"{kind} viewed"
-
-
 def selector_events(
     events: QuerySet[Event],
     selector: ActivitySelector,
@@ -230,7 +223,7 @@ def campaigns_enroll(events: Sequence[Event]) -> None:
                     label = (
                         Reason.exited(selector.role)
                         if isinstance(selector, ActivityRole)
-                        else f"converted: {selector_label(selector).lower()}"
+                        else f"converted: {activity_words(selector).lower()}"
                     )
                     found.exits.append((event, label))
                     break
@@ -946,7 +939,7 @@ def _exit_reason(enrollment: Enrollment, journey: Journey, now: datetime) -> str
             if names and events.filter(type="track", name__in=names).exists():
                 return Reason.exited(selector.role)
         elif selector_events(events, selector).exists():
-            return f"converted: {selector_label(selector).lower()}"
+            return f"converted: {activity_words(selector).lower()}"
     if campaign.kind == Campaign.Kind.ABANDONED_CART:
         cart = content.cart_of(enrollment.profile, cart_id=enrollment.cart_id, until=now)
         if not cart["lines"]:

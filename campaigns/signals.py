@@ -7,16 +7,9 @@ from typing import Any
 from django.db.models import ProtectedError
 
 from campaigns.engine import enrollments_merge
-from campaigns.journeys.definition import (
-    BroadcastTrigger,
-    JourneyError,
-    SegmentTrigger,
-    Split,
-    journey_parse,
-)
+from campaigns.journeys.definition import JourneyError, journey_parse, journey_segments
 from campaigns.models import Campaign
 from segments.models import Segment
-from segments.tree import tree_segments
 
 __all__ = ["enrollments_merge", "segment_delete_guard"]
 
@@ -33,12 +26,7 @@ def journeys_naming(segment_id: int) -> list[Campaign]:
             journey = journey_parse(campaign.version.definition)
         except JourneyError:
             continue
-        named: set[int] = set()
-        if isinstance(journey.trigger, SegmentTrigger | BroadcastTrigger):
-            named.add(journey.trigger.segment)
-        for step in journey.steps:
-            if isinstance(step, Split):
-                named |= tree_segments(step.condition)
+        named = journey_segments(journey)
         if segment_id in named:
             found.append(campaign)
     return found

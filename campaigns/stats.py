@@ -25,8 +25,9 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from campaigns.content import money
-from campaigns.engine import journey_of, selector_events, selector_label
+from campaigns.engine import journey_of, selector_events
 from campaigns.journeys.definition import Goal
+from campaigns.journeys.words import activity_words
 from campaigns.models import Campaign, Enrollment, JourneyVersion, Message
 from ingestion.models import Event
 from profiles.models import Order
@@ -315,7 +316,7 @@ def journey_goal_outcomes(
             found.revenue = revenue or Decimal("0")
         groups.append(found)
     return GoalOutcomes(
-        activity=selector_label(goal.activity),
+        activity=activity_words(goal.activity),
         days=goal.days,
         messaged=groups[0],
         control=groups[1],

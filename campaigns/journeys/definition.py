@@ -30,6 +30,7 @@ from segments.tree import (
     comparison_from_json,
     comparison_to_json,
     tree_from_json,
+    tree_segments,
     tree_to_json,
 )
 
@@ -269,6 +270,18 @@ def step_exits(step: Step) -> list[tuple[str, str]]:
             return [(b.label or f"{b.percent} %", b.next) for b in branches]
         case Exit():
             return []
+
+
+def journey_segments(journey: Journey) -> set[int]:
+    """The saved segments a journey runs on: its trigger's, a broadcast's, and those its
+    condition splits name."""
+    named: set[int] = set()
+    if isinstance(journey.trigger, SegmentTrigger | BroadcastTrigger):
+        named.add(journey.trigger.segment)
+    for step in journey.steps:
+        if isinstance(step, Split):
+            named |= tree_segments(step.condition)
+    return named
 
 
 def journey_walk(journey: Journey) -> Iterator[tuple[int, str, Step]]:

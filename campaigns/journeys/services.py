@@ -21,14 +21,13 @@ from campaigns import channels, rendering
 from campaigns.journeys.builtin import JOURNEY_TEMPLATES, builtin_journey
 from campaigns.journeys.definition import (
     ActivityTrigger,
-    BroadcastTrigger,
     Journey,
     JourneyError,
-    SegmentTrigger,
     Send,
     Split,
     WaitFor,
     journey_parse,
+    journey_segments,
     journey_to_json,
 )
 from campaigns.models import Campaign, Enrollment, JourneyVersion
@@ -41,7 +40,6 @@ from segments.tree import (
     PropertyFilter,
     activity_to_json,
     comparison_to_json,
-    tree_segments,
     tree_to_json,
 )
 
@@ -85,12 +83,7 @@ def journey_problems(definition: Any) -> list[str]:
 
 def _database_problems(journey: Journey) -> list[str]:
     problems: list[str] = []
-    named: set[int] = set()
-    if isinstance(journey.trigger, SegmentTrigger | BroadcastTrigger):
-        named.add(journey.trigger.segment)
-    for step in journey.steps:
-        if isinstance(step, Split):
-            named |= tree_segments(step.condition)
+    named = journey_segments(journey)
     existing = set(Segment.objects.filter(pk__in=named).values_list("pk", flat=True))
     for missing in sorted(named - existing):
         problems.append(f"Segment #{missing} does not exist (any more).")
