@@ -317,6 +317,10 @@ class Message(models.Model):
                 condition=Q(status="claimed"),
             ),
             models.Index(fields=["-created_at", "-id"], name="message_outbox"),
+            # The Outbox's search by recipient (an address or its start).
+            models.Index(
+                fields=["recipient"], name="message_recipient", opclasses=["varchar_pattern_ops"]
+            ),
             # Test sends rendered for a person (export, deletion); few rows carry one.
             models.Index(
                 fields=["rendered_for"],

@@ -236,11 +236,13 @@ def outbox_page(
     campaign_id: int | None = None,
     status: str = "",
     kind: str = "",
+    to: str = "",
     before: MessageCursor | None = None,
     limit: int = OUTBOX_PAGE_SIZE,
 ) -> OutboxPage:
     """Messages newest first, keyset-paged on (created_at, id) (`message_outbox`), without
-    their bodies, each with whether it was a test send."""
+    their bodies, each with whether it was a test send. `to` keeps the messages whose
+    recipient starts with it (an address, or its start; `message_recipient`)."""
     messages = Message.objects.select_related("campaign", "profile").defer(
         "html",
         "text",
@@ -253,6 +255,11 @@ def outbox_page(
         messages = messages.filter(campaign_id=campaign_id)
     if status in Message.Status.values:
         messages = messages.filter(status=status)
+    if to := to.replace("\x00", "").strip()[:320]:
+        # Addresses are kept in lower case; a webhook's address as written.
+        messages = messages.filter(
+            Q(recipient__startswith=to) | Q(recipient__startswith=to.lower())
+        )
     if kind == "test":
         messages = messages.filter(headers__has_key=TEST_HEADER)
     elif kind == "real":

@@ -383,9 +383,12 @@ def outbox(request: HttpRequest) -> HttpResponse:
         campaign_id = None
     status = request.GET.get("status", "")
     kind = request.GET.get("kind", "")
+    to = request.GET.get("to", "")[:320]
     before = selectors.MessageCursor.parse(request.GET.get("before"))
-    page = selectors.outbox_page(campaign_id=campaign_id, status=status, kind=kind, before=before)
-    filters = {"campaign": campaign_id or "", "status": status, "kind": kind}
+    page = selectors.outbox_page(
+        campaign_id=campaign_id, status=status, kind=kind, to=to, before=before
+    )
+    filters = {"campaign": campaign_id or "", "status": status, "kind": kind, "to": to}
     query = urlencode({k: v for k, v in filters.items() if v})
     context = {
         "messages_page": page.messages,

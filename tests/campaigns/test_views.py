@@ -592,6 +592,22 @@ def test_the_outbox_filters_by_campaign_and_status_and_pages(signed_in, cart, se
     assert response.status_code == 200
 
 
+def test_the_outbox_finds_messages_by_recipient(signed_in, cart):
+    _message(cart, subject="To Ann", recipient="ann@example.com")
+    _message(cart, subject="To Annabel", recipient="annabel@example.com")
+    _message(cart, subject="To Bob", recipient="bob@example.com")
+
+    def subjects(to: str) -> list[str]:
+        response = signed_in.get("/campaigns/outbox/", {"to": to})
+        return sorted(row.message.subject for row in response.context["messages_page"])
+
+    assert subjects("ann") == ["To Ann", "To Annabel"]
+    assert subjects("Ann@Example.com") == ["To Ann"]  # addresses are kept in lower case
+    assert subjects("carl@") == []
+    page = signed_in.get("/campaigns/outbox/", {"to": "bob"}).content.decode()
+    assert 'value="bob"' in page  # the search stays in its box
+
+
 def test_a_sent_message_reads_in_the_outbox_with_headers_and_reason(signed_in, ingest, clock, cart):
     Campaign.objects.filter(pk=cart.pk).update(status=Campaign.Status.ACTIVE)
     send(ingest, identify("ann"), added("ann", "A", name="Alpine boot", price=120))
