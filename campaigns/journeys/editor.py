@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from campaigns.journeys.definition import STEP_TYPES, WEEKDAYS
+from campaigns.journeys.words import subject_words
 from campaigns.selectors import duration_words
 from ingestion.models import CommerceRole
 from segments.definition import CONSENT_CHANNELS, CONSENT_STATES, OPERATORS
@@ -436,8 +437,8 @@ def step_words(step: Mapping[str, Any], segments: Mapping[int, str]) -> str:
             kind = "transactional" if step.get("transactional") else "marketing"
             if step.get("channel") == "webhook":
                 return f"Post a webhook to {step.get('webhook_url') or '(no address yet)'}"
-            subject = step.get("subject") or "(no subject yet)"
-            return f"Send the email “{subject}” ({kind})"
+            subject = subject_words(str(step.get("subject") or "")) if step.get("subject") else ""
+            return f"Send the email “{subject or '(no subject yet)'}” ({kind})"
         case "update":
             traits = step.get("traits") or {}
             parts = (

@@ -4,6 +4,8 @@ email “You left something behind”"."""
 
 from __future__ import annotations
 
+import re
+
 from campaigns.journeys.definition import (
     STEP_TYPES,
     WEEKDAYS,
@@ -93,7 +95,7 @@ def step_words(step: Step) -> str:
             )
         case Send(channel=channel, subject=subject, transactional=transactional):
             kind = "transactional" if transactional else "marketing"
-            what = f"email “{subject}”" if channel == "email" else "webhook"
+            what = f"email “{subject_words(subject)}”" if channel == "email" else "webhook"
             return f"Send {what} ({kind})"
         case Update(traits=traits, note=note):
             parts = [f"set {name} = {value}" for name, value in traits]
@@ -104,13 +106,20 @@ def step_words(step: Step) -> str:
             return "Exit"
 
 
+def subject_words(subject: str) -> str:
+    """An email's subject as a marketer reads it in a sentence: its template parts shown as
+    "…" ("You left {{ cart.count }} items" reads "You left … items")."""
+    plain = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "…", subject)
+    return " ".join(plain.split()) or "(no subject)"
+
+
 def step_short(step: Step | None) -> str:
     """A step named briefly, for "then: …": the email's subject, "exit", "the end"."""
     match step:
         case None:
             return "the end of the journey"
         case Send(channel="email", subject=subject):
-            return f"email “{subject}”"
+            return f"email “{subject_words(subject)}”"
         case Send():
             return "webhook"
         case Exit():

@@ -562,3 +562,12 @@ def test_a_filter_on_a_property_the_catalog_does_not_know_is_refused(db):
     assert journey_problems(tree) == [
         "Trigger: filter 1: the activity has no property 'colour' in the catalog."
     ]
+
+
+def test_a_subject_reads_in_a_sentence_without_its_template_parts():
+    from campaigns.journeys.words import subject_words
+
+    subject = "You left {{ cart.count }} item{{ 's' if cart.count != 1 }} in your cart"
+    assert subject_words(subject) == "You left … item… in your cart"
+    assert subject_words("{% if x %}{% endif %}") == "……"
+    assert subject_words("") == "(no subject)"
