@@ -770,7 +770,8 @@ def wait_end(step: Wait, since: datetime, zone: zoneinfo.ZoneInfo) -> datetime:
 
 def _waited_event(enrollment: Enrollment, step: WaitFor, since: datetime, until: datetime) -> bool:
     """Whether the person did the awaited activity between `since` and `until`, with the
-    trigger's values of the match keys (a key the trigger lacked is not compared)."""
+    trigger's values of the match keys (a key the trigger or the event lacks is not
+    compared)."""
     events = Event.objects.filter(
         profile_id=enrollment.profile_id, timestamp__gte=since, timestamp__lte=until
     )
@@ -782,7 +783,11 @@ def _waited_event(enrollment: Enrollment, step: WaitFor, since: datetime, until:
     for key in step.match_keys:
         value = trigger_properties.get(key)
         if value not in (None, ""):
-            events = events.filter(properties__contains={key: value})
+            # The same value, or none at all: an order that names no cart may be this cart
+            # (as the cart's own contents read it, campaigns/content.py `cart_of`).
+            events = events.filter(
+                Q(properties__contains={key: value}) | ~Q(properties__has_key=key)
+            )
     try:
         with transaction.atomic():
             return selector_events(events, step.activity, step.where).exists()

@@ -129,14 +129,21 @@ def test_the_cart_journey_waits_for_the_same_cart_then_branches_on_consent(inges
         shoes("eve", "c5"),  # no consent: exits
         identify("dan"),
         added("dan", "HAT", category="Hats", price=10, cart_id="c6"),  # not shoes
+        identify("fay"),
+        shoes("fay", "c7"),
     )
     assert not Enrollment.objects.filter(profile__user_id="dan").exists()
     later(clock, minutes=10)
-    send(ingest, ordered("bob", "o-1", cart_id="c2"), ordered("cat", "o-2", cart_id="c4"))
+    send(
+        ingest,
+        ordered("bob", "o-1", cart_id="c2"),
+        ordered("cat", "o-2", cart_id="c4"),
+        ordered("fay", "o-3"),  # names no cart: may be hers
+    )
     # Bob's order wakes his wait at once: he takes the "yes" branch (empty: he is done).
     assert of("bob").due_at <= datetime(2026, 11, 20, 12, 10, tzinfo=UTC)
     run()
-    assert path("bob") == [("wait_order", Outcome.MATCHED)]
+    assert path("bob") == path("fay") == [("wait_order", Outcome.MATCHED)]
     assert of("bob").state == State.COMPLETED
     assert of("cat").state == State.PENDING and of("cat").node == "wait_order"
 
