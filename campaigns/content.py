@@ -306,3 +306,42 @@ def message_context(
         context["order"] = order_of(properties, trigger_at)
         context["items"] = context["order"]["lines"]
     return context
+
+
+def sample_context(*, campaign_name: str, now: datetime) -> dict[str, Any]:
+    """Everything a message's templates can use, for a made-up person with one product in
+    their cart, viewed and ordered: to try a template before anyone gets it, so that one
+    that compiles but cannot render (a list read the wrong way) is refused when published."""
+    order = order_of(
+        {
+            "order_id": "1001",
+            "products": [{"sku": "SAMPLE-1", "name": "Sample product", "price": 10, "quantity": 1}],
+            "total": 10,
+            "subtotal": 10,
+        },
+        now,
+    )
+    lines = order["lines"]
+    return {
+        "profile": {
+            "id": 0,
+            "name": "Ann Example",
+            "first_name": "Ann",
+            "email": "ann@example.com",
+            "user_id": "ann",
+            "traits": {"first_name": "Ann", "email": "ann@example.com"},
+        },
+        "event": {"name": "Sample", "timestamp": now.isoformat(), "properties": {}},
+        "campaign": {"name": campaign_name, "kind": "journey"},
+        "unsubscribe_url": "https://example.com/unsubscribe",
+        "items": lines,
+        "cart": {
+            "id": "",
+            "lines": lines,
+            "count": 1,
+            "total": order["total"],
+            "total_display": order["total_display"],
+            "currency": order["currency"],
+        },
+        "order": order,
+    }

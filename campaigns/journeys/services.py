@@ -17,7 +17,7 @@ from typing import Any
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns import channels, rendering
+from campaigns import channels, content, rendering
 from campaigns.journeys.builtin import JOURNEY_TEMPLATES, builtin_journey
 from campaigns.journeys.definition import (
     ActivityTrigger,
@@ -140,6 +140,7 @@ def _send_problems(send: Send) -> list[str]:
     problems: list[str] = []
     name = f"Step “{send.id}”"
     if send.channel == "email":
+        sample = content.sample_context(campaign_name="Sample", now=timezone.now())
         for label, source, html in (
             ("subject", send.subject, False),
             ("HTML body", send.html, True),
@@ -147,6 +148,13 @@ def _send_problems(send: Send) -> list[str]:
         ):
             if error := rendering.check(source, html=html):
                 problems.append(f"{name}: the {label} does not compile: {error}")
+                continue
+            # Compiles; tried on a made-up person with one product, so that a template
+            # that cannot render (a list read the wrong way) is refused now, not at send.
+            try:
+                rendering.render(source, sample, html=html)
+            except rendering.TemplateError as exc:
+                problems.append(f"{name}: the {label} fails for a sample person: {exc}")
     elif refusal := channels.url_refusal(send.webhook_url):
         problems.append(f"{name}: {refusal}")
     return problems

@@ -578,3 +578,14 @@ def test_a_subject_reads_in_a_sentence_without_its_template_parts():
     assert subject_words(subject) == "You left … item… in your cart"
     assert subject_words("{% if x %}{% endif %}") == "……"
     assert subject_words("") == "(no subject)"
+
+
+def test_a_template_that_compiles_but_cannot_render_is_refused_at_publish(db):
+    tree = definition(
+        on({"kind": "track", "name": "Signed Up"}),
+        email("cart", "Your cart", html="{% for item in cart.items %}{{ item }}{% endfor %}"),
+    )
+    [problem] = journey_problems(tree)
+    assert problem.startswith("Step “cart”: the HTML body fails for a sample person:")
+    tree["steps"][0]["html"] = "{% for item in cart.lines %}{{ item.name }}{% endfor %}"
+    assert journey_problems(tree) == []
