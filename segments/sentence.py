@@ -31,6 +31,7 @@ from segments.tree import (
     Group,
     LastWindow,
     Lifecycle,
+    PropertyFilter,
     SegmentRef,
     Window,
     tree_from_json,
@@ -187,13 +188,12 @@ def _plain_comparison_text(comparison: Comparison) -> str:
     return f"{_SENTENCE_OPERATORS.get(operator, operator)} {value}"
 
 
-def _events_text(node: EventCondition, labels: SentenceLabels) -> str:
-    """ ", where category is Shoes, with an item of products whose category is Shoes and
-    price > 50," then " on Shop"."""
-    parts = []
+def filters_text(where: tuple[PropertyFilter, ...]) -> str:
+    """Property filters in words: "where category is Shoes, with an item of products whose
+    category is Shoes and price > 50" (empty without filters)."""
     plain: list[str] = []
     arrays: dict[str, list[str]] = {}
-    for item in node.where:
+    for item in where:
         head, sep, rest = item.path.partition("[].")
         if sep and rest:
             arrays.setdefault(head, []).append(f"{rest} {_comparison_text(item.comparison)}")
@@ -203,8 +203,15 @@ def _events_text(node: EventCondition, labels: SentenceLabels) -> str:
     clauses += [
         f"with an item of {head} whose {' and '.join(tests)}" for head, tests in arrays.items()
     ]
-    if clauses:
-        parts.append(", " + ", ".join(clauses) + ",")
+    return ", ".join(clauses)
+
+
+def _events_text(node: EventCondition, labels: SentenceLabels) -> str:
+    """ ", where category is Shoes, with an item of products whose category is Shoes and
+    price > 50," then " on Shop"."""
+    parts = []
+    if clauses := filters_text(node.where):
+        parts.append(", " + clauses + ",")
     if node.sources:
         names = ", ".join(labels.sources.get(s, f"#{s}") for s in node.sources)
         parts.append(f" on {names}")

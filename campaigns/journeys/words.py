@@ -26,7 +26,7 @@ from campaigns.journeys.definition import (
 )
 from campaigns.selectors import duration_words
 from ingestion.models import CommerceRole
-from segments.sentence import definition_sentence
+from segments.sentence import definition_sentence, filters_text
 from segments.tree import ActivityName, ActivityRole, ActivitySelector, PropertyFilter
 
 
@@ -39,9 +39,8 @@ def activity_words(selector: ActivitySelector) -> str:
 
 
 def _filters_words(where: tuple[PropertyFilter, ...]) -> str:
-    if not where:
-        return ""
-    return " where " + " and ".join(f.path for f in where) + " match"
+    clauses = filters_text(where)
+    return f" {clauses}" if clauses else ""
 
 
 def trigger_words(trigger: Trigger, segment_names: dict[int, str]) -> str:

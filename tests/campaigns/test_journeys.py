@@ -589,3 +589,21 @@ def test_a_template_that_compiles_but_cannot_render_is_refused_at_publish(db):
     assert problem.startswith("Step “cart”: the HTML body fails for a sample person:")
     tree["steps"][0]["html"] = "{% for item in cart.lines %}{{ item.name }}{% endfor %}"
     assert journey_problems(tree) == []
+
+
+def test_a_trigger_reads_with_its_filters_values():
+    from campaigns.journeys.definition import journey_parse
+    from campaigns.journeys.words import trigger_words
+
+    tree = definition(
+        on(
+            ROLE_ADDED,
+            {"path": "category", "operator": "one_of", "value": ["Running shoes", "Boots"]},
+            {"path": "products[].price", "operator": "gt", "value": 50},
+        ),
+        email("hello", "Hello"),
+    )
+    assert trigger_words(journey_parse(tree).trigger, {}) == (
+        "When a person does “Product added to cart” where category is one of Running shoes, "
+        "Boots, with an item of products whose price > 50"
+    )
