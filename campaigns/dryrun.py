@@ -362,30 +362,13 @@ class _Replay:
         profile = self._profile(profile_id)
         if profile is None:
             return
-        properties = event.properties if isinstance(event.properties, dict) else {}
         due = engine.first_due(
             self.journey, event.timestamp, max(event.timestamp, event.received_at)
         )
-        enrollment = Enrollment(
-            campaign=campaign,
-            version=campaign.version,
-            profile=profile,
-            event_id=event.pk,
-            trigger={
-                "name": event.name,
-                "at": event.timestamp.isoformat(),
-                "properties": properties,
-            },
-            trigger_at=event.timestamp,
-            key=key,
-            cart_id=content.cart_id_of(properties),
-            node=self.journey.start,
-            step_at=event.timestamp,
-            due_at=due,
-            created_at=event.timestamp,
-            updated_at=event.timestamp,
-            once=campaign.reentry == Campaign.Reentry.ONCE and not key,
+        enrollment = engine.enrollment_for_event(
+            campaign, self.journey, event, key=key, due=due, at=event.timestamp
         )
+        enrollment.profile = profile
         try:
             with transaction.atomic():
                 enrollment.save()

@@ -228,9 +228,10 @@ def campaigns_enroll(events: Sequence[Event]) -> None:
                     found.exits.append((event, label))
                     break
         active.append(found)
-    # Wake-ups for the live versions that wait for an activity (a person on an older version
-    # is still found at their timeout, when the runner checks the events again).
-    waits = any(found.journey.waits_for() for found in active)
+    # Wake-ups when the batch holds an activity a live version waits for (a person on an older
+    # version is still found at their timeout, when the runner checks the events again).
+    awaited = [step.activity for found in active for step in found.journey.waits_for()]
+    waits = any(selector_matches(a, event, meanings) for a in awaited for event in ordered)
     if not waits and not any(a.triggers or a.exits for a in active):
         return
     # The batch's people, in the order every writer of profiles locks them, so that a merge
@@ -325,7 +326,6 @@ def _enrollments(found: _Active) -> int:
     people = {profile_of(e) for e in triggers}
     if campaign.is_journey and campaign.audience_id is not None:
         people &= audience_members(campaign, people)
-    once = campaign.reentry == Campaign.Reentry.ONCE
     pending_only = campaign.reentry == Campaign.Reentry.WHILE_PENDING
     blocked = _waiting_profiles(campaign, people) if pending_only else set()
     if campaign.reentry == Campaign.Reentry.PER_DAYS:
@@ -334,30 +334,17 @@ def _enrollments(found: _Active) -> int:
     for event in triggers:
         if profile_of(event) not in people:
             continue
-        properties = event.properties if isinstance(event.properties, dict) else {}
         key = entry_key(trigger, event)
         if not key and event.profile_id in blocked:
             continue
         new.append(
-            Enrollment(
-                campaign=campaign,
-                version=campaign.version if campaign.is_journey else None,
-                profile_id=profile_of(event),
-                event=event,
-                trigger={
-                    "name": event.name,
-                    "at": event.timestamp.isoformat(),
-                    "properties": properties,
-                },
-                trigger_at=event.timestamp,
+            enrollment_for_event(
+                campaign,
+                journey,
+                event,
                 key=key,
-                cart_id=content.cart_id_of(properties),
-                once=once and not key,
-                node=journey.start,
-                step_at=event.timestamp,
-                due_at=first_due(journey, event.timestamp, now),
-                created_at=now,
-                updated_at=now,
+                due=first_due(journey, event.timestamp, now),
+                at=now,
             )
         )
         if pending_only or campaign.reentry == Campaign.Reentry.PER_DAYS:
@@ -369,6 +356,30 @@ def _enrollments(found: _Active) -> int:
         # (`enrollment_once_per_person`). Their rows are skipped here.
         Enrollment.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
+
+
+def enrollment_for_event(
+    campaign: Campaign, journey: Journey, event: Event, *, key: str, due: datetime, at: datetime
+) -> Enrollment:
+    """A new (unsaved) enrollment of the event's person, at the journey's first step, with a
+    copy of the event (events can be deleted) and the keys its steps match on."""
+    properties = event.properties if isinstance(event.properties, dict) else {}
+    return Enrollment(
+        campaign=campaign,
+        version=campaign.version if campaign.is_journey else None,
+        profile_id=profile_of(event),
+        event=event,
+        trigger={"name": event.name, "at": event.timestamp.isoformat(), "properties": properties},
+        trigger_at=event.timestamp,
+        key=key,
+        cart_id=content.cart_id_of(properties),
+        once=campaign.reentry == Campaign.Reentry.ONCE and not key,
+        node=journey.start,
+        step_at=event.timestamp,
+        due_at=due,
+        created_at=at,
+        updated_at=at,
+    )
 
 
 def audience_members(campaign: Campaign, people: set[int]) -> set[int]:
