@@ -366,6 +366,9 @@ def test_rudderstack_sdk_with_its_data_plane_and_config_urls_changed_sends_every
         lambda: types_stored(source) == ["alias", "group", "identify", "page", "track"],
         what="track, identify, group and alias",
     )
+    # The page reads each answer before it moves on (a navigation drops the answers still
+    # on their way, though the app stored their events).
+    wait_until(page, lambda: len(sent) == 5, timeout=60, what="the first page to read its answers")
     # The next page: the same anonymous id, from the SDK's own cookie.
     page.goto(f"{site['url']}/shoes?again=1")
     wait_until(page, lambda: types_stored(source).count("page") == 2, what="the second page")
