@@ -40,6 +40,12 @@ def test_on_a_phone_the_header_is_one_row_behind_a_menu_button(page: Page, live_
     expect(menu).to_have_attribute("aria-expanded", "false")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav).to_be_hidden()
+    # Its styles may still be on their way on a busy machine: the header settles to one row.
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        "document.querySelector('header.topbar').getBoundingClientRect().height <= 64",
+        timeout=10_000,
+    )
     box = page.locator("header.topbar").bounding_box()
     assert box is not None and box["height"] <= 64, box
 
