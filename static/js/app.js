@@ -82,33 +82,6 @@
   document.addEventListener("htmx:load", function (event) { scrollersFocusable(document); });
   document.addEventListener("toggle", function () { scrollersFocusable(document); }, true);
 
-  // The header's menu on a narrow screen: the button shows and hides the navigation and the
-  // account links (Escape closes it and gives focus back to the button). The button is shown
-  // only by this script, so without JavaScript the menu is simply always open.
-  var NARROW = window.matchMedia("(max-width: 720px)");
-  function menuSet(topbar, open) {
-    var toggle = topbar.querySelector("[data-menu-toggle]");
-    topbar.classList.toggle("menu-open", open);
-    if (toggle) toggle.setAttribute("aria-expanded", open ? "true" : "false");
-  }
-  document.addEventListener("DOMContentLoaded", function () {
-    var topbar = document.querySelector("[data-topbar]");
-    var toggle = topbar && topbar.querySelector("[data-menu-toggle]");
-    if (!toggle) return;
-    toggle.hidden = false;
-    topbar.classList.add("menu-collapsible");
-    menuSet(topbar, false);
-    toggle.addEventListener("click", function () {
-      menuSet(topbar, !topbar.classList.contains("menu-open"));
-    });
-    topbar.addEventListener("keydown", function (event) {
-      if (event.key === "Escape" && topbar.classList.contains("menu-open") && NARROW.matches) {
-        menuSet(topbar, false);
-        toggle.focus();
-      }
-    });
-  });
-
   // A link to a folded <details> (href="#identity-graph") unfolds it on arrival.
   var unfold = function () {
     var target = location.hash && document.getElementById(location.hash.slice(1));

@@ -35,7 +35,7 @@ def test_the_outbox_is_in_the_navigation(page: Page, live_server, marketer):
 def test_on_a_phone_the_header_is_one_row_behind_a_menu_button(page: Page, live_server, marketer):
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, live_server.url)
-    # Once app.js has folded the menu (without it, the menu simply stays open).
+    # Once menu.js has folded the menu (without it, the menu simply stays open).
     menu = page.get_by_role("button", name="Menu")
     expect(menu).to_have_attribute("aria-expanded", "false")
     nav = page.get_by_role("navigation", name="Main")
