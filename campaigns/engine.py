@@ -65,6 +65,7 @@ from campaigns.models import (
 from campaigns.selectors import email_suppression_reason, suppression_reason
 from cdp_project.access.actors import Actor
 from cdp_project.access.audit import audit_write
+from cdp_project.core.db import rows_update
 from cdp_project.core.publish import task_publish_on_commit
 from ingestion.models import CommerceRole, Event
 from profiles.computed.activities import ActivityMeanings, activity_key, activity_meanings
@@ -87,9 +88,9 @@ logger = logging.getLogger(__name__)
 State = Enrollment.State
 Outcome = StepRun.Outcome
 UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
-CLAIM_BATCH = 50
-SENT_FLUSH_COUNT = 10
-SENT_FLUSH_SECONDS = 0.25
+CLAIM_BATCH = 200
+SENT_FLUSH_COUNT = 50
+SENT_FLUSH_SECONDS = 0.5
 EVENT_TYPES = ("track", "page", "screen")
 
 
@@ -364,7 +365,7 @@ def enrollment_for_event(
     """A new (unsaved) enrollment of the event's person, at the journey's first step, with a
     copy of the event (events can be deleted) and the keys its steps match on."""
     properties = event.properties if isinstance(event.properties, dict) else {}
-    return Enrollment(
+    enrollment = Enrollment(
         campaign=campaign,
         version=campaign.version if campaign.is_journey else None,
         profile_id=profile_of(event),
@@ -380,6 +381,7 @@ def enrollment_for_event(
         created_at=at,
         updated_at=at,
     )
+    return control_hold_out(enrollment, campaign)
 
 
 def audience_members(campaign: Campaign, people: set[int]) -> set[int]:
@@ -521,7 +523,8 @@ def campaigns_run_due(*, batch_size: int = CLAIM_BATCH, max_batches: int = 20) -
     """Run what is due and send it: what beat runs every CAMPAIGNS_TICK_SECONDS."""
     result = RunResult()
     for _ in range(max_batches):
-        claimed = _claim_batch(batch_size, result)
+        claimed, taken = _claim_batch(batch_size, result)
+        _deliver_taken(taken, result)
         messages_deliver(result=result)
         if claimed < batch_size:
             break
@@ -529,20 +532,24 @@ def campaigns_run_due(*, batch_size: int = CLAIM_BATCH, max_batches: int = 20) -
     return result
 
 
-def _claim_batch(batch_size: int, result: RunResult) -> int:
+def _claim_batch(batch_size: int, result: RunResult) -> tuple[int, list[Message]]:
+    """Run a batch of due enrollments' steps in one transaction; return how many were due
+    and the messages it recorded, already leased to this worker (`_Writes.flush`) for the
+    caller to hand to their channel once the transaction has committed."""
     now = timezone.now()
     with transaction.atomic():
+        # The due enrollments no other worker holds (two workers take two batches, not the
+        # same one twice), then their profiles, then the enrollments again with their
+        # profiles; every lock skips what another holds, so this never waits and nothing
+        # is decided twice.
         candidates = list(
-            Enrollment.objects.filter(
-                state=State.PENDING, due_at__lte=now, campaign__status=Campaign.Status.ACTIVE
-            )
+            Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(state=State.PENDING, due_at__lte=now, campaign__status=Campaign.Status.ACTIVE)
             .order_by("due_at", "id")
             .values_list("pk", "profile_id")[:batch_size]
         )
         if not candidates:
-            return 0
-        # Profiles first, as the ingest processor takes them, then their enrollments; both
-        # skip what another worker holds, so nobody waits and nothing is decided twice.
+            return 0, []
         locked_profiles = list(
             Profile.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk__in=sorted({p for _, p in candidates}))
@@ -551,7 +558,7 @@ def _claim_batch(batch_size: int, result: RunResult) -> int:
         )
         enrollments = list(
             Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("campaign", "profile", "campaign__audience", "version")
+            .select_related("profile")
             .filter(
                 pk__in=[pk for pk, _ in candidates],
                 profile_id__in=locked_profiles,
@@ -560,11 +567,28 @@ def _claim_batch(batch_size: int, result: RunResult) -> int:
             )
             .order_by("due_at", "id")
         )
+        _journeys_attach(enrollments)
         facts = _facts_for(enrollments, now)
         for enrollment in enrollments:
             outcome = enrollment_advance(enrollment, now, facts=facts)
             result.decided[outcome] = result.decided.get(outcome, 0) + 1
-    return len(candidates)
+        taken = facts.writes.flush(now)
+    return len(candidates), taken
+
+
+def _journeys_attach(enrollments: list[Enrollment]) -> None:
+    """Give a batch's enrollments their campaign (with its audience) and version, each read
+    once for the batch rather than once per enrollment."""
+    campaigns = Campaign.objects.select_related("audience", "version").in_bulk(
+        {e.campaign_id for e in enrollments}
+    )
+    versions = JourneyVersion.objects.in_bulk(
+        {e.version_id for e in enrollments if e.version_id is not None}
+    )
+    for enrollment in enrollments:
+        enrollment.campaign = campaigns[enrollment.campaign_id]
+        if enrollment.version_id is not None:
+            enrollment.version = versions[enrollment.version_id]
 
 
 @dataclass(frozen=True)
@@ -603,15 +627,48 @@ _ENDING: dict[str, str] = {
 }
 
 
+# What a claimed enrollment's row is written with once its steps have run.
+_ENROLLMENT_FIELDS = ["state", "reason", "node", "step_at", "due_at", "updated_at"]
+
+
+@dataclass
+class _Writes:
+    """The rows a batch of due enrollments makes, written together at the end of the batch's
+    transaction: its messages and its step runs in one insert each, its enrollments in one
+    update. Nothing in the batch reads them back before then (each enrollment is locked by
+    this batch, and the caps read the batch's own messages from `_Facts.recent`)."""
+
+    messages: list[Message] = field(default_factory=list)
+    step_runs: list[StepRun] = field(default_factory=list)
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+
+    def flush(self, now: datetime) -> list[Message]:
+        """Write the batch's rows; return its messages to hand to their channel. They are
+        written leased to this worker (an attempt counted, the next one after the backoff,
+        as `messages_deliver` takes them), so no other worker sends them meanwhile, and a
+        worker that stops before handing them over leaves them to the next after the
+        lease."""
+        taken = [m for m in self.messages if m.status == Message.Status.CLAIMED]
+        for message in taken:
+            message.attempts = 1
+            message.next_attempt_at = now + _backoff(1)
+        Message.objects.bulk_create(self.messages)
+        StepRun.objects.bulk_create(self.step_runs)
+        rows_update(Enrollment, list(self.enrollments.values()), _ENROLLMENT_FIELDS)
+        self.messages, self.step_runs, self.enrollments = [], [], {}
+        return taken
+
+
 @dataclass
 class _Facts:
     """What the send rules read for a batch of due enrollments, read once for the batch: the
     addresses the email provider reported, and each person's recent messages (those the
-    batch claims added as it goes)."""
+    batch claims added as it goes); and the rows the batch writes at its end."""
 
     suppressions: dict[str, EmailSuppression]
     # profile → (campaign, transactional, created) of each message not failed, in the window
     recent: dict[int, list[tuple[int | None, bool, datetime]]]
+    writes: _Writes = field(default_factory=_Writes)
 
 
 def _facts_for(enrollments: list[Enrollment], now: datetime) -> _Facts:
@@ -646,9 +703,9 @@ def enrollment_advance(
     try:
         journey = journey_of(campaign, enrollment.version)
     except JourneyError as error:
-        return _close(enrollment, State.FAILED, Reason.broken(error), now)
+        return _close(enrollment, State.FAILED, Reason.broken(error), now, facts)
     if exit_reason := _exit_reason(enrollment, journey, now):
-        return _close(enrollment, State.EXITED, exit_reason, now)
+        return _close(enrollment, State.EXITED, exit_reason, now, facts)
     if not enrollment.node:
         # At the start (a row from before steps were recorded): the first wait counts
         # from the trigger event.
@@ -659,14 +716,14 @@ def enrollment_advance(
     for _ in range(len(journey.steps) + 1):
         step = journey.step(step_id)
         if step is None:
-            return _close(enrollment, State.COMPLETED, "", now)
+            return _close(enrollment, State.COMPLETED, "", now, facts)
         if enrollment.node != step_id:
             enrollment.node, enrollment.step_at = step_id, now
         done = _run_step(enrollment, journey, step, now, facts)
         if isinstance(done, _Hold):
             enrollment.due_at = done.until
             enrollment.updated_at = now
-            enrollment.save(update_fields=["node", "step_at", "due_at", "updated_at"])
+            _enrollment_save(enrollment, facts)
             return "claimed" if claimed else done.outcome
         _record(
             enrollment,
@@ -674,9 +731,10 @@ def enrollment_advance(
             done.outcome,
             done.reason if isinstance(done, _End) else done.detail,
             now,
+            facts,
         )
         if isinstance(done, _End):
-            return _close(enrollment, done.state, done.reason, now)
+            return _close(enrollment, done.state, done.reason, now, facts)
         claimed = claimed or done.outcome == Outcome.SENT
         if not done.next:
             state = (
@@ -685,14 +743,31 @@ def enrollment_advance(
                 else State.COMPLETED
             )
             reason = done.detail if state in (State.SUPPRESSED, State.FAILED) else ""
-            _close(enrollment, state, reason, now)
+            _close(enrollment, state, reason, now, facts)
             return "claimed" if claimed else state
         step_id = done.next
-    return _close(enrollment, State.FAILED, "the journey has more steps than it can run", now)
+    return _close(
+        enrollment, State.FAILED, "the journey has more steps than it can run", now, facts
+    )
 
 
-def _record(enrollment: Enrollment, step: Step, outcome: str, detail: str, now: datetime) -> None:
-    StepRun.objects.create(
+def _enrollment_save(enrollment: Enrollment, facts: _Facts | None) -> None:
+    """Write the enrollment's place and state: at the end of the batch when there is one."""
+    if facts is None:
+        enrollment.save(update_fields=_ENROLLMENT_FIELDS)
+    else:
+        facts.writes.enrollments[enrollment.pk] = enrollment
+
+
+def _record(
+    enrollment: Enrollment,
+    step: Step,
+    outcome: str,
+    detail: str,
+    now: datetime,
+    facts: _Facts | None = None,
+) -> None:
+    run = StepRun(
         campaign_id=enrollment.campaign_id,
         enrollment=enrollment,
         node=step.id,
@@ -700,13 +775,19 @@ def _record(enrollment: Enrollment, step: Step, outcome: str, detail: str, now: 
         detail=detail[:500],
         at=now,
     )
+    if facts is None:
+        run.save()
+    else:
+        facts.writes.step_runs.append(run)
 
 
-def _close(enrollment: Enrollment, state: str, reason: str, now: datetime) -> str:
+def _close(
+    enrollment: Enrollment, state: str, reason: str, now: datetime, facts: _Facts | None = None
+) -> str:
     enrollment.state = state
     enrollment.reason = reason[:500]
     enrollment.updated_at = now
-    enrollment.save(update_fields=["state", "reason", "node", "step_at", "updated_at"])
+    _enrollment_save(enrollment, facts)
     return state
 
 
@@ -879,10 +960,11 @@ def _send(
         if blocker.state == State.EXITED:
             return _End(State.EXITED, blocker.reason, Outcome.EXITED)
         return _Next(Outcome.SUPPRESSED, blocker.reason, step.next)
-    if in_control_group(enrollment.pk, campaign.control_percent):
-        return _End(State.CONTROL, Reason.CONTROL, Outcome.CONTROL)
     message = message_build(campaign, profile, send=step, enrollment=enrollment, now=now)
-    message.save()
+    if facts is None:
+        message.save()
+    else:
+        facts.writes.messages.append(message)
     if facts is not None and message.status != Message.Status.FAILED:
         facts.recent.setdefault(profile.pk, []).append((campaign.pk, step.transactional, now))
     if message.status == Message.Status.FAILED:
@@ -1046,15 +1128,29 @@ def quiet_hours_end(campaign: Campaign, profile: Profile, now: datetime) -> date
     return ends.astimezone(zoneinfo.ZoneInfo("UTC"))
 
 
-def in_control_group(enrollment_id: int, percent: int) -> bool:
-    """Deterministic: the same enrollment is always in or out of the control group."""
+def in_control_group(enrollment: Enrollment, percent: int) -> bool:
+    """Whether an entry is held out as the control group. Decided at entry, before the first
+    step, from what names the entry (journey, person, entry key and trigger time), so the
+    same entry always draws the same, before or after it is saved."""
     if percent <= 0:
         return False
-    digest = hashlib.sha256(f"campaign-control:{enrollment_id}".encode()).digest()
+    name = (
+        f"campaign-control:{enrollment.campaign_id}:{enrollment.profile_id}:"
+        f"{enrollment.key}:{enrollment.trigger_at.isoformat()}"
+    )
+    digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:4], "big") % 100 < percent
 
 
-# --- Messages ----------------------------------------------------------------------------------
+def control_hold_out(enrollment: Enrollment, campaign: Campaign) -> Enrollment:
+    """A new entry, held out at entry when it draws the control group: it runs no step and
+    gets no message, and the journey's goal is measured against it."""
+    if in_control_group(enrollment, campaign.control_percent):
+        enrollment.state = State.CONTROL
+        enrollment.reason = Reason.CONTROL
+    return enrollment
+
+
 # --- Messages ----------------------------------------------------------------------------------
 
 
@@ -1173,7 +1269,13 @@ def messages_deliver(*, result: RunResult | None = None, limit: int = CLAIM_BATC
         for message in taken:
             message.attempts += 1
             message.next_attempt_at = now + _backoff(message.attempts)
-        Message.objects.bulk_update(taken, ["attempts", "next_attempt_at"])
+        rows_update(Message, taken, ["attempts", "next_attempt_at"])
+    _deliver_taken(taken, result)
+    return result
+
+
+def _deliver_taken(taken: list[Message], result: RunResult) -> None:
+    """Hand leased messages to their channel, after the transaction that leased them."""
     sent: list[Message] = []
     flushed = time_monotonic()
     for message in taken:
@@ -1186,7 +1288,6 @@ def messages_deliver(*, result: RunResult | None = None, limit: int = CLAIM_BATC
             _mark_sent(sent, result)
             sent, flushed = [], time_monotonic()
     _mark_sent(sent, result)
-    return result
 
 
 def _mark_sent(sent: list[Message], result: RunResult) -> None:

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from campaigns.engine import audience_members, first_due, journey_of
+from campaigns.engine import audience_members, control_hold_out, first_due, journey_of
 from campaigns.journeys.definition import Journey, JourneyError, SegmentTrigger
 from campaigns.models import Campaign, Enrollment, JourneyVersion, SegmentEntryCursor
 from cdp_project.core.publish import task_publish_on_commit
@@ -93,19 +93,22 @@ def entries_enroll(
         if campaign.reentry != Campaign.Reentry.ALWAYS:
             blocked.add(entry.profile_id)  # one entry per person per statement
         new.append(
-            Enrollment(
-                campaign=campaign,
-                version=version,
-                profile_id=entry.profile_id,
-                trigger=entry.trigger,
-                trigger_at=entry.at,
-                key=entry.key[:255],
-                once=once,
-                node=journey.start,
-                step_at=entry.at,
-                due_at=first_due(journey, entry.at, now),
-                created_at=now,
-                updated_at=now,
+            control_hold_out(
+                Enrollment(
+                    campaign=campaign,
+                    version=version,
+                    profile_id=entry.profile_id,
+                    trigger=entry.trigger,
+                    trigger_at=entry.at,
+                    key=entry.key[:255],
+                    once=once,
+                    node=journey.start,
+                    step_at=entry.at,
+                    due_at=first_due(journey, entry.at, now),
+                    created_at=now,
+                    updated_at=now,
+                ),
+                campaign,
             )
         )
     if not new:

@@ -1,12 +1,13 @@
-"""Database helpers every app uses: limiting how long statements may run, and recognising
-the error Postgres raises when it stops one."""
+"""Database helpers every app uses: limiting how long statements may run, recognising the
+error Postgres raises when it stops one, and updating many rows in one statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, models
 
 # Postgres' code for a statement it stopped: statement_timeout, or a cancel request.
 QUERY_CANCELED = "57014"
@@ -59,3 +60,41 @@ def jit_off_set() -> None:
     tens to hundreds of milliseconds a query. Call it inside `transaction.atomic()`."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('jit', 'off', true)")
+
+
+def rows_update(
+    model: type[models.Model], rows: Sequence[models.Model], fields: Sequence[str]
+) -> int:
+    """Write `fields` of each of `rows` (instances of `model`, with their values set in
+    memory) in one UPDATE that reads the values from arrays (`unnest`); returns the number of
+    rows updated.
+
+    Django's `bulk_update` builds a CASE expression per field and row, which costs more
+    Python than the statement costs Postgres (a tenth of a second for 50 rows of six fields);
+    this passes one array per field. For plain columns (numbers, text, times, booleans)."""
+    if not rows:
+        return 0
+    meta = model._meta
+    pk = meta.pk
+    assert pk is not None
+    columns = [meta.get_field(name) for name in fields]
+    arrays: list[list[Any]] = [[pk.get_db_prep_value(row.pk, connection) for row in rows]]
+    for column in columns:
+        attname = column.attname  # type: ignore[union-attr]
+        arrays.append(
+            [column.get_db_prep_save(getattr(row, attname), connection) for row in rows]  # type: ignore[union-attr]
+        )
+    quote = connection.ops.quote_name
+    names = [quote(column.column) for column in columns]  # type: ignore[union-attr]
+    types = [pk.rel_db_type(connection)] + [column.db_type(connection) for column in columns]  # type: ignore[union-attr]
+    # Names and types come from the model's fields, never from input.
+    assignments = ", ".join(f"{name} = v.{name}" for name in names)
+    arrays_sql = ", ".join(f"%s::{db_type}[]" for db_type in types)
+    key = quote(pk.column)
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
+        f"FROM unnest({arrays_sql}) AS v({key}, {', '.join(names)}) WHERE t.{key} = v.{key}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        return cursor.rowcount

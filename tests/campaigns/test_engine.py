@@ -279,10 +279,32 @@ def test_the_control_group_is_not_sent(ingest, clock, campaigns):
     assert (cart.state, cart.reason) == (State.CONTROL, "control group")
 
 
+def test_the_control_group_is_held_out_at_entry_and_runs_no_step(ingest, clock, campaigns):
+    Campaign.objects.filter(kind="abandoned_cart").update(control_percent=100)
+    send(ingest, identify("ann"), added("ann", "A"))
+
+    # Decided as the person enters, before the wait: nothing of the journey runs for them.
+    cart = enrollment("abandoned_cart")
+    assert (cart.state, cart.reason) == (State.CONTROL, "control group")
+    later(clock, minutes=61)
+    run()
+    cart.refresh_from_db()
+    assert cart.state == State.CONTROL
+    assert not cart.steps.exists() and not Message.objects.exists()
+
+
 def test_control_group_membership_is_deterministic():
-    picks = [engine.in_control_group(i, 20) for i in range(1, 2001)]
-    assert picks == [engine.in_control_group(i, 20) for i in range(1, 2001)]
+    at = NOW
+    entries = [
+        Enrollment(campaign_id=7, profile_id=i, key="", trigger_at=at) for i in range(1, 2001)
+    ]
+    picks = [engine.in_control_group(e, 20) for e in entries]
+    again = [
+        Enrollment(campaign_id=7, profile_id=i, key="", trigger_at=at) for i in range(1, 2001)
+    ]
+    assert picks == [engine.in_control_group(e, 20) for e in again]
     assert 300 < sum(picks) < 500
+    assert not any(engine.in_control_group(e, 0) for e in entries)
 
 
 def test_an_unknown_person_is_suppressed_with_no_email(ingest, clock, campaigns):
@@ -409,11 +431,29 @@ def test_two_profiles_that_each_entered_once_merge_into_one_entry(ingest, clock,
 
 def test_running_twice_never_sends_a_message_twice(ingest, clock, campaigns):
     send(ingest, identify("ann"), ordered("ann", "o-1"))
-    engine._claim_batch(50, engine.RunResult())  # claimed, not yet handed to the channel
     run()
     run()
     assert len(mail.outbox) == 1
     assert Message.objects.get().attempts == 1
+
+
+def test_a_message_whose_worker_stopped_before_handing_it_over_goes_once_after_its_lease(
+    ingest, clock, campaigns
+):
+    send(ingest, identify("ann"), ordered("ann", "o-1"))
+    # Recorded and leased to a worker that stops before it calls the channel.
+    claimed, taken = engine._claim_batch(50, engine.RunResult())
+    assert (claimed, [m.status for m in taken]) == (1, ["claimed"])
+    run()
+    assert mail.outbox == []  # nobody else takes it while the lease holds
+
+    later(clock, seconds=61)
+    run()
+    run()
+    assert len(mail.outbox) == 1
+    message = Message.objects.get()
+    assert (message.status, message.attempts) == ("sent", 2)
+    assert mail.outbox[0].extra_headers["X-Idempotency-Key"] == message.idempotency_key
 
 
 def test_channel_failures_retry_with_backoff_then_fail_with_the_error(

@@ -190,8 +190,8 @@ def test_the_goal_compares_those_messaged_with_the_control_group(db, clock, inge
     later(clock, hours=1, minutes=1)
     run()
     enrollments = list(Enrollment.objects.filter(campaign=campaign).select_related("profile"))
-    control = [e for e in enrollments if engine.in_control_group(e.pk, 50)]
-    messaged = [e for e in enrollments if not engine.in_control_group(e.pk, 50)]
+    control = [e for e in enrollments if engine.in_control_group(e, 50)]
+    messaged = [e for e in enrollments if not engine.in_control_group(e, 50)]
     assert control and messaged
     assert {e.state for e in control} == {State.CONTROL}
     Message.objects.filter(enrollment__in=messaged).update(

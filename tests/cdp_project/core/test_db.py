@@ -1,16 +1,20 @@
-"""Statement timeouts and recognising a statement Postgres stopped."""
+"""Statement timeouts, recognising a statement Postgres stopped, and many rows updated in one
+statement."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from cdp_project.core.db import (
     query_canceled,
+    rows_update,
     sqlstate,
     statement_timeout,
     statement_timeout_set,
 )
+from ingestion.models import Source
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +76,21 @@ def test_other_database_errors_are_not_taken_for_a_timeout():
     assert not query_canceled(failed.value)
     assert not query_canceled(ValueError("not a database error"))
     assert sqlstate(ValueError("no code")) == ""
+
+
+def test_rows_update_writes_each_rows_own_values_in_one_statement():
+    sources = [Source.objects.create(name=f"Shop {i}") for i in range(3)]
+    untouched = Source.objects.create(name="Untouched")
+    for i, source in enumerate(sources):
+        source.name = f"Renamed {i} \"quoted\" 'too'"
+        source.retention_days = i or None
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_update(Source, sources, ["name", "retention_days"]) == 3
+    assert len(queries) == 1
+    assert list(Source.objects.order_by("pk").values_list("name", "retention_days")) == [
+        ("Renamed 0 \"quoted\" 'too'", None),
+        ("Renamed 1 \"quoted\" 'too'", 1),
+        ("Renamed 2 \"quoted\" 'too'", 2),
+        ("Untouched", untouched.retention_days),
+    ]
+    assert rows_update(Source, [], ["name"]) == 0
