@@ -299,9 +299,7 @@ def test_control_group_membership_is_deterministic():
         Enrollment(campaign_id=7, profile_id=i, key="", trigger_at=at) for i in range(1, 2001)
     ]
     picks = [engine.in_control_group(e, 20) for e in entries]
-    again = [
-        Enrollment(campaign_id=7, profile_id=i, key="", trigger_at=at) for i in range(1, 2001)
-    ]
+    again = [Enrollment(campaign_id=7, profile_id=i, key="", trigger_at=at) for i in range(1, 2001)]
     assert picks == [engine.in_control_group(e, 20) for e in again]
     assert 300 < sum(picks) < 500
     assert not any(engine.in_control_group(e, 0) for e in entries)
