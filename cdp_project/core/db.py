@@ -77,24 +77,27 @@ def rows_update(
     meta = model._meta
     pk = meta.pk
     assert pk is not None
-    columns = [meta.get_field(name) for name in fields]
+    columns: list[models.Field[Any, Any]] = []
+    for name in fields:
+        column = meta.get_field(name)
+        assert isinstance(column, models.Field), name
+        columns.append(column)
     arrays: list[list[Any]] = [[pk.get_db_prep_value(row.pk, connection) for row in rows]]
     for column in columns:
-        attname = column.attname  # type: ignore[union-attr]
         arrays.append(
-            [column.get_db_prep_save(getattr(row, attname), connection) for row in rows]  # type: ignore[union-attr]
+            [column.get_db_prep_save(getattr(row, column.attname), connection) for row in rows]
         )
     quote = connection.ops.quote_name
-    names = [quote(column.column) for column in columns]  # type: ignore[union-attr]
-    types = [pk.rel_db_type(connection)] + [column.db_type(connection) for column in columns]  # type: ignore[union-attr]
+    names = [quote(str(column.column)) for column in columns]
+    types = [str(pk.rel_db_type(connection))] + [str(c.db_type(connection)) for c in columns]
     # Names and types come from the model's fields, never from input.
     assignments = ", ".join(f"{name} = v.{name}" for name in names)
     arrays_sql = ", ".join(f"%s::{db_type}[]" for db_type in types)
-    key = quote(pk.column)
+    key = quote(str(pk.column))
     sql = (
         f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
         f"FROM unnest({arrays_sql}) AS v({key}, {', '.join(names)}) WHERE t.{key} = v.{key}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, arrays)
-        return cursor.rowcount
+        return int(cursor.rowcount)
